@@ -1,0 +1,202 @@
+//! Reading the ACPI tables a VMM provides (ACPI 6.5 §5.2).
+//!
+//! vmfw needs few things from ACPI: how to power off and reset (FADT and
+//! the `\_S5_` package in the DSDT), later the PCI ECAM window (MCFG) and
+//! virtio-mmio devices described in the DSDT. A full AML interpreter is a
+//! large attack surface for that, so this crate walks the tables with
+//! bounds-checked reads and recognises only the fixed AML patterns it
+//! needs (see [`aml`]).
+//!
+//! Tables are read through [`Memory`]; every address and length in them is
+//! untrusted: lengths are capped at [`MAX_TABLE_LEN`], checksums verified,
+//! and all arithmetic checked.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::vec;
+
+pub mod aml;
+mod fadt;
+
+pub use fadt::{Fadt, Gas, GasSpace, PowerControl};
+
+/// Largest table vmfw reads (a DSDT of a large VM is tens of KiB).
+pub const MAX_TABLE_LEN: u32 = 4 << 20;
+/// Most entries read from the XSDT/RSDT.
+pub const MAX_TABLES: usize = 256;
+
+/// Reads guest-physical memory.
+pub trait Memory {
+    /// Fills `buf` from physical address `addr`.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Error>;
+}
+
+/// Errors reading ACPI tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The memory at this address cannot be read.
+    Unreadable(u64),
+    /// The RSDP signature or checksum is wrong.
+    BadRsdp,
+    /// A table's checksum is wrong (signature given).
+    BadChecksum([u8; 4]),
+    /// A table is shorter than its header or than the field read needs.
+    TooShort([u8; 4]),
+    /// A table's length is above [`MAX_TABLE_LEN`].
+    TooLong([u8; 4]),
+    /// The table is not present.
+    NotFound([u8; 4]),
+    /// The `\_S5_` object is missing or not a package of integers.
+    NoS5,
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Unreadable(a) => write!(f, "cannot read ACPI memory at {a:#x}"),
+            Error::BadRsdp => f.write_str("bad RSDP"),
+            Error::BadChecksum(s) => write!(f, "bad checksum in {}", sig_str(s)),
+            Error::TooShort(s) => write!(f, "{} too short", sig_str(s)),
+            Error::TooLong(s) => write!(f, "{} too long", sig_str(s)),
+            Error::NotFound(s) => write!(f, "no {} table", sig_str(s)),
+            Error::NoS5 => f.write_str("no usable \\_S5_ object"),
+        }
+    }
+}
+
+/// A table signature as text, for messages.
+fn sig_str(s: &[u8; 4]) -> &str {
+    core::str::from_utf8(s).unwrap_or("????")
+}
+
+/// Little-endian field readers over a byte slice that return `None` when
+/// the slice is too short, so callers turn that into a named error.
+pub(crate) fn le_u8(b: &[u8], off: usize) -> Option<u8> {
+    b.get(off).copied()
+}
+pub(crate) fn le_u32(b: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
+}
+pub(crate) fn le_u64(b: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
+}
+
+fn checksum_ok(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)) == 0
+}
+
+const HEADER_LEN: usize = 36;
+
+/// The system description tables reachable from one RSDP.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    /// Physical addresses of the tables listed by the XSDT (or RSDT).
+    entries: [u64; MAX_TABLES],
+    count: usize,
+}
+
+impl Tables {
+    /// Validates the RSDP at `rsdp` and reads the XSDT (ACPI 2.0+) or the
+    /// RSDT (ACPI 1.0) it points to.
+    pub fn new(mem: &impl Memory, rsdp: u64) -> Result<Self, Error> {
+        let mut r = [0u8; 36];
+        mem.read(rsdp, &mut r[..20])?;
+        if &r[..8] != b"RSD PTR " || !checksum_ok(&r[..20]) {
+            return Err(Error::BadRsdp);
+        }
+        let revision = r[15];
+        let (root, entry_size) = if revision >= 2 {
+            mem.read(rsdp, &mut r)?;
+            if !checksum_ok(&r) {
+                return Err(Error::BadRsdp);
+            }
+            (le_u64(&r, 24).ok_or(Error::BadRsdp)?, 8)
+        } else {
+            (u64::from(le_u32(&r, 16).ok_or(Error::BadRsdp)?), 4)
+        };
+        let mut t = Tables { entries: [0; MAX_TABLES], count: 0 };
+        let sig = if entry_size == 8 { *b"XSDT" } else { *b"RSDT" };
+        with_table(mem, root, sig, |body| {
+            for chunk in body.chunks_exact(entry_size).take(MAX_TABLES) {
+                let addr = if entry_size == 8 {
+                    le_u64(chunk, 0).unwrap_or(0)
+                } else {
+                    u64::from(le_u32(chunk, 0).unwrap_or(0))
+                };
+                t.entries[t.count] = addr;
+                t.count += 1;
+            }
+        })?;
+        Ok(t)
+    }
+
+    /// Physical address of the first table with signature `sig`.
+    pub fn find(&self, mem: &impl Memory, sig: [u8; 4]) -> Result<u64, Error> {
+        for &addr in &self.entries[..self.count] {
+            let mut s = [0u8; 4];
+            if mem.read(addr, &mut s).is_ok() && s == sig {
+                return Ok(addr);
+            }
+        }
+        Err(Error::NotFound(sig))
+    }
+
+    /// The FADT ("FACP").
+    pub fn fadt(&self, mem: &impl Memory) -> Result<Fadt, Error> {
+        let addr = self.find(mem, *b"FACP")?;
+        read_table(mem, addr, *b"FACP", Fadt::parse)?
+    }
+
+    /// How to power the machine off and reset it: FADT registers plus the
+    /// `\_S5_` sleep type from the DSDT.
+    pub fn power_control(&self, mem: &impl Memory) -> Result<PowerControl, Error> {
+        let fadt = self.fadt(mem)?;
+        let s5 = read_table(mem, fadt.dsdt, *b"DSDT", |whole| {
+            aml::find_s5(whole.get(HEADER_LEN..).unwrap_or(&[]))
+        })?;
+        Ok(PowerControl::new(&fadt, s5))
+    }
+}
+
+/// Reads the whole table at `addr` (checking signature, length and
+/// checksum) and gives its body (after the 36-byte header) to `f`.
+fn with_table<R>(
+    mem: &impl Memory,
+    addr: u64,
+    sig: [u8; 4],
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, Error> {
+    read_table(mem, addr, sig, |whole| f(whole.get(HEADER_LEN..).unwrap_or(&[])))
+}
+
+/// Reads the whole table at `addr`, checked, and gives it to `f`.
+pub fn read_table<R>(
+    mem: &impl Memory,
+    addr: u64,
+    sig: [u8; 4],
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, Error> {
+    let mut hdr = [0u8; HEADER_LEN];
+    mem.read(addr, &mut hdr)?;
+    if hdr[..4] != sig {
+        return Err(Error::NotFound(sig));
+    }
+    let len = le_u32(&hdr, 4).ok_or(Error::TooShort(sig))?;
+    if (len as usize) < HEADER_LEN {
+        return Err(Error::TooShort(sig));
+    }
+    if len > MAX_TABLE_LEN {
+        return Err(Error::TooLong(sig));
+    }
+    let mut whole = vec![0u8; len as usize];
+    mem.read(addr, &mut whole)?;
+    if !checksum_ok(&whole) {
+        return Err(Error::BadChecksum(sig));
+    }
+    Ok(f(&whole))
+}
+
+#[cfg(test)]
+mod tests;

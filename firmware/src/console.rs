@@ -1,0 +1,183 @@
+//! The serial console (COM1, a 16550 UART) and the `log` backend.
+//!
+//! Every port access is a VM exit, so output is written in bursts: one
+//! line-status read per 16 bytes (the UART's FIFO depth), not per byte.
+//! The writer holds no state besides the port, so the exception handler
+//! can always print, even if it interrupted a half-written line.
+
+use crate::arch::io::{inb, outb};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+const COM1: u16 = 0x3f8;
+const FIFO_DEPTH: usize = 16;
+const LSR_THR_EMPTY: u8 = 1 << 5;
+
+static PRESENT: AtomicBool = AtomicBool::new(false);
+
+/// Programs COM1 for 115200 8N1 with FIFOs, polled (no interrupts).
+pub fn init() {
+    // SAFETY: COM1's registers; the UART does no DMA.
+    unsafe {
+        outb(COM1 + 1, 0x00); // IER: no interrupts
+        outb(COM1 + 3, 0x80); // LCR: DLAB to set the divisor
+        outb(COM1, 0x01); // divisor 1 = 115200 baud
+        outb(COM1 + 1, 0x00);
+        outb(COM1 + 3, 0x03); // 8N1, DLAB off
+        outb(COM1 + 2, 0xc7); // FIFO on, cleared, 14-byte threshold
+        outb(COM1 + 4, 0x03); // DTR, RTS
+    }
+    PRESENT.store(true, Ordering::Relaxed);
+}
+
+/// Writes raw bytes, translating `\n` to `\r\n`.
+fn write_bytes(bytes: &[u8]) {
+    if !PRESENT.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut room = 0usize;
+    let mut put = |b: u8| {
+        if room == 0 {
+            // Bounded wait: a missing or wedged UART must not hang the
+            // firmware (the line is then lost, which is all we can do).
+            for _ in 0..100_000 {
+                // SAFETY: COM1 line status register read.
+                if unsafe { inb(COM1 + 5) } & LSR_THR_EMPTY != 0 {
+                    break;
+                }
+                core::hint::spin_loop();
+            }
+            room = FIFO_DEPTH;
+        }
+        // SAFETY: COM1 transmit holding register.
+        unsafe { outb(COM1, b) };
+        room -= 1;
+    };
+    for &b in bytes {
+        if b == b'\n' {
+            put(b'\r');
+        }
+        put(b);
+    }
+}
+
+/// A `fmt::Write` sink for the console.
+pub struct Writer(());
+
+impl Writer {
+    /// A writer to COM1.
+    pub fn new() -> Self {
+        Writer(())
+    }
+}
+
+impl Write for Writer {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        write_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Prints to the console without a level (banner, menus, reports).
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let _ = writeln!($crate::console::Writer::new(), $($arg)*);
+    }};
+}
+
+struct Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let tag = match record.level() {
+            log::Level::Error => "ERROR",
+            log::Level::Warn => "WARN ",
+            log::Level::Info => "INFO ",
+            log::Level::Debug => "DEBUG",
+            log::Level::Trace => "TRACE",
+        };
+        // Format into one buffer so a line costs as few exits as possible.
+        let mut line = LineBuf::new();
+        let _ = write!(line, "[{tag}] {}", record.args());
+        line.push(b'\n');
+        if line.overflowed() {
+            // Longer than the buffer: stream it instead of cutting it.
+            let _ = writeln!(Writer::new(), "[{tag}] {}", record.args());
+        } else {
+            write_bytes(line.as_bytes());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: Logger = Logger;
+
+/// Installs the logger with the level named on the command line
+/// (`vmfw.log=error|warn|info|debug|trace|off`), `info` by default.
+pub fn init_logger(level: Option<&str>) {
+    let filter = match level {
+        Some("off") => log::LevelFilter::Off,
+        Some("error") => log::LevelFilter::Error,
+        Some("warn") => log::LevelFilter::Warn,
+        Some("debug") => log::LevelFilter::Debug,
+        Some("trace") => log::LevelFilter::Trace,
+        _ => log::LevelFilter::Info,
+    };
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(filter);
+    if let Some(l) =
+        level.filter(|l| !matches!(*l, "off" | "error" | "warn" | "info" | "debug" | "trace"))
+    {
+        log::warn!("unknown log level {l:?}, using info");
+    }
+}
+
+/// A fixed line buffer that remembers whether anything did not fit.
+struct LineBuf {
+    buf: [u8; 256],
+    len: usize,
+    overflow: bool,
+}
+
+impl LineBuf {
+    fn new() -> Self {
+        Self { buf: [0; 256], len: 0, overflow: false }
+    }
+
+    fn push(&mut self, b: u8) {
+        match self.buf.get_mut(self.len) {
+            Some(slot) => {
+                *slot = b;
+                self.len += 1;
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn overflowed(&self) -> bool {
+        self.overflow
+    }
+}
+
+impl Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            self.push(b);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! vmfw: a firmware for KVM virtual machines.
+//!
+//! Boot flow (see the README's architecture section): entry door (asm) →
+//! CPU tables and paging → [`vmfw_platform::Platform`] → console and log →
+//! memory (page allocator, heap) → ACPI power control → boot devices →
+//! boot, or power off with a clear message when there is nothing to boot.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod arch;
+mod console;
+mod memory;
+mod power;
+
+use vmfw_memmap::MemoryType;
+use vmfw_platform::{Door, Platform};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The Rust entry point, called by both entry doors with the VMM's
+/// hand-over pointer and the door number (0 = PVH, 1 = Linux 64-bit).
+#[no_mangle]
+extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
+    let t0 = arch::rdtsc();
+    console::init();
+    arch::gdt::init();
+    arch::idt::init();
+
+    // Read the hand-over data while the door's page tables still map page 0
+    // (QEMU puts the PVH start info there); the firmware's own tables leave
+    // it unmapped to catch null pointers.
+    let door = if door == 0 { Door::Pvh } else { Door::Linux64 };
+    let platform = match door {
+        Door::Pvh => vmfw_platform::from_pvh(&memory::Phys, info),
+        Door::Linux64 => vmfw_platform::from_zero_page(&memory::Phys, info),
+    };
+    let mut platform = match platform {
+        Ok(p) => p,
+        Err(e) => {
+            println!("vmfw {VERSION}: cannot read the VMM's boot information: {e}");
+            power::fatal("no platform description")
+        }
+    };
+    // SAFETY: called once; the firmware runs from its image at 1 MiB, which
+    // the new tables map identically.
+    unsafe { arch::paging::init() };
+    console::init_logger(platform.cmdline.value("vmfw.log"));
+    println!("vmfw {VERSION} (x86_64), entered via {}", door_name(door));
+
+    let heap = match memory::init(&mut platform.memory) {
+        Ok(h) => h,
+        Err(e) => power::fatal(e),
+    };
+    log_platform(&platform, heap);
+    init_power(&platform);
+
+    match platform.cmdline.value("vmfw.debug") {
+        Some("fault") => debug_fault(),
+        Some("panic") => panic!("panic requested with vmfw.debug=panic"),
+        _ => {}
+    }
+
+    log::debug!("firmware ready after {} TSC ticks", arch::rdtsc().wrapping_sub(t0));
+    log::error!("no bootable device");
+    power::off()
+}
+
+fn door_name(door: Door) -> &'static str {
+    match door {
+        Door::Pvh => "PVH",
+        Door::Linux64 => "the Linux 64-bit boot protocol",
+    }
+}
+
+fn log_platform(p: &Platform, heap: u64) {
+    let (start, end) = memory::image_range();
+    log::info!(
+        "command line: {:?}{}",
+        p.cmdline.as_str(),
+        if p.cmdline.truncated() { " (truncated)" } else { "" }
+    );
+    log::info!("memory map:");
+    for r in p.memory.regions() {
+        log::info!("  {:#014x}-{:#014x} {:>8} KiB {:?}", r.start, r.end - 1, r.len() >> 10, r.ty);
+    }
+    let mib = |b: u64| b >> 20;
+    log::info!(
+        "RAM {} MiB (top {:#x}), firmware {:#x}-{:#x}, heap {} MiB",
+        mib(p.memory.regions().iter().filter(|r| r.ty.is_ram()).map(|r| r.len()).sum()),
+        p.memory.ram_end(),
+        start,
+        end - 1,
+        mib(heap)
+    );
+    if p.memory.total(MemoryType::Free) == 0 {
+        log::warn!("no free RAM left");
+    }
+}
+
+fn init_power(p: &Platform) {
+    let Some(rsdp) = p.rsdp else {
+        log::debug!("no ACPI RSDP: power off by reset only");
+        return;
+    };
+    let result =
+        vmfw_acpi::Tables::new(&memory::Phys, rsdp).and_then(|t| t.power_control(&memory::Phys));
+    match result {
+        Ok(pc) => {
+            log::debug!("ACPI power control: {pc:?}");
+            power::set_acpi(pc);
+        }
+        Err(e) => log::warn!("ACPI: {e}; power off by reset only"),
+    }
+}
+
+/// `vmfw.debug=fault`: touch an address that is never mapped, to show (and
+/// test) the exception report.
+fn debug_fault() -> ! {
+    log::warn!("vmfw.debug=fault: reading an unmapped address");
+    let p = 0x7fff_dead_0000u64 as *const u64;
+    // SAFETY: not safe on purpose: the address is unmapped and the read
+    // faults; the exception handler reports it and powers off.
+    let v = unsafe { core::ptr::read_volatile(p) };
+    power::fatal(if v == 0 { "unmapped read returned 0" } else { "unmapped read returned data" })
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(l) => println!("\n!!! vmfw panicked at {}:{}: {}", l.file(), l.line(), info.message()),
+        None => println!("\n!!! vmfw panicked: {}", info.message()),
+    }
+    power::fatal("panic")
+}

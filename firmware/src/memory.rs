@@ -1,0 +1,107 @@
+//! The firmware's memory: the page allocator over the platform's RAM map,
+//! the heap, and reads of VMM-provided physical memory.
+//!
+//! The map starts as the VMM reported it; the firmware image (with its
+//! stack and static page tables) is carved out before anything is
+//! allocated. Allocations prefer the top of RAM below 4 GiB so that low
+//! memory and the kernel's preferred load address stay free.
+
+use crate::arch::paging;
+use linked_list_allocator::LockedHeap;
+use vmfw_memmap::{MemoryMap, MemoryType, Placement, PAGE_SIZE};
+
+#[global_allocator]
+static HEAP: LockedHeap = LockedHeap::empty();
+
+extern "C" {
+    static __image_start: u8;
+    static __image_end: u8;
+    static __stack_guard: u8;
+}
+
+/// The address range `[start, end)` of the loaded firmware image.
+pub fn image_range() -> (u64, u64) {
+    // Linker-defined symbols: only their addresses are taken.
+    (&raw const __image_start as u64, &raw const __image_end as u64)
+}
+
+/// Guest-physical memory as the VMM's hand-over structures see it.
+///
+/// Only addresses that are mapped may be read; the check keeps a hostile or
+/// broken pointer from faulting the firmware.
+pub struct Phys;
+
+impl Phys {
+    fn read(addr: u64, buf: &mut [u8]) -> bool {
+        let Some(end) = addr.checked_add(buf.len() as u64) else { return false };
+        if buf.is_empty() {
+            return true;
+        }
+        let mut page = addr & !(PAGE_SIZE - 1);
+        while page < end {
+            if !paging::is_mapped(page) {
+                return false;
+            }
+            page += PAGE_SIZE;
+        }
+        // SAFETY: every page of [addr, end) is identity-mapped (checked
+        // above); the source is VMM-owned data or ACPI tables that nothing
+        // writes concurrently, and `buf` is a distinct Rust buffer.
+        unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+}
+
+impl vmfw_platform::PhysMem for Phys {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), vmfw_platform::Error> {
+        Phys::read(addr, buf).then_some(()).ok_or(vmfw_platform::Error::Unreadable(addr))
+    }
+}
+
+impl vmfw_acpi::Memory for Phys {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), vmfw_acpi::Error> {
+        Phys::read(addr, buf).then_some(()).ok_or(vmfw_acpi::Error::Unreadable(addr))
+    }
+}
+
+const FOUR_GIB: u64 = 1 << 32;
+
+/// Most of RAM the heap takes.
+const HEAP_MAX: u64 = 32 << 20;
+/// Least heap the firmware runs with.
+const HEAP_MIN: u64 = 2 << 20;
+
+/// Carves the firmware out of the map, maps all RAM above 4 GiB, punches
+/// the stack guard page and sets up the heap. Returns the heap size.
+pub fn init(map: &mut MemoryMap) -> Result<u64, &'static str> {
+    let (start, end) = image_range();
+    map.reserve(start, end - start, MemoryType::FirmwareCode)
+        .map_err(|_| "cannot reserve the firmware image")?;
+
+    let alloc_table = |map: &mut MemoryMap| {
+        map.allocate(1, PAGE_SIZE, Placement::Anywhere, MemoryType::FirmwareData).ok()
+    };
+    // Everything the VMM described above 4 GiB (RAM and reserved windows);
+    // iterate a snapshot because mapping allocates from the map.
+    let snapshot = map.clone();
+    for r in snapshot.regions().iter().filter(|r| r.end > FOUR_GIB) {
+        let s = r.start.max(FOUR_GIB);
+        if !paging::map_identity(s, r.end - s, &mut || alloc_table(map)) {
+            return Err("cannot map memory above 4 GiB");
+        }
+    }
+    let guard = &raw const __stack_guard as u64;
+    if !paging::unmap_page(guard, &mut || alloc_table(map)) {
+        log::warn!("no stack guard page");
+    }
+
+    let ram = map.total(MemoryType::Free);
+    let size = (ram / 8).clamp(HEAP_MIN, HEAP_MAX) & !(PAGE_SIZE - 1);
+    let heap = map
+        .allocate(size / PAGE_SIZE, PAGE_SIZE, Placement::Anywhere, MemoryType::FirmwareData)
+        .map_err(|_| "no memory for the heap")?;
+    // SAFETY: the range was just allocated for the heap from free RAM,
+    // is identity-mapped, and is used by nothing else; `init` runs once.
+    unsafe { HEAP.lock().init(heap as *mut u8, size as usize) };
+    Ok(size)
+}

@@ -1,0 +1,98 @@
+//! Stopping the VM on purpose: power off (ACPI S5), or failing that, reset
+//! through every mechanism VMMs implement, so the firmware never spins
+//! forever. Run QEMU with `-no-reboot` to make a reset end the VM too.
+//!
+//! Order: ACPI S5 from the FADT/DSDT (QEMU q35 and microvm, Cloud
+//! Hypervisor), QEMU's `isa-debug-exit` port when present, the keyboard
+//! controller's reset line (Firecracker stops the VM on it), the PCI reset
+//! control register 0xCF9, and finally a triple fault.
+
+use crate::arch::{self, io};
+use spin::Once;
+use vmfw_acpi::{Gas, GasSpace, PowerControl};
+
+static ACPI: Once<PowerControl> = Once::new();
+
+/// Records how ACPI says to power off and reset.
+pub fn set_acpi(pc: PowerControl) {
+    ACPI.call_once(|| pc);
+}
+
+/// Powers the VM off after a normal end (nothing to boot).
+pub fn off() -> ! {
+    crate::println!("vmfw: powering off");
+    off_quiet()
+}
+
+/// Reports a fatal error and powers the VM off.
+pub fn fatal(why: &str) -> ! {
+    crate::println!("vmfw: fatal: {why}; powering off");
+    off_quiet()
+}
+
+/// Powers off without printing (also used when printing itself failed).
+pub fn off_quiet() -> ! {
+    if let Some(pc) = ACPI.get() {
+        for (gas, value) in pc.s5_writes.iter().flatten() {
+            write_gas(gas, *value);
+        }
+        settle();
+    }
+    // SAFETY: each write below targets a fixed platform port whose only
+    // effect is to stop or reset the VM: isa-debug-exit (0xf4, present only
+    // when the VMM adds it), the i8042 command port (0x64, pulse reset),
+    // and the reset control register (0xcf9, hard reset).
+    unsafe {
+        io::outl(0xf4, 0);
+        settle();
+        io::outb(0x64, 0xfe);
+        settle();
+        io::outb(0xcf9, 0x02);
+        io::outb(0xcf9, 0x06);
+        settle();
+    }
+    if let Some((gas, value)) = ACPI.get().and_then(|pc| pc.reset) {
+        write_gas(&gas, u16::from(value));
+        settle();
+    }
+    arch::triple_fault()
+}
+
+/// Gives the VMM a moment to act on a write before trying the next way.
+fn settle() {
+    for _ in 0..2_000_000 {
+        core::hint::spin_loop();
+    }
+}
+
+fn write_gas(gas: &Gas, value: u16) {
+    match gas.space {
+        GasSpace::Io => {
+            let Ok(port) = u16::try_from(gas.address) else { return };
+            // SAFETY: an ACPI power-management register named by the FADT;
+            // writing it can only change the machine's power state.
+            unsafe {
+                match gas.bit_width {
+                    8 => io::outb(port, value as u8),
+                    32 => io::outl(port, u32::from(value)),
+                    _ => io::outw(port, value),
+                }
+            }
+        }
+        GasSpace::Memory => {
+            if !arch::paging::is_mapped(gas.address) {
+                return;
+            }
+            // SAFETY: a mapped MMIO power-management register named by the
+            // FADT; a volatile write of the register's width.
+            unsafe {
+                match gas.bit_width {
+                    8 => core::ptr::write_volatile(gas.address as *mut u8, value as u8),
+                    32 => core::ptr::write_volatile(gas.address as *mut u32, u32::from(value)),
+                    _ => core::ptr::write_volatile(gas.address as *mut u16, value),
+                }
+            }
+        }
+        GasSpace::Other(_) => {}
+    }
+}

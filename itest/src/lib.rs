@@ -1,0 +1,263 @@
+//! The integration test harness: boots the firmware ELF in a VMM, captures
+//! the serial console, enforces a timeout and keeps the log.
+//!
+//! QEMU runs with TCG unless `VMFW_ACCEL=kvm` asks for KVM. Cloud Hypervisor
+//! and Firecracker run when `CLOUD_HYPERVISOR` / `FIRECRACKER` name their
+//! binaries; tests skip them (saying so) otherwise.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A QEMU machine model vmfw supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    /// `-M q35`: PCI, ACPI, SeaBIOS's PVH option ROM loads the firmware.
+    Q35,
+    /// `-M microvm` with its default ACPI tables (virtio-mmio in the DSDT).
+    Microvm,
+    /// `-M microvm,acpi=off`: virtio-mmio devices on the command line.
+    MicrovmNoAcpi,
+}
+
+impl Machine {
+    /// Every QEMU machine the tests cover.
+    pub const ALL: [Machine; 3] = [Machine::Q35, Machine::Microvm, Machine::MicrovmNoAcpi];
+
+    /// Short name for logs and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Machine::Q35 => "q35",
+            Machine::Microvm => "microvm",
+            Machine::MicrovmNoAcpi => "microvm-noacpi",
+        }
+    }
+
+    /// Parses `q35`, `microvm`, `microvm-noacpi`.
+    pub fn from_name(s: &str) -> Option<Machine> {
+        Machine::ALL.into_iter().find(|m| m.name() == s)
+    }
+
+    fn qemu_args(self) -> &'static [&'static str] {
+        match self {
+            Machine::Q35 => &["-M", "q35"],
+            Machine::Microvm => &["-M", "microvm"],
+            Machine::MicrovmNoAcpi => &["-M", "microvm,acpi=off"],
+        }
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("itest lives in the workspace")
+        .to_path_buf()
+}
+
+/// Where built firmware images are (`VMFW_ELF_DIR`, default `target/`).
+pub fn elf_dir() -> PathBuf {
+    std::env::var_os("VMFW_ELF_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+/// The release firmware for x86_64, or a panic that says how to build it.
+pub fn firmware() -> PathBuf {
+    let p = elf_dir().join("vmfw-x86_64.elf");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo xtask build` (or `cargo xtask test`)",
+        p.display()
+    );
+    p
+}
+
+/// True when `/dev/kvm` is the software nested `kvm_pvm`, on which stock
+/// guests fail or crawl (see the README); treated as "no KVM".
+pub fn kvm_is_pvm() -> bool {
+    Path::new("/sys/module/kvm_pvm").exists()
+}
+
+/// QEMU accelerator arguments: TCG unless `VMFW_ACCEL=kvm`.
+pub fn accel_args() -> Vec<String> {
+    match std::env::var("VMFW_ACCEL").as_deref() {
+        Ok("kvm") => {
+            if kvm_is_pvm() {
+                eprintln!("warning: /dev/kvm is kvm_pvm (nested software virtualisation); guests may crawl");
+            }
+            vec!["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()]
+        }
+        _ => vec!["-accel".into(), "tcg".into()],
+    }
+}
+
+/// A QEMU command line that boots `elf` on `machine` with the serial
+/// console on stdio, no display, and `-no-reboot` so that a reset ends the
+/// VM instead of looping.
+pub fn qemu_command(machine: Machine, elf: &Path, memory: &str, append: &str) -> Command {
+    let qemu = std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into());
+    let mut cmd = Command::new(qemu);
+    cmd.args(machine.qemu_args())
+        .args(accel_args())
+        .args(["-m", memory, "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none"])
+        .args(["-serial", "stdio", "-no-reboot", "-kernel"])
+        .arg(elf);
+    if !append.is_empty() {
+        cmd.args(["-append", append]);
+    }
+    cmd
+}
+
+/// How a VM run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Everything the guest printed on the serial console.
+    pub log: String,
+    /// The VMM's exit status, or `None` when the run timed out and was killed.
+    pub status: Option<ExitStatus>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Where the log was saved.
+    pub log_path: PathBuf,
+}
+
+impl Outcome {
+    /// Panics (with the log path and the log's tail) unless `needle` was printed.
+    pub fn expect(&self, needle: &str) -> &Self {
+        if !self.log.contains(needle) {
+            panic!(
+                "expected {needle:?} in the serial log ({}); last lines:\n{}",
+                self.log_path.display(),
+                tail(&self.log, 40)
+            );
+        }
+        self
+    }
+
+    /// Panics unless the VMM exited by itself (no timeout).
+    pub fn expect_exited(&self) -> &Self {
+        if self.status.is_none() {
+            panic!(
+                "VM did not stop within the timeout ({}); last lines:\n{}",
+                self.log_path.display(),
+                tail(&self.log, 40)
+            );
+        }
+        self
+    }
+
+    /// Panics unless the VMM exited with status 0 (ACPI power-off).
+    pub fn expect_clean_poweroff(&self) -> &Self {
+        self.expect_exited();
+        let st = self.status.expect("checked above");
+        if !st.success() {
+            panic!(
+                "VMM exited with {st} ({}); last lines:\n{}",
+                self.log_path.display(),
+                tail(&self.log, 40)
+            );
+        }
+        self
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs `cmd` with a timeout, capturing stdout (the serial console) and
+/// stderr; saves the combined log to `target/itest-logs/<name>.log`.
+pub fn run(name: &str, mut cmd: Command, timeout: Duration) -> Outcome {
+    let start = Instant::now();
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child =
+        cmd.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+    let out = reader(&mut child, true);
+    let err = reader(&mut child, false);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait on VMM") {
+            break Some(st);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = start.elapsed();
+    let log = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    let dir = root().join("target").join("itest-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    let log_path = dir.join(format!("{name}.log"));
+    let saved = format!(
+        "# {:?}\n# status: {}, {:.2}s\n{log}\n# stderr:\n{stderr}",
+        cmd,
+        status.map_or("timed out".to_string(), |s| s.to_string()),
+        elapsed.as_secs_f64()
+    );
+    let _ = std::fs::write(&log_path, saved);
+    let log = if stderr.is_empty() { log } else { format!("{log}\n{stderr}") };
+    Outcome { log, status, elapsed, log_path }
+}
+
+fn reader(child: &mut Child, stdout: bool) -> std::thread::JoinHandle<String> {
+    let mut pipe: Box<dyn Read + Send> = if stdout {
+        Box::new(child.stdout.take().expect("piped stdout"))
+    } else {
+        Box::new(child.stderr.take().expect("piped stderr"))
+    };
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).replace('\r', "")
+    })
+}
+
+/// Boots the firmware under QEMU on `machine` and returns the outcome.
+pub fn boot_qemu(name: &str, machine: Machine, memory: &str, append: &str) -> Outcome {
+    let cmd = qemu_command(machine, &firmware(), memory, append);
+    run(&format!("{name}-{}", machine.name()), cmd, Duration::from_secs(60))
+}
+
+/// The Cloud Hypervisor binary named by `CLOUD_HYPERVISOR`, if any.
+pub fn cloud_hypervisor() -> Option<PathBuf> {
+    std::env::var_os("CLOUD_HYPERVISOR").map(PathBuf::from)
+}
+
+/// The Firecracker binary named by `FIRECRACKER`, if any.
+pub fn firecracker() -> Option<PathBuf> {
+    std::env::var_os("FIRECRACKER").map(PathBuf::from)
+}
+
+/// Boots the firmware under Cloud Hypervisor (PVH door).
+pub fn boot_cloud_hypervisor(bin: &Path, name: &str, append: &str) -> Outcome {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--kernel")
+        .arg(firmware())
+        .args(["--cpus", "boot=1", "--memory", "size=512M", "--serial", "tty", "--console", "off"])
+        .args(["--cmdline", append]);
+    run(&format!("{name}-cloud-hypervisor"), cmd, Duration::from_secs(60))
+}
+
+/// Boots the firmware under Firecracker. With `pvh = false` the image
+/// without the PVH note is used, so Firecracker enters through the Linux
+/// 64-bit boot protocol.
+pub fn boot_firecracker(bin: &Path, name: &str, append: &str, pvh: bool) -> Outcome {
+    let elf = if pvh { firmware() } else { elf_dir().join("vmfw-x86_64-nopvh.elf") };
+    let dir = root().join("target").join("itest-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    let config = dir.join(format!("{name}-firecracker.json"));
+    let json = format!(
+        r#"{{"boot-source":{{"kernel_image_path":{:?},"boot_args":{:?}}},"drives":[],"machine-config":{{"vcpu_count":1,"mem_size_mib":512}}}}"#,
+        elf.display().to_string(),
+        append
+    );
+    std::fs::write(&config, json).expect("write Firecracker config");
+    let mut cmd = Command::new(bin);
+    cmd.args(["--no-api", "--config-file"]).arg(&config);
+    let door = if pvh { "pvh" } else { "linux64" };
+    run(&format!("{name}-firecracker-{door}"), cmd, Duration::from_secs(60))
+}

@@ -1,0 +1,82 @@
+//! Building the firmware ELF.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A firmware architecture.
+pub struct Arch {
+    pub name: &'static str,
+    pub target: &'static str,
+}
+
+/// The architectures the firmware builds for (x86_64 first).
+pub const ARCHES: [Arch; 1] = [Arch { name: "x86_64", target: "x86_64-unknown-none" }];
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+pub fn cargo(args: &[&str]) -> Result<(), String> {
+    cargo_env(args, &[])
+}
+
+pub fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("+ cargo {}", args.join(" "));
+    let mut cmd = Command::new(cargo);
+    cmd.args(args).current_dir(root());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} failed ({status})", args.join(" ")))
+    }
+}
+
+/// Builds the firmware for `arch`; returns the path of `target/vmfw-<arch>.elf`.
+pub fn build(arch: &Arch, release: bool) -> Result<PathBuf, String> {
+    let mut args = vec!["build", "-p", "vmfw", "--target", arch.target];
+    if release {
+        args.push("--release");
+    }
+    cargo(&args)?;
+    let profile = if release { "release" } else { "debug" };
+    let built = target_dir().join(arch.target).join(profile).join("vmfw");
+    let out = target_dir().join(format!("vmfw-{}.elf", arch.name));
+    std::fs::copy(&built, &out).map_err(|e| format!("copy {}: {e}", built.display()))?;
+    let image = std::fs::read(&out).map_err(|e| format!("read {}: {e}", out.display()))?;
+    let nopvh = crate::elf::without_pvh_note(&image)?;
+    let nopvh_out = target_dir().join(format!("vmfw-{}-nopvh.elf", arch.name));
+    std::fs::write(&nopvh_out, nopvh).map_err(|e| format!("write {}: {e}", nopvh_out.display()))?;
+    eprintln!("built {} ({} bytes)", out.display(), image.len());
+    Ok(out)
+}
+
+pub fn cmd_build(args: &[String]) -> Result<PathBuf, String> {
+    let mut release = true;
+    let mut arch_name = "x86_64".to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--release" => release = true,
+            "--debug" => release = false,
+            "--arch" => arch_name = it.next().ok_or("--arch needs a value")?.clone(),
+            other => return Err(format!("unknown build option {other:?}")),
+        }
+    }
+    let arch = ARCHES
+        .iter()
+        .find(|a| a.name == arch_name)
+        .ok_or_else(|| format!("unsupported arch {arch_name:?} (have: x86_64)"))?;
+    build(arch, release)
+}
