@@ -17,12 +17,7 @@ impl MemDisk {
     /// Wraps `data` as a read-only disk with `block_size`-byte blocks. A
     /// trailing partial block is ignored, like a real device would.
     pub fn new(data: Vec<u8>, block_size: u32) -> Self {
-        Self {
-            data,
-            block_size,
-            writable: false,
-            reads: 0,
-        }
+        Self { data, block_size, writable: false, reads: 0 }
     }
 
     /// Makes the disk accept writes.
@@ -103,10 +98,7 @@ mod tests {
         assert_eq!(buf[1], 1);
         assert_eq!(d.read_blocks(7, &mut buf), Err(Error::OutOfRange));
         assert_eq!(d.read_blocks(u64::MAX, &mut buf), Err(Error::OutOfRange));
-        assert_eq!(
-            d.read_blocks(0, &mut buf[..100]),
-            Err(Error::UnalignedBuffer)
-        );
+        assert_eq!(d.read_blocks(0, &mut buf[..100]), Err(Error::UnalignedBuffer));
         assert_eq!(d.write_blocks(0, &buf), Err(Error::ReadOnly));
     }
 }
