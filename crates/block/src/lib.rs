@@ -99,7 +99,7 @@ pub fn check_range(
 ) -> Result<u64, Error> {
     let bs = u64::from(block_size);
     let len = buf_len as u64;
-    if bs == 0 || len % bs != 0 {
+    if bs == 0 || !len.is_multiple_of(bs) {
         return Err(Error::UnalignedBuffer);
     }
     let count = len / bs;
