@@ -56,7 +56,16 @@ fn main() -> ExitCode {
 fn cmd_test(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     build::cargo(&["fmt", "--all", "--check"])?;
-    build::cargo(&["clippy", "--workspace", "--exclude", "vmfw", "--all-targets", "--", "-D", "warnings"])?;
+    build::cargo(&[
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "vmfw",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     for arch in build::ARCHES {
         build::cargo(&[
             "clippy",
