@@ -59,6 +59,11 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     match platform.cmdline.value("vmfw.debug") {
         Some("fault") => debug_fault(),
         Some("panic") => panic!("panic requested with vmfw.debug=panic"),
+        Some("stack-overflow") => {
+            log::warn!("vmfw.debug=stack-overflow: recursing without bound");
+            let depth = recurse(0);
+            power::fatal(if depth == 0 { "recursion returned" } else { "recursion ended" })
+        }
         _ => {}
     }
 
@@ -124,6 +129,17 @@ fn debug_fault() -> ! {
     // faults; the exception handler reports it and powers off.
     let v = unsafe { core::ptr::read_volatile(p) };
     power::fatal(if v == 0 { "unmapped read returned 0" } else { "unmapped read returned data" })
+}
+
+/// `vmfw.debug=stack-overflow`: recursion that only ends in the stack
+/// guard page, to show (and test) that overflows are reported.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    if core::hint::black_box(depth) == u64::MAX {
+        return frame[0];
+    }
+    recurse(depth + 1).wrapping_add(frame[1])
 }
 
 #[panic_handler]

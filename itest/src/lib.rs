@@ -58,7 +58,11 @@ pub fn root() -> PathBuf {
 
 /// Where built firmware images are (`VMFW_ELF_DIR`, default `target/`).
 pub fn elf_dir() -> PathBuf {
-    std::env::var_os("VMFW_ELF_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+    // Relative paths are taken from the workspace root, not from the
+    // test's working directory (cargo runs tests inside the crate).
+    std::env::var_os("VMFW_ELF_DIR")
+        .map(|d| root().join(d))
+        .unwrap_or_else(|| root().join("target"))
 }
 
 /// The release firmware for x86_64, or a panic that says how to build it.

@@ -39,6 +39,16 @@ fn fault_prints_exception_report() {
     }
 }
 
+/// A stack overflow hits the guard page and is reported (exception
+/// handlers run on their own stack), instead of corrupting memory.
+#[test]
+fn stack_overflow_is_reported() {
+    let out = boot_qemu("stack-overflow", Machine::Q35, "256M", "vmfw.debug=stack-overflow");
+    out.expect("CPU exception 14 (page fault)")
+        .expect("vmfw: fatal: CPU exception")
+        .expect_exited();
+}
+
 /// A panic prints file:line and the message, then powers off.
 #[test]
 fn panic_prints_location() {

@@ -85,6 +85,12 @@ fn cmd_test(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
     build::build(&build::ARCHES[0], true)?;
+    for (var, vmm) in [("CLOUD_HYPERVISOR", "Cloud Hypervisor"), ("FIRECRACKER", "Firecracker")] {
+        match std::env::var_os(var) {
+            Some(p) => eprintln!("{vmm}: testing with {}", p.to_string_lossy()),
+            None => eprintln!("{vmm}: skipped (set {var}=/path/to/binary to test it)"),
+        }
+    }
     build::cargo_env(
         &["test", "-p", "itest", "--", "--test-threads=2"],
         &[("VMFW_ELF_DIR", build::target_dir().to_string_lossy().as_ref())],
