@@ -16,6 +16,7 @@
 extern crate alloc;
 
 use alloc::vec;
+use alloc::vec::Vec;
 
 pub mod aml;
 mod fadt;
@@ -147,6 +148,14 @@ impl Tables {
     pub fn fadt(&self, mem: &impl Memory) -> Result<Fadt, Error> {
         let addr = self.find(mem, *b"FACP")?;
         read_table(mem, addr, *b"FACP", Fadt::parse)?
+    }
+
+    /// The DSDT's AML (after the table header).
+    pub fn dsdt_aml(&self, mem: &impl Memory) -> Result<Vec<u8>, Error> {
+        let fadt = self.fadt(mem)?;
+        read_table(mem, fadt.dsdt, *b"DSDT", |whole| {
+            whole.get(HEADER_LEN..).unwrap_or(&[]).to_vec()
+        })
     }
 
     /// How to power the machine off and reset it: FADT registers plus the

@@ -13,10 +13,12 @@
 #![forbid(unsafe_code)]
 
 mod cmdline;
+mod mmio;
 mod pvh;
 mod zeropage;
 
 pub use cmdline::{Cmdline, CMDLINE_MAX};
+pub use mmio::{parse_virtio_mmio, MmioDevice, MmioParseError};
 pub use pvh::{from_pvh, PVH_MAGIC};
 pub use vmfw_memmap::{MemoryMap, MemoryType, Region};
 pub use zeropage::from_zero_page;
