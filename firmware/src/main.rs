@@ -13,6 +13,7 @@ mod arch;
 mod console;
 mod memory;
 mod power;
+mod time;
 
 use vmfw_memmap::MemoryType;
 use vmfw_platform::{Door, Platform};
@@ -67,7 +68,9 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         _ => {}
     }
 
-    log::debug!("firmware ready after {} TSC ticks", arch::rdtsc().wrapping_sub(t0));
+    if log::log_enabled!(log::Level::Debug) {
+        log::debug!("firmware ready after {} us", time::us_since(t0));
+    }
     log::error!("no bootable device");
     power::off()
 }
