@@ -12,7 +12,9 @@ extern crate alloc;
 mod arch;
 mod console;
 mod memory;
+mod pci;
 mod power;
+mod storage;
 mod time;
 
 use vmfw_memmap::MemoryType;
@@ -37,7 +39,7 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         Door::Pvh => vmfw_platform::from_pvh(&memory::Phys, info),
         Door::Linux64 => vmfw_platform::from_zero_page(&memory::Phys, info),
     };
-    let mut platform = match platform {
+    let platform = match platform {
         Ok(p) => p,
         Err(e) => {
             println!("vmfw {VERSION}: cannot read the VMM's boot information: {e}");
@@ -50,12 +52,19 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     console::init_logger(platform.cmdline.value("vmfw.log"));
     println!("vmfw {VERSION} (x86_64), entered via {}", door_name(door));
 
-    let heap = match memory::init(&mut platform.memory) {
+    let heap = match memory::init(platform.memory.clone()) {
         Ok(h) => h,
         Err(e) => power::fatal(e),
     };
     log_platform(&platform, heap);
-    init_power(&platform);
+    let acpi = platform.rsdp.and_then(|rsdp| match vmfw_acpi::Tables::new(&memory::Phys, rsdp) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            log::warn!("ACPI: {e}");
+            None
+        }
+    });
+    init_power(acpi.as_ref());
 
     match platform.cmdline.value("vmfw.debug") {
         Some("fault") => debug_fault(),
@@ -70,6 +79,23 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
 
     if log::log_enabled!(log::Level::Debug) {
         log::debug!("firmware ready after {} us", time::us_since(t0));
+    }
+    let mut disks = storage::discover(&platform, acpi.as_ref());
+    for (i, d) in disks.iter().enumerate() {
+        use vmfw_block::BlockIo;
+        let bytes = d.num_blocks().saturating_mul(u64::from(d.block_size()));
+        log::info!(
+            "disk{i}: virtio-blk {}, {} MiB ({} x {} B){}",
+            d.location,
+            bytes >> 20,
+            d.num_blocks(),
+            d.block_size(),
+            if d.read_only() { ", read-only" } else { "" }
+        );
+        log::debug!("disk{i}: requests up to {} KiB", d.max_request_bytes() >> 10);
+    }
+    for d in &mut disks {
+        d.quiesce();
     }
     log::error!("no bootable device");
     power::off()
@@ -90,31 +116,30 @@ fn log_platform(p: &Platform, heap: u64) {
         if p.cmdline.truncated() { " (truncated)" } else { "" }
     );
     log::info!("memory map:");
-    for r in p.memory.regions() {
+    let map = memory::with_map(|m| m.clone());
+    for r in map.regions() {
         log::info!("  {:#014x}-{:#014x} {:>8} KiB {:?}", r.start, r.end - 1, r.len() >> 10, r.ty);
     }
     let mib = |b: u64| b >> 20;
     log::info!(
         "RAM {} MiB (top {:#x}), firmware {:#x}-{:#x}, heap {} MiB",
-        mib(p.memory.regions().iter().filter(|r| r.ty.is_ram()).map(|r| r.len()).sum()),
-        p.memory.ram_end(),
+        mib(map.regions().iter().filter(|r| r.ty.is_ram()).map(|r| r.len()).sum()),
+        map.ram_end(),
         start,
         end - 1,
         mib(heap)
     );
-    if p.memory.total(MemoryType::Free) == 0 {
+    if map.total(MemoryType::Free) == 0 {
         log::warn!("no free RAM left");
     }
 }
 
-fn init_power(p: &Platform) {
-    let Some(rsdp) = p.rsdp else {
-        log::debug!("no ACPI RSDP: power off by reset only");
+fn init_power(acpi: Option<&vmfw_acpi::Tables>) {
+    let Some(tables) = acpi else {
+        log::debug!("no ACPI tables: power off by reset only");
         return;
     };
-    let result =
-        vmfw_acpi::Tables::new(&memory::Phys, rsdp).and_then(|t| t.power_control(&memory::Phys));
-    match result {
+    match tables.power_control(&memory::Phys) {
         Ok(pc) => {
             log::debug!("ACPI power control: {pc:?}");
             power::set_acpi(pc);

@@ -5,10 +5,59 @@
 //! stack and static page tables) is carved out before anything is
 //! allocated. Allocations prefer the top of RAM below 4 GiB so that low
 //! memory and the kernel's preferred load address stay free.
+//!
+//! After [`init`] the map lives behind one lock here: drivers allocate DMA
+//! rings from it, loaders allocate kernel memory, and at hand-over it
+//! becomes the OS's memory map.
 
 use crate::arch::paging;
 use linked_list_allocator::LockedHeap;
+use spin::{Mutex, Once};
 use vmfw_memmap::{MemoryMap, MemoryType, Placement, PAGE_SIZE};
+
+static MAP: Once<Mutex<MemoryMap>> = Once::new();
+
+/// Runs `f` on the memory map. Panics if called before [`init`] (a
+/// firmware bug, reported like any panic).
+pub fn with_map<R>(f: impl FnOnce(&mut MemoryMap) -> R) -> R {
+    let map = MAP.get().expect("memory map used before memory::init");
+    f(&mut map.lock())
+}
+
+/// Allocates `pages` zeroed pages of `ty` anywhere (preferring high memory
+/// below 4 GiB).
+pub fn alloc_zeroed(pages: u64, ty: MemoryType) -> Option<u64> {
+    let addr = with_map(|m| m.allocate(pages, PAGE_SIZE, Placement::Anywhere, ty).ok())?;
+    // SAFETY: the pages were just allocated (free RAM, identity-mapped, not
+    // referenced by anything), so zeroing them cannot alias Rust data.
+    unsafe { core::ptr::write_bytes(addr as *mut u8, 0, (pages * PAGE_SIZE) as usize) };
+    Some(addr)
+}
+
+/// Makes sure `[start, start + len)` is identity-mapped (device windows
+/// above 4 GiB); page tables come from the map.
+pub fn map_device(start: u64, len: u64) -> bool {
+    paging::map_identity(start, len, &mut || alloc_zeroed(1, MemoryType::FirmwareData))
+}
+
+/// The DMA allocator drivers use: zeroed, page-aligned, contiguous,
+/// identity-mapped firmware memory.
+pub struct FirmwareDma;
+
+// SAFETY: allocations come from free RAM (never handed out twice by the
+// map), are zeroed, page-aligned, physically contiguous and identity-mapped,
+// as the trait requires.
+unsafe impl vmfw_virtio::Dma for FirmwareDma {
+    fn alloc_zeroed_pages(&mut self, pages: usize) -> Option<u64> {
+        alloc_zeroed(pages as u64, MemoryType::FirmwareData)
+    }
+
+    unsafe fn free_pages(&mut self, addr: u64, pages: usize) {
+        if with_map(|m| m.free(addr, pages as u64)).is_err() {
+            log::warn!("DMA free of {pages} pages at {addr:#x} refused by the memory map");
+        }
+    }
+}
 
 #[global_allocator]
 static HEAP: LockedHeap = LockedHeap::empty();
@@ -72,8 +121,15 @@ const HEAP_MAX: u64 = 32 << 20;
 const HEAP_MIN: u64 = 2 << 20;
 
 /// Carves the firmware out of the map, maps all RAM above 4 GiB, punches
-/// the stack guard page and sets up the heap. Returns the heap size.
-pub fn init(map: &mut MemoryMap) -> Result<u64, &'static str> {
+/// the stack guard page, sets up the heap, and takes the map into this
+/// module. Returns the heap size.
+pub fn init(mut map: MemoryMap) -> Result<u64, &'static str> {
+    let heap = prepare(&mut map)?;
+    MAP.call_once(|| Mutex::new(map));
+    Ok(heap)
+}
+
+fn prepare(map: &mut MemoryMap) -> Result<u64, &'static str> {
     let (start, end) = image_range();
     map.reserve(start, end - start, MemoryType::FirmwareCode)
         .map_err(|_| "cannot reserve the firmware image")?;

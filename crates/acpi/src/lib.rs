@@ -90,6 +90,44 @@ fn checksum_ok(bytes: &[u8]) -> bool {
 
 const HEADER_LEN: usize = 36;
 
+/// One memory-mapped PCI configuration window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ecam {
+    /// Physical address of bus `start_bus`'s configuration space.
+    pub base: u64,
+    /// PCI segment group.
+    pub segment: u16,
+    /// First bus decoded.
+    pub start_bus: u8,
+    /// Last bus decoded.
+    pub end_bus: u8,
+}
+
+impl Ecam {
+    /// Address of `offset` in the configuration space of bus/device/function,
+    /// or None when the bus is outside the window.
+    pub fn address(&self, bus: u8, device: u8, function: u8, offset: u16) -> Option<u64> {
+        if bus < self.start_bus
+            || bus > self.end_bus
+            || device > 31
+            || function > 7
+            || offset > 0xffc
+        {
+            return None;
+        }
+        let rel = (u64::from(bus - self.start_bus) << 20)
+            | (u64::from(device) << 15)
+            | (u64::from(function) << 12)
+            | u64::from(offset);
+        self.base.checked_add(rel)
+    }
+
+    /// Size of the window in bytes.
+    pub fn size(&self) -> u64 {
+        (u64::from(self.end_bus - self.start_bus) + 1) << 20
+    }
+}
+
 /// The system description tables reachable from one RSDP.
 #[derive(Debug, Clone)]
 pub struct Tables {
@@ -148,6 +186,35 @@ impl Tables {
     pub fn fadt(&self, mem: &impl Memory) -> Result<Fadt, Error> {
         let addr = self.find(mem, *b"FACP")?;
         read_table(mem, addr, *b"FACP", Fadt::parse)?
+    }
+
+    /// The PCI ECAM windows from the MCFG table (PCI Firmware 3.2 §4.1.2);
+    /// empty when there is no MCFG.
+    pub fn mcfg(&self, mem: &impl Memory) -> Result<Vec<Ecam>, Error> {
+        let addr = match self.find(mem, *b"MCFG") {
+            Ok(a) => a,
+            Err(Error::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        read_table(mem, addr, *b"MCFG", |whole| {
+            whole
+                .get(44..)
+                .unwrap_or(&[])
+                .chunks_exact(16)
+                .take(MAX_TABLES)
+                .filter_map(|e| {
+                    let base = le_u64(e, 0)?;
+                    let segment = u16::from_le_bytes([*e.get(8)?, *e.get(9)?]);
+                    let (start_bus, end_bus) = (le_u8(e, 10)?, le_u8(e, 11)?);
+                    (base != 0 && start_bus <= end_bus).then_some(Ecam {
+                        base,
+                        segment,
+                        start_bus,
+                        end_bus,
+                    })
+                })
+                .collect()
+        })
     }
 
     /// The DSDT's AML (after the table header).

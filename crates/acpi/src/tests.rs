@@ -127,3 +127,26 @@ fn mutated_tables_never_panic() {
         }
     }
 }
+
+#[test]
+fn mcfg_windows() {
+    let mut m = machine(false);
+    // Add an MCFG at 0x1000 and list it in the XSDT.
+    let mut body = std::vec![0u8; 8];
+    body.extend_from_slice(&0xb000_0000u64.to_le_bytes());
+    body.extend_from_slice(&[0, 0, 0, 0xff, 0, 0, 0, 0]);
+    let mcfg = table(b"MCFG", &body);
+    m.0[0x1000..0x1000 + mcfg.len()].copy_from_slice(&mcfg);
+    let mut entries = 0x400u64.to_le_bytes().to_vec();
+    entries.extend_from_slice(&0x1000u64.to_le_bytes());
+    let xsdt = table(b"XSDT", &entries);
+    m.0[0x200..0x200 + xsdt.len()].copy_from_slice(&xsdt);
+    let t = Tables::new(&m, 0x100).unwrap();
+    let w = t.mcfg(&m).unwrap();
+    assert_eq!(w, [Ecam { base: 0xb000_0000, segment: 0, start_bus: 0, end_bus: 0xff }]);
+    assert_eq!(w[0].address(0, 3, 0, 0x10), Some(0xb001_8010));
+    assert_eq!(w[0].address(0, 32, 0, 0), None);
+    assert_eq!(w[0].size(), 256 << 20);
+    // No MCFG at all is not an error.
+    assert!(Tables::new(&machine(false), 0x100).unwrap().mcfg(&machine(false)).unwrap().is_empty());
+}

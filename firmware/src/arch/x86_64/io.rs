@@ -51,6 +51,19 @@ pub unsafe fn outl(port: u16, value: u32) {
     };
 }
 
+/// Reads a 32-bit word from an I/O port.
+///
+/// # Safety
+/// As for [`outb`].
+pub unsafe fn inl(port: u16) -> u32 {
+    let v: u32;
+    // SAFETY: the caller vouches for the port.
+    unsafe {
+        core::arch::asm!("in eax, dx", out("eax") v, in("dx") port, options(nomem, nostack, preserves_flags))
+    };
+    v
+}
+
 /// Reads CR2 (the faulting address of the last page fault).
 pub fn cr2() -> u64 {
     let v: u64;

@@ -1,0 +1,208 @@
+//! Finding the VMM's virtio block devices, in a stable order: PCI functions
+//! by segment/bus/device/function, then virtio-mmio windows by address.
+//!
+//! virtio-mmio windows come from the command line (`virtio_mmio.device=`,
+//! Firecracker and microvm with `acpi=off`) and from the DSDT (`LNRO0005`
+//! devices, microvm's default). Every device the firmware initialised is
+//! reset by [`Disk::quiesce`] before the OS runs, so its driver probes a
+//! clean device.
+
+use crate::memory::{self, FirmwareDma};
+use crate::pci::{Access, FunctionConfig};
+use alloc::vec::Vec;
+use vmfw_block::{BlockIo, Error};
+use vmfw_pci::{BarWindows, Bdf};
+use vmfw_platform::Platform;
+use vmfw_virtio::{BlkOptions, MmioRegion, MmioTransport, PciTransport, Transport, VirtioBlk};
+
+const VIRTIO_VENDOR: u16 = 0x1af4;
+const BLK_MODERN: u16 = 0x1042;
+const BLK_TRANSITIONAL: u16 = 0x1001;
+
+/// Where a disk sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// A PCI function.
+    Pci(Bdf),
+    /// A virtio-mmio window.
+    Mmio(u64),
+}
+
+impl core::fmt::Display for Location {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Location::Pci(bdf) => write!(f, "pci {bdf}"),
+            Location::Mmio(base) => write!(f, "mmio {base:#x}"),
+        }
+    }
+}
+
+enum Driver {
+    Pci(VirtioBlk<PciTransport<MmioRegion>, FirmwareDma>),
+    Mmio(VirtioBlk<MmioTransport<MmioRegion>, FirmwareDma>),
+}
+
+/// One virtio block device.
+pub struct Disk {
+    /// Where it is.
+    pub location: Location,
+    driver: Driver,
+}
+
+macro_rules! with_driver {
+    ($self:expr, $d:ident => $e:expr) => {
+        match &$self.driver {
+            Driver::Pci($d) => $e,
+            Driver::Mmio($d) => $e,
+        }
+    };
+    (mut $self:expr, $d:ident => $e:expr) => {
+        match &mut $self.driver {
+            Driver::Pci($d) => $e,
+            Driver::Mmio($d) => $e,
+        }
+    };
+}
+
+impl Disk {
+    /// Requests and bytes the device served so far.
+    pub fn stats(&self) -> vmfw_virtio::Stats {
+        with_driver!(self, d => d.stats())
+    }
+
+    /// Largest request the driver sends, in bytes.
+    pub fn max_request_bytes(&self) -> u32 {
+        with_driver!(self, d => d.max_request_bytes())
+    }
+
+    /// Resets the device so the OS finds it untouched.
+    pub fn quiesce(&mut self) {
+        let s = self.stats();
+        log::debug!(
+            "{}: {} requests, {} KiB read, reset",
+            self.location,
+            s.requests,
+            s.bytes >> 10
+        );
+        if let Err(e) = with_driver!(mut self, d => d.reset()) {
+            log::warn!("{}: reset failed: {e}", self.location);
+        }
+    }
+}
+
+impl BlockIo for Disk {
+    fn block_size(&self) -> u32 {
+        with_driver!(self, d => d.block_size())
+    }
+
+    fn num_blocks(&self) -> u64 {
+        with_driver!(self, d => d.num_blocks())
+    }
+
+    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
+        with_driver!(mut self, d => d.read(lba, buf).map_err(Error::from))
+    }
+
+    fn read_only(&self) -> bool {
+        with_driver!(self, d => d.read_only())
+    }
+}
+
+/// Finds and initialises every virtio block device.
+pub fn discover(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>) -> Vec<Disk> {
+    let mut disks = Vec::new();
+    discover_pci(acpi, &mut disks);
+    discover_mmio(platform, acpi, &mut disks);
+    disks
+}
+
+fn discover_pci(acpi: Option<&vmfw_acpi::Tables>, disks: &mut Vec<Disk>) {
+    let mut access = Access::new(acpi);
+    // Space for BARs the VMM left unassigned: 64-bit BARs above all RAM and
+    // VMM-reserved ranges (QEMU's and Cloud Hypervisor's 64-bit PCI holes
+    // start there); 32-bit-only BARs are not assigned by the firmware.
+    let top = memory::with_map(|m| m.regions().last().map_or(1 << 32, |r| r.end));
+    let high = top.max(1 << 32).next_multiple_of(1 << 30);
+    let mut windows = BarWindows { low: (0, 0), high: (high, high + (64 << 30)) };
+    for segment in access.segments() {
+        for f in vmfw_pci::enumerate(&mut access, segment) {
+            if f.vendor != VIRTIO_VENDOR || !matches!(f.device, BLK_MODERN | BLK_TRANSITIONAL) {
+                continue;
+            }
+            let location = Location::Pci(f.bdf);
+            if let Err(e) = vmfw_pci::memory_bars(&mut access, f.bdf, &mut windows) {
+                log::warn!("{location}: BARs: {e:?}");
+            }
+            let mut cfg = FunctionConfig { access: &mut access, bdf: f.bdf };
+            let transport = PciTransport::new(&mut cfg, |region| {
+                let addr = region.address()?;
+                if !memory::map_device(addr, u64::from(region.length)) {
+                    return None;
+                }
+                // SAFETY: the region lies in a memory BAR of this virtio
+                // function (decoded by the transport), identity-mapped just
+                // above; only this driver touches it.
+                unsafe { MmioRegion::new(addr, region.length as usize) }
+            });
+            match transport {
+                Ok(t) => {
+                    add(disks, location, |o| VirtioBlk::new(t, FirmwareDma, o).map(Driver::Pci))
+                }
+                Err(e) => log::warn!("{location}: virtio-blk transport: {e}"),
+            }
+        }
+    }
+}
+
+fn discover_mmio(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>, disks: &mut Vec<Disk>) {
+    let mut windows: Vec<(u64, u64)> = Vec::new();
+    for value in platform.cmdline.values("virtio_mmio.device") {
+        match vmfw_platform::parse_virtio_mmio(value) {
+            Ok(d) => windows.push((d.base, d.size)),
+            Err(e) => log::warn!("ignoring virtio_mmio.device={value}: {e:?}"),
+        }
+    }
+    if let Some(t) = acpi {
+        match t.dsdt_aml(&memory::Phys) {
+            Ok(aml) => {
+                for d in vmfw_acpi::aml::find_devices(&aml, "LNRO0005") {
+                    windows.push((d.base, d.size));
+                }
+            }
+            Err(e) => log::debug!("DSDT: {e}"),
+        }
+    }
+    windows.sort_unstable();
+    windows.dedup_by_key(|w| w.0);
+    for (base, size) in windows {
+        let location = Location::Mmio(base);
+        if !memory::map_device(base, size) {
+            log::warn!("{location}: cannot map the window");
+            continue;
+        }
+        // SAFETY: the VMM declared a virtio-mmio register window here
+        // (command line or DSDT); it is identity-mapped above and only this
+        // driver touches it.
+        let Some(region) = (unsafe { MmioRegion::new(base, size as usize) }) else { continue };
+        match MmioTransport::new(region) {
+            Ok(mut t) => match t.device_type() {
+                vmfw_virtio::DEVICE_TYPE_BLOCK => {
+                    add(disks, location, |o| VirtioBlk::new(t, FirmwareDma, o).map(Driver::Mmio))
+                }
+                other => log::debug!("{location}: virtio device type {other}, not a disk"),
+            },
+            Err(e) => log::debug!("{location}: {e}"),
+        }
+    }
+}
+
+fn add(
+    disks: &mut Vec<Disk>,
+    location: Location,
+    init: impl FnOnce(BlkOptions) -> Result<Driver, vmfw_virtio::Error>,
+) {
+    match init(BlkOptions::default()) {
+        Ok(driver) => disks.push(Disk { location, driver }),
+        Err(e) => log::warn!("{location}: virtio-blk: {e}"),
+    }
+}
