@@ -5,16 +5,79 @@
 //! Invariants: a [`BlockIo`] read always covers whole logical blocks and
 //! lands directly in the caller's buffer, so a driver can turn one call into
 //! as few large device requests as it likes.
+//!
+//! What lives here:
+//!
+//! * [`BlockIo`], [`check_range`] and [`MemDisk`] (the in-memory device);
+//! * [`Partition`], a sub-range view of a device that is itself a
+//!   [`BlockIo`];
+//! * [`read_bytes`], byte-granular reads that keep the aligned middle of a
+//!   request one device call;
+//! * [`CachedDisk`], a small LRU read cache for metadata-sized requests;
+//! * [`crc32()`], [`Guid`], and the partition-table readers: GPT (UEFI 2.10
+//!   §5.3, see [`gpt`]) and MBR (UEFI 2.10 §5.2, see [`mbr`]), joined by
+//!   [`read_partition_table`].
+//!
+//! Everything read from a disk is treated as hostile: offsets and sizes go
+//! through checked arithmetic and every way a table can be wrong maps to a
+//! named [`Error`] (or, for a single bad partition entry, a recorded
+//! [`SkipReason`]). The crate has no logging; callers report what they get.
 #![no_std]
 #![forbid(unsafe_code)]
+// Input paths must not be able to panic: no indexing, no unwrap. Tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo
+    )
+)]
 
 extern crate alloc;
 
+mod bytes;
+mod cache;
+mod crc;
+pub mod gpt;
+mod guid;
+mod le;
+pub mod mbr;
 mod mem;
+mod partition;
+mod table;
+#[cfg(test)]
+mod table_tests;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
+pub use bytes::read_bytes;
+pub use cache::CachedDisk;
+pub use crc::{crc32, Crc32};
+pub use gpt::GptFault;
+pub use guid::Guid;
 pub use mem::MemDisk;
+pub use partition::Partition;
+pub use table::{
+    read_partition_table, GptEntry, MbrEntry, PartitionInfo, PartitionKind, PartitionTable, Scheme,
+    SkipReason, SkippedEntry,
+};
 
-/// Errors a block device or an adapter over one can report.
+/// Largest logical block size the partition readers, [`read_bytes`] and
+/// [`CachedDisk`] accept (64 KiB). Real disks use 512 or 4096; the bound
+/// keeps every per-block buffer small.
+pub const MAX_BLOCK_SIZE: u32 = 64 * 1024;
+
+/// Errors a block device, an adapter over one, or a partition-table reader
+/// can report.
+///
+/// Device errors ([`Error::Device`], [`Error::NotResponding`]) pass through
+/// the table readers unchanged; everything about the *contents* of a disk
+/// has its own variant, so a caller can log one line that says what was
+/// wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
     /// The requested range ends beyond the last block of the device.
@@ -27,6 +90,25 @@ pub enum Error {
     NotResponding,
     /// A write was attempted on a read-only device.
     ReadOnly,
+    /// The device's block size is not a power of two in
+    /// 512..=[`MAX_BLOCK_SIZE`].
+    UnsupportedBlockSize(u32),
+    /// A buffer could not be allocated.
+    OutOfMemory,
+    /// Neither a GPT nor an MBR was found: LBA 0 has no usable MBR and LBA 1
+    /// no GPT signature (or the device is empty).
+    NoPartitionTable,
+    /// The disk claims GPT (protective MBR or a GPT signature at LBA 1) but
+    /// neither the primary nor the backup GPT is usable; says why for each
+    /// (UEFI 2.10 §5.3.2).
+    BadGpt {
+        /// Why the primary GPT (header at LBA 1) was rejected.
+        primary: GptFault,
+        /// Why the backup GPT was rejected.
+        backup: GptFault,
+    },
+    /// A GUID string was not of the form `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX`.
+    InvalidGuid,
 }
 
 impl core::fmt::Display for Error {
@@ -37,6 +119,13 @@ impl core::fmt::Display for Error {
             Error::Device(s) => write!(f, "device reported status {s}"),
             Error::NotResponding => f.write_str("device not responding"),
             Error::ReadOnly => f.write_str("device is read-only"),
+            Error::UnsupportedBlockSize(s) => write!(f, "unsupported block size {s}"),
+            Error::OutOfMemory => f.write_str("out of memory"),
+            Error::NoPartitionTable => f.write_str("no partition table (no MBR, no GPT)"),
+            Error::BadGpt { primary, backup } => {
+                write!(f, "GPT unusable: primary: {primary}; backup: {backup}")
+            }
+            Error::InvalidGuid => f.write_str("malformed GUID string"),
         }
     }
 }
@@ -108,4 +197,29 @@ pub fn check_range(
         return Err(Error::OutOfRange);
     }
     Ok(count)
+}
+
+/// The device's block size as a `usize`, checked to be a power of two in
+/// 512..=[`MAX_BLOCK_SIZE`].
+pub(crate) fn block_size_of<D: BlockIo + ?Sized>(dev: &D) -> Result<usize, Error> {
+    let bs = dev.block_size();
+    if !bs.is_power_of_two() || !(512..=MAX_BLOCK_SIZE).contains(&bs) {
+        return Err(Error::UnsupportedBlockSize(bs));
+    }
+    usize::try_from(bs).map_err(|_| Error::UnsupportedBlockSize(bs))
+}
+
+/// A zeroed buffer of `len` bytes, allocated without aborting on failure.
+pub(crate) fn zeroed_vec(len: usize) -> Result<alloc::vec::Vec<u8>, Error> {
+    let mut v = alloc::vec::Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::OutOfMemory)?;
+    v.resize(len, 0);
+    Ok(v)
+}
+
+/// Pushes onto `v`, reporting allocation failure instead of aborting.
+pub(crate) fn try_push<T>(v: &mut alloc::vec::Vec<T>, item: T) -> Result<(), Error> {
+    v.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+    v.push(item);
+    Ok(())
 }
