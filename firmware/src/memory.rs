@@ -34,6 +34,45 @@ pub fn alloc_zeroed(pages: u64, ty: MemoryType) -> Option<u64> {
     Some(addr)
 }
 
+/// A page-granular buffer from the memory map (for data too large for the
+/// heap: file images, kernels), returned to the map on drop.
+pub struct PageBuf {
+    addr: u64,
+    len: usize,
+    pages: u64,
+}
+
+impl PageBuf {
+    /// Allocates a zeroed buffer of `len` bytes, typed `ty` in the map.
+    pub fn new(len: usize, ty: MemoryType) -> Option<Self> {
+        let pages = (len as u64).div_ceil(PAGE_SIZE).max(1);
+        let addr = alloc_zeroed(pages, ty)?;
+        Some(Self { addr, len, pages })
+    }
+}
+
+impl core::ops::Deref for PageBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the pages were allocated for this buffer alone, are
+        // identity-mapped and zero-initialised, and live until drop.
+        unsafe { core::slice::from_raw_parts(self.addr as *const u8, self.len) }
+    }
+}
+
+impl core::ops::DerefMut for PageBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`; `&mut self` makes the access exclusive.
+        unsafe { core::slice::from_raw_parts_mut(self.addr as *mut u8, self.len) }
+    }
+}
+
+impl Drop for PageBuf {
+    fn drop(&mut self) {
+        let _ = with_map(|m| m.free(self.addr, self.pages));
+    }
+}
+
 /// Makes sure `[start, start + len)` is identity-mapped (device windows
 /// above 4 GiB); page tables come from the map.
 pub fn map_device(start: u64, len: u64) -> bool {

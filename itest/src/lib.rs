@@ -5,6 +5,10 @@
 //! and Firecracker run when `CLOUD_HYPERVISOR` / `FIRECRACKER` name their
 //! binaries; tests skip them (saying so) otherwise.
 
+pub mod debian;
+pub mod images;
+pub mod initrd;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -222,8 +226,95 @@ fn reader(child: &mut Child, stdout: bool) -> std::thread::JoinHandle<String> {
 
 /// Boots the firmware under QEMU on `machine` and returns the outcome.
 pub fn boot_qemu(name: &str, machine: Machine, memory: &str, append: &str) -> Outcome {
-    let cmd = qemu_command(machine, &firmware(), memory, append);
-    run(&format!("{name}-{}", machine.name()), cmd, Duration::from_secs(60))
+    Vm::new(name, machine).memory(memory).append(append).run()
+}
+
+/// How a disk is attached to a QEMU VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attach {
+    /// virtio-blk-pci, modern only (`disable-legacy=on`, device id 0x1042).
+    PciModern,
+    /// virtio-blk-pci, transitional (device id 0x1001).
+    PciTransitional,
+    /// virtio-blk-device on virtio-mmio (microvm).
+    Mmio,
+}
+
+/// A QEMU VM to boot the firmware in.
+pub struct Vm {
+    name: String,
+    machine: Machine,
+    memory: String,
+    append: String,
+    args: Vec<String>,
+    disks: usize,
+    timeout: Duration,
+}
+
+impl Vm {
+    /// A VM with 512 MiB and no disks.
+    pub fn new(name: &str, machine: Machine) -> Self {
+        Vm {
+            name: name.into(),
+            machine,
+            memory: "512M".into(),
+            append: String::new(),
+            args: Vec::new(),
+            disks: 0,
+            timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// Guest RAM (QEMU syntax, e.g. `5G`).
+    pub fn memory(mut self, m: &str) -> Self {
+        self.memory = m.into();
+        self
+    }
+
+    /// The command line given to the firmware.
+    pub fn append(mut self, a: &str) -> Self {
+        self.append = a.into();
+        self
+    }
+
+    /// Attaches a raw, read-only disk image.
+    pub fn disk(self, path: &Path, attach: Attach) -> Self {
+        self.disk_with(path, attach, 512)
+    }
+
+    /// Attaches a raw, read-only disk image with the given logical block size.
+    pub fn disk_with(mut self, path: &Path, attach: Attach, block_size: u32) -> Self {
+        let id = format!("d{}", self.disks);
+        self.disks += 1;
+        self.args.push("-drive".into());
+        self.args.push(format!("file={},if=none,id={id},format=raw,readonly=on", path.display()));
+        let dev = match attach {
+            Attach::PciModern => format!("virtio-blk-pci,drive={id},disable-legacy=on"),
+            Attach::PciTransitional => format!("virtio-blk-pci,drive={id},disable-legacy=off"),
+            Attach::Mmio => format!("virtio-blk-device,drive={id}"),
+        };
+        let sizes = if block_size == 512 {
+            String::new()
+        } else {
+            format!(",logical_block_size={block_size},physical_block_size={block_size}")
+        };
+        self.args.push("-device".into());
+        self.args.push(format!("{dev}{sizes}"));
+        self
+    }
+
+    /// Extra QEMU arguments.
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// Boots and waits for the VM to stop (or the timeout).
+    pub fn run(self) -> Outcome {
+        let mut cmd = qemu_command(self.machine, &firmware(), &self.memory, &self.append);
+        cmd.args(&self.args);
+        run(&format!("{}-{}", self.name, self.machine.name()), cmd, self.timeout)
+    }
 }
 
 /// The Cloud Hypervisor binary named by `CLOUD_HYPERVISOR`, if any.

@@ -6,9 +6,11 @@
 //!   Linux 64-bit boot door).
 //! - `cargo xtask run [--machine q35|microvm] [-- QEMU ARGS]` builds and boots
 //!   the firmware under QEMU with the serial console on stdio.
+//! - `cargo xtask bench` runs the benchmarks (numbers, not assertions).
 //! - `cargo xtask test` runs everything CI runs: formatting, clippy, host
 //!   unit tests, then the integration tests that boot the firmware.
 
+mod bench;
 mod build;
 mod elf;
 mod qemu;
@@ -23,6 +25,7 @@ fn usage() -> ExitCode {
            build [--arch x86_64] [--release|--debug]   build target/vmfw-<arch>.elf\n  \
            demo                                        build and boot the demo under QEMU\n  \
            run [--machine q35|microvm] [--debug] [-- QEMU ARGS]\n                                               boot it under QEMU (serial on stdio)\n  \
+           bench                                       storage benchmark under QEMU (64 MiB file)\n  \
            test [--quick]                              fmt, clippy, unit tests, integration tests\n                                               (--quick: skip the VM tests)"
     );
     ExitCode::from(2)
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         "run" => qemu::cmd_run(rest),
         "demo" => qemu::cmd_demo(rest),
         "test" => cmd_test(rest),
+        "bench" => bench::cmd_bench(rest),
         "-h" | "--help" | "help" => return usage(),
         other => {
             eprintln!("unknown command {other:?}");

@@ -1,0 +1,42 @@
+//! `cargo xtask bench`: measurements that are reported, never asserted on
+//! a clock (timed tests are flaky; numbers belong here).
+//!
+//! storage: the firmware reads a 64 MiB file from the ESP under QEMU TCG
+//! twice in one boot, once with large multi-segment virtio requests and once
+//! with one 512-byte request per sector, and prints MiB/s and request
+//! counts for both.
+
+use itest::images::{Contents, Disk};
+use itest::{Attach, Machine, Vm};
+
+const BENCH_LEN: u64 = 64 << 20;
+
+pub fn cmd_bench(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("unknown bench option {a:?}"));
+    }
+    crate::build::build(&crate::build::ARCHES[0], true)?;
+    let img = Disk { esp_mib: 96, ..Disk::new("bench") }
+        .file("/bench.bin", Contents::Pseudo { len: BENCH_LEN, seed: 64 })
+        .build();
+    for (name, machine, attach) in [
+        ("q35 virtio-blk-pci", Machine::Q35, Attach::PciModern),
+        ("microvm virtio-mmio", Machine::Microvm, Attach::Mmio),
+    ] {
+        let out = Vm::new("bench", machine)
+            .memory("1G")
+            .disk(&img, attach)
+            .append("vmfw.bench=/bench.bin")
+            .run();
+        let lines: Vec<&str> = out.log.lines().filter(|l| l.starts_with("vmfw: bench")).collect();
+        if lines.len() < 3 {
+            return Err(format!("{name}: no benchmark output; see {}", out.log_path.display()));
+        }
+        println!("storage, {name} (QEMU TCG, whole VM run {:.2} s):", out.elapsed.as_secs_f64());
+        for l in lines {
+            println!("  {}", l.trim_start_matches("vmfw: bench").trim());
+        }
+    }
+    println!("(microvm under TCG has no PIT: its MiB/s use an assumed TSC rate; compare request counts there)");
+    Ok(())
+}
