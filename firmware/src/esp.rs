@@ -40,7 +40,13 @@ fn describe(t: &PartitionTable, block_size: u32) -> String {
     };
     let mut s = format!("{scheme}, {} partition(s)", t.partitions.len());
     const SHOWN: usize = 8;
-    for p in t.partitions.iter().filter(|p| p.is_esp()).chain(t.partitions.iter().filter(|p| !p.is_esp())).take(SHOWN) {
+    for p in t
+        .partitions
+        .iter()
+        .filter(|p| p.is_esp())
+        .chain(t.partitions.iter().filter(|p| !p.is_esp()))
+        .take(SHOWN)
+    {
         let mib = p.num_blocks().saturating_mul(u64::from(block_size)) >> 20;
         let kind = if p.is_esp() { " ESP" } else { "" };
         s.push_str(&format!("; #{}{kind} {mib} MiB at LBA {}", p.number, p.first_lba));
@@ -55,7 +61,12 @@ fn describe(t: &PartitionTable, block_size: u32) -> String {
 }
 
 /// Runs the `vmfw.hash=` and `vmfw.bench=` diagnostics on every ESP.
-pub fn diagnostics(disks: &mut [Disk], tables: &[Option<PartitionTable>], hash: Option<&str>, bench: Option<&str>) {
+pub fn diagnostics(
+    disks: &mut [Disk],
+    tables: &[Option<PartitionTable>],
+    hash: Option<&str>,
+    bench: Option<&str>,
+) {
     if hash.is_none() && bench.is_none() {
         return;
     }
@@ -96,7 +107,8 @@ fn requests(fs: &Fs<'_>) -> u64 {
 fn read_whole(fs: &mut Fs<'_>, path: &str) -> Result<PageBuf, String> {
     let mut file = fs.open(path).map_err(|e| format!("{e}"))?;
     let size = usize::try_from(file.size()).map_err(|_| String::from("file too large"))?;
-    let mut buf = PageBuf::new(size, MemoryType::LoaderData).ok_or_else(|| String::from("out of memory"))?;
+    let mut buf =
+        PageBuf::new(size, MemoryType::LoaderData).ok_or_else(|| String::from("out of memory"))?;
     let n = fs.read_at(&mut file, 0, &mut buf).map_err(|e| format!("{e}"))?;
     if n != size {
         return Err(format!("short read: {n} of {size} bytes"));

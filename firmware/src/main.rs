@@ -96,7 +96,12 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         log::debug!("disk{i}: requests up to {} KiB", d.max_request_bytes() >> 10);
     }
     let tables = esp::partition_tables(&mut disks);
-    esp::diagnostics(&mut disks, &tables, platform.cmdline.value("vmfw.hash"), platform.cmdline.value("vmfw.bench"));
+    esp::diagnostics(
+        &mut disks,
+        &tables,
+        platform.cmdline.value("vmfw.hash"),
+        platform.cmdline.value("vmfw.bench"),
+    );
     for d in &mut disks {
         d.quiesce();
     }

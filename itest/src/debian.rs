@@ -23,7 +23,8 @@ fn output(cmd: &mut Command) -> Result<String, String> {
 /// apt does not know it yet.
 fn version(package: &str) -> Result<String, String> {
     let query = || -> Result<Option<String>, String> {
-        let text = output(Command::new("apt-cache").args(["show", "--no-all-versions", package])).unwrap_or_default();
+        let text = output(Command::new("apt-cache").args(["show", "--no-all-versions", package]))
+            .unwrap_or_default();
         Ok(text.lines().find_map(|l| l.strip_prefix("Version: ")).map(str::to_string))
     };
     if let Some(v) = query()? {
@@ -60,9 +61,14 @@ pub fn unpack(package: &str, arch: &str) -> Result<PathBuf, String> {
     }
     let deb = find_deb(&dir, package, arch)?.map_or_else(
         || {
-            let spec = if arch == "amd64" { format!("{package}={version}") } else { format!("{package}:{arch}={version}") };
+            let spec = if arch == "amd64" {
+                format!("{package}={version}")
+            } else {
+                format!("{package}:{arch}={version}")
+            };
             output(Command::new("apt-get").args(["download", "-q", &spec]).current_dir(&dir))?;
-            find_deb(&dir, package, arch)?.ok_or_else(|| format!("apt-get download {spec} left no .deb"))
+            find_deb(&dir, package, arch)?
+                .ok_or_else(|| format!("apt-get download {spec} left no .deb"))
         },
         Ok,
     )?;

@@ -49,7 +49,9 @@ impl Contents {
     pub fn bytes(&self) -> Vec<u8> {
         match self {
             Contents::Bytes(b) => b.clone(),
-            Contents::Host(p) => fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display())),
+            Contents::Host(p) => {
+                fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+            }
             Contents::Pseudo { len, seed } => pseudo_bytes(*len, *seed),
         }
     }
@@ -138,7 +140,10 @@ impl Disk {
     fn key(&self) -> String {
         let mut h = Sha256::new();
         h.update(RECIPE);
-        h.update(format!("{:?} {:?} {:?} {:?} {}", self.block_size, self.scheme, self.fat, self.esp_mib, self.name));
+        h.update(format!(
+            "{:?} {:?} {:?} {:?} {}",
+            self.block_size, self.scheme, self.fat, self.esp_mib, self.name
+        ));
         for (path, c) in &self.files {
             h.update(path.as_bytes());
             match c {
@@ -180,10 +185,17 @@ impl Disk {
                 let mut gpt = GptImage::new(self.block_size as usize, total).entries(entries, 128);
                 for n in 1..esp_number {
                     let first = align * u64::from(n);
-                    gpt = gpt.part(n, GptPart::new(Guid::LINUX_FILESYSTEM, first, first + align - 1).named("data"));
+                    gpt = gpt.part(
+                        n,
+                        GptPart::new(Guid::LINUX_FILESYSTEM, first, first + align - 1)
+                            .named("data"),
+                    );
                 }
                 let last = esp_first + esp_bytes / bs - 1;
-                gpt = gpt.part(esp_number, GptPart::new(Guid::EFI_SYSTEM_PARTITION, esp_first, last).named("ESP"));
+                gpt = gpt.part(
+                    esp_number,
+                    GptPart::new(Guid::EFI_SYSTEM_PARTITION, esp_first, last).named("ESP"),
+                );
                 let (head, tail) = gpt.head_and_tail();
                 (esp_first, total, head, Some(tail))
             }
@@ -191,7 +203,11 @@ impl Disk {
                 let esp_first = align;
                 let total = esp_first + esp_bytes / bs;
                 let mut mbr = vec![0u8; self.block_size as usize];
-                let rec = vmfw_block::testing::MbrRecord::new(0xef, esp_first as u32, (esp_bytes / bs) as u32);
+                let rec = vmfw_block::testing::MbrRecord::new(
+                    0xef,
+                    esp_first as u32,
+                    (esp_bytes / bs) as u32,
+                );
                 vmfw_block::testing::write_mbr(&mut mbr, 0x766d_6677, &[rec]);
                 (esp_first, total, mbr, None)
             }
@@ -233,7 +249,10 @@ impl Disk {
             }
             let host = esp.with_extension("file");
             fs::write(&host, contents.bytes()).expect("write file for mcopy");
-            run(mtools("mcopy").args(["-o", "-i", &img]).arg(&host).arg(format!("::/{}", parts.join("/"))));
+            run(mtools("mcopy")
+                .args(["-o", "-i", &img])
+                .arg(&host)
+                .arg(format!("::/{}", parts.join("/"))));
             let _ = fs::remove_file(&host);
         }
     }
@@ -248,7 +267,9 @@ fn mtools(tool: &str) -> Command {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {:?}: {e} (run .ci/deps)", cmd.get_program()));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e} (run .ci/deps)", cmd.get_program()));
     if !out.status.success() {
         panic!("{cmd:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     }

@@ -12,8 +12,12 @@ fn gpt_fat32_image_reads_back() {
     let out = Command::new("sgdisk").arg("-p").arg(&p).output().expect("sgdisk");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("EF00"), "{text}");
-    let out = Command::new("mdir").args(["-i", &format!("{}@@1M", p.display()), "::/EFI/BOOT"]).output().unwrap();
+    let out = Command::new("mdir")
+        .args(["-i", &format!("{}@@1M", p.display()), "::/EFI/BOOT"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("A Long Name.txt"));
-    let mbr = Disk { scheme: Scheme::Mbr, fat: Fat::Fat16, esp_mib: 16, ..Disk::new("smoke-mbr") }.build();
+    let mbr = Disk { scheme: Scheme::Mbr, fat: Fat::Fat16, esp_mib: 16, ..Disk::new("smoke-mbr") }
+        .build();
     assert!(mbr.exists());
 }

@@ -27,11 +27,10 @@ fn esp(name: &str) -> Disk {
 /// large requests (at most one per 64 KiB, plus a few for metadata).
 fn check(vm: Vm, path: &str) {
     let out = vm.append(&format!("vmfw.hash={path}")).run();
-    let line = out
-        .log
-        .lines()
-        .find(|l| l.starts_with("vmfw: sha256 disk0"))
-        .unwrap_or_else(|| panic!("no sha256 line in {}:\n{}", out.log_path.display(), out.log));
+    let line =
+        out.log.lines().find(|l| l.starts_with("vmfw: sha256 disk0")).unwrap_or_else(|| {
+            panic!("no sha256 line in {}:\n{}", out.log_path.display(), out.log)
+        });
     assert!(line.contains(&expected()), "digest mismatch: {line} (want {})", expected());
     let requests: u64 = line
         .rsplit('(')
@@ -59,25 +58,37 @@ fn q35_pci_modern() {
 fn q35_pci_transitional() {
     let img = image(esp("storage"));
     // Upper case: lookups are case-insensitive, as UEFI requires.
-    check(Vm::new("storage-transitional", Machine::Q35).disk(&img, Attach::PciTransitional), "/VMFW/TEST.BIN");
+    check(
+        Vm::new("storage-transitional", Machine::Q35).disk(&img, Attach::PciTransitional),
+        "/VMFW/TEST.BIN",
+    );
 }
 
 #[test]
 fn microvm_mmio_from_acpi() {
     let img = image(esp("storage"));
-    check(Vm::new("storage-mmio-acpi", Machine::Microvm).disk(&img, Attach::Mmio), "/vmfw/test.bin");
+    check(
+        Vm::new("storage-mmio-acpi", Machine::Microvm).disk(&img, Attach::Mmio),
+        "/vmfw/test.bin",
+    );
 }
 
 #[test]
 fn microvm_mmio_from_command_line() {
     let img = image(esp("storage"));
-    check(Vm::new("storage-mmio-cmdline", Machine::MicrovmNoAcpi).disk(&img, Attach::Mmio), "/vmfw/test.bin");
+    check(
+        Vm::new("storage-mmio-cmdline", Machine::MicrovmNoAcpi).disk(&img, Attach::Mmio),
+        "/vmfw/test.bin",
+    );
 }
 
 #[test]
 fn q35_4k_sectors_fat16() {
     let img = image(Disk { block_size: 4096, fat: Fat::Fat16, ..esp("storage-4k") });
-    check(Vm::new("storage-4k", Machine::Q35).disk_with(&img, Attach::PciModern, 4096), "/vmfw/test.bin");
+    check(
+        Vm::new("storage-4k", Machine::Q35).disk_with(&img, Attach::PciModern, 4096),
+        "/vmfw/test.bin",
+    );
 }
 
 #[test]
@@ -88,7 +99,8 @@ fn esp_is_20th_gpt_partition() {
 
 #[test]
 fn legacy_mbr_fat12() {
-    let img = image(Disk { scheme: Scheme::Mbr, fat: Fat::Fat12, esp_mib: 8, ..esp("storage-mbr") });
+    let img =
+        image(Disk { scheme: Scheme::Mbr, fat: Fat::Fat12, esp_mib: 8, ..esp("storage-mbr") });
     check(Vm::new("storage-mbr", Machine::Q35).disk(&img, Attach::PciModern), "/vmfw/test.bin");
 }
 
