@@ -8,6 +8,11 @@
 
 /// The marker `/init` prints; the command line follows it.
 pub const MARKER: &str = "VMFW-INITRD-OK";
+/// Printed too when the second initrd's file is present (both archives
+/// were loaded, in one contiguous image).
+pub const EXTRA_MARKER: &str = "VMFW-SECOND-INITRD-OK";
+/// The file the second initrd adds.
+pub const EXTRA_FILE: &str = "vmfw-second-initrd";
 
 struct Cpio {
     out: Vec<u8>,
@@ -81,6 +86,7 @@ pub fn build(busybox: &[u8], then: Then) -> Vec<u8> {
          busybox mount -t sysfs sys /sys\n\
          busybox --install -s /bin\n\
          echo \"{MARKER} cmdline=[$(cat /proc/cmdline)]\"\n\
+         [ -e /{EXTRA_FILE} ] && echo \"{EXTRA_MARKER}\"\n\
          {end}"
     );
     let mut c = Cpio::new();

@@ -5,6 +5,7 @@
 //! and Firecracker run when `CLOUD_HYPERVISOR` / `FIRECRACKER` name their
 //! binaries; tests skip them (saying so) otherwise.
 
+pub mod bls;
 pub mod debian;
 pub mod images;
 pub mod initrd;

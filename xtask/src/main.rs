@@ -13,6 +13,7 @@
 mod bench;
 mod build;
 mod elf;
+mod fuzz;
 mod qemu;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ fn usage() -> ExitCode {
            demo                                        build and boot the demo under QEMU\n  \
            run [--machine q35|microvm] [--debug] [-- QEMU ARGS]\n                                               boot it under QEMU (serial on stdio)\n  \
            bench                                       storage benchmark under QEMU (64 MiB file)\n  \
+           fuzz [--seconds N] [TARGET...]              run the fuzz targets briefly (nightly + cargo-fuzz)\n  \
            test [--quick]                              fmt, clippy, unit tests, integration tests\n                                               (--quick: skip the VM tests)"
     );
     ExitCode::from(2)
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         "demo" => qemu::cmd_demo(rest),
         "test" => cmd_test(rest),
         "bench" => bench::cmd_bench(rest),
+        "fuzz" => fuzz::cmd_fuzz(rest),
         "-h" | "--help" | "help" => return usage(),
         other => {
             eprintln!("unknown command {other:?}");

@@ -1,0 +1,121 @@
+//! Boot Loader Specification test disks: a Debian 12 kernel and a busybox
+//! initrd on the ESP, `loader.conf` and two or more entries.
+//!
+//! The default entry is chosen by a glob in `loader.conf`, which starts with
+//! a comment line on purpose (a firmware once picked the wrong entry when
+//! it did). Each entry's options carry `vmfw.test.entry=<id>`, so the
+//! marker line the initrd prints says which entry booted.
+
+use crate::images::{Contents, Disk, Fat, Scheme};
+use crate::initrd::{self, Then, EXTRA_FILE};
+use std::path::PathBuf;
+
+/// Options every test entry carries: a serial console, reboot on panic
+/// (QEMU's `-no-reboot` turns it into an exit), modest kernel logging.
+pub const BASE_OPTIONS: &str = "console=ttyS0 panic=-1 loglevel=4";
+
+/// A BLS disk variant.
+#[derive(Debug, Clone)]
+pub struct BlsDisk {
+    /// Image name.
+    pub name: String,
+    /// Logical block size.
+    pub block_size: u32,
+    /// FAT type of the ESP.
+    pub fat: Fat,
+    /// GPT partition number of the ESP.
+    pub esp_number: u32,
+    /// The default entry loads a second initrd too.
+    pub two_initrds: bool,
+    /// `loader.conf`'s `default` matches an entry whose kernel is missing,
+    /// so the firmware must fall back to the next entry.
+    pub broken_default: bool,
+    /// What `/init` does after the marker.
+    pub then: Then,
+    /// `timeout` in `loader.conf`.
+    pub timeout: u32,
+}
+
+impl BlsDisk {
+    /// The plain variant: 512-byte sectors, FAT32 ESP as partition 1.
+    pub fn new(name: &str) -> Self {
+        BlsDisk {
+            name: name.into(),
+            block_size: 512,
+            fat: Fat::Fat32,
+            esp_number: 1,
+            two_initrds: false,
+            broken_default: false,
+            then: Then::PowerOff,
+            timeout: 0,
+        }
+    }
+
+    /// Builds (or reuses) the image.
+    pub fn build(&self) -> Result<PathBuf, String> {
+        let kernel = crate::debian::kernel()?;
+        let busybox = std::fs::read(crate::debian::busybox()?).map_err(|e| e.to_string())?;
+        let initrd = initrd::build(&busybox, self.then);
+        let default_id = if self.broken_default { "broken-7.0" } else { "debian-6.1" };
+        let loader = format!(
+            "# vmfw test loader.conf: this comment comes first on purpose\n\
+             \n\
+             timeout {}\n\
+             default {}*\n",
+            self.timeout,
+            default_id.split('-').next().unwrap_or("debian"),
+        );
+        let mut default_entry = String::from(
+            "# Debian 12, the entry that must boot by default\n\
+             title      Debian GNU/Linux 12 (vmfw test default)\n\
+             version    6.1.0\n\
+             linux      /debian/vmlinuz\n\
+             initrd     /debian/initrd.img\n",
+        );
+        if self.two_initrds {
+            default_entry.push_str("initrd     /debian/second.img\n");
+        }
+        default_entry.push_str(&format!(
+            "options    {BASE_OPTIONS}\noptions    vmfw.test.entry=debian-6.1\n"
+        ));
+        let other = format!(
+            "title   Other entry (must not boot by default)\n\
+             version 9.9\n\
+             linux   /debian/vmlinuz\n\
+             initrd  /debian/initrd.img\n\
+             options {BASE_OPTIONS} vmfw.test.entry=other\n"
+        );
+        let mut disk = Disk {
+            block_size: self.block_size,
+            fat: self.fat,
+            scheme: Scheme::Gpt { esp_number: self.esp_number },
+            esp_mib: if self.fat == Fat::Fat32 && self.block_size == 512 { 96 } else { 128 },
+            ..Disk::new(&self.name)
+        }
+        .file("/loader/loader.conf", Contents::Bytes(loader.into_bytes()))
+        .file("/loader/entries/debian-6.1.conf", Contents::Bytes(default_entry.into_bytes()))
+        .file("/debian/vmlinuz", Contents::Host(kernel))
+        .file("/debian/initrd.img", Contents::Bytes(initrd));
+        // The fallback test keeps just the broken default and one good
+        // entry, so "the next candidate" is the same whatever the order.
+        if !self.broken_default {
+            disk = disk.file("/loader/entries/other.conf", Contents::Bytes(other.into_bytes()));
+        }
+        if self.two_initrds {
+            disk = disk.file(
+                "/debian/second.img",
+                Contents::Bytes(initrd::extra(EXTRA_FILE, b"second\n")),
+            );
+        }
+        if self.broken_default {
+            let broken = format!(
+                "title   Broken entry (kernel file missing)\n\
+                 linux   /debian/no-such-vmlinuz\n\
+                 options {BASE_OPTIONS} vmfw.test.entry=broken\n"
+            );
+            disk =
+                disk.file("/loader/entries/broken-7.0.conf", Contents::Bytes(broken.into_bytes()));
+        }
+        Ok(disk.build())
+    }
+}
