@@ -1,10 +1,218 @@
-//! The Linux boot protocols as vmfw speaks them, on both sides: reading the
-//! zero page a VMM hands to the firmware, and (later) building one for the
-//! kernel the firmware boots.
+//! The Linux x86 boot protocols as vmfw speaks them, on both sides: reading
+//! the zero page a VMM hands to the firmware ([`zeropage`] offsets, used by
+//! `vmfw-platform`), and booting a bzImage with the 64-bit boot protocol.
 //!
-//! Reference: Linux `Documentation/arch/x86/boot.rst` and
+//! The hardware-independent half of a bzImage boot, in the order the
+//! firmware uses it:
+//!
+//! 1. [`BzImage::parse`] (whole file in memory) or [`SetupHeader::parse`]
+//!    (just the first sectors) reads and validates the setup header at
+//!    0x1f1; [`SetupHeader::protected_mode_len`] checks a file length;
+//! 2. [`load_kernel_plan`] reserves the kernel's load range in the
+//!    [`MemoryMap`](vmfw_memmap::MemoryMap), [`load_initrd_plan`] the
+//!    initrd's and [`load_params_plan`] the zero page's and command line's;
+//! 3. the firmware copies the protected-mode code, initrd and command line
+//!    there;
+//! 4. [`ZeroPage`] builds `struct boot_params` from the header and those
+//!    placements plus the final E820 map; the firmware copies it to the
+//!    reserved page and jumps to [`KernelPlacement::entry_64`] with `rsi`
+//!    pointing at it.
+//!
+//! Invariants: every field read from the image goes through checked
+//! arithmetic and every way a header can be wrong is a named [`Error`];
+//! nothing here panics on any input. A [`SetupHeader`] can only be made by
+//! parsing, so the planning and zero page code can rely on what parsing
+//! checked (and still never panics if it could not).
+//!
+//! Reference: Linux `Documentation/arch/x86/boot.rst` ("The Real-Mode Kernel
+//! Header", "Details of Header Fields", "64-bit Boot Protocol") and
 //! `Documentation/arch/x86/zero-page.rst`.
 #![no_std]
 #![forbid(unsafe_code)]
+// Input paths must not be able to panic: no indexing, no unwrap. Tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::arithmetic_side_effects
+    )
+)]
 
+mod bootparams;
+mod header;
+mod le;
+mod plan;
 pub mod zeropage;
+
+#[cfg(test)]
+mod tests;
+
+pub use bootparams::ZeroPage;
+pub use header::{BzImage, SetupHeader, MIN_PROTOCOL};
+pub use plan::{
+    load_initrd_plan, load_kernel_plan, load_params_plan, plan_kernel, KernelPlacement, KernelPlan,
+    ParamsPlacement, FOUR_GIB,
+};
+
+/// Everything that can be wrong with a kernel image, or with booting it in
+/// a given memory map.
+///
+/// Header variants say what the kernel file got wrong; placement variants
+/// say what the machine could not provide. Either way the firmware logs one
+/// line and moves on to the next boot option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The data ends before byte `needed` (the setup header, or the setup
+    /// code and protected-mode code the header describes); it is `len`
+    /// bytes long.
+    Truncated {
+        /// Bytes the header says there must be.
+        needed: u64,
+        /// Bytes there are.
+        len: u64,
+    },
+    /// `boot_flag` at 0x1fe is not 0xAA55: not a Linux kernel.
+    BadBootFlag(u16),
+    /// No "HdrS" signature at 0x202: not a bzImage (maybe a pre-1996 zImage,
+    /// maybe not a kernel).
+    NotABzImage,
+    /// Boot protocol older than [`MIN_PROTOCOL`] (the version given).
+    ProtocolTooOld(u16),
+    /// The jump offset byte at 0x201 (given) ends the setup header before
+    /// the fields vmfw needs, or is negative.
+    BadHeaderLength(u8),
+    /// `loadflags` lacks `LOADED_HIGH`: a zImage, which only the 16-bit
+    /// protocol can load.
+    NotLoadedHigh,
+    /// `xloadflags` lacks `XLF_KERNEL_64`: no 64-bit entry point.
+    Not64Bit,
+    /// `kernel_alignment` (given) is not a power of two.
+    BadAlignment(u32),
+    /// `min_alignment` (given, a power of two exponent) asks for more than
+    /// `kernel_alignment` or more than 2 GiB.
+    BadMinAlignment(u8),
+    /// `pref_address` (given) is zero or not page aligned, or the range
+    /// `pref_address + init_size` wraps.
+    BadPrefAddress(u64),
+    /// `init_size` is zero.
+    BadInitSize,
+    /// The payload `payload_offset..+payload_length` lies outside the
+    /// protected-mode code.
+    BadPayload {
+        /// `payload_offset` from the header.
+        offset: u32,
+        /// `payload_length` from the header.
+        length: u32,
+    },
+    /// The kernel is not relocatable and its fixed address range (starting
+    /// at the `pref_address` given) is not free RAM.
+    KernelAddressTaken(u64),
+    /// No free RAM range below 4 GiB at or above `pref_address` holds the
+    /// kernel's `size` bytes at any acceptable alignment.
+    NoRoomForKernel {
+        /// Bytes needed.
+        size: u64,
+    },
+    /// An initrd of length zero was given.
+    EmptyInitrd,
+    /// No free RAM range the kernel accepts holds the initrd.
+    NoRoomForInitrd {
+        /// Bytes needed.
+        size: u64,
+    },
+    /// No free RAM range the kernel can reach holds the zero page and the
+    /// command line.
+    NoRoomForParams {
+        /// Bytes needed.
+        size: u64,
+    },
+    /// The command line (`len` bytes without its NUL) is longer than the
+    /// kernel's `cmdline_size`. vmfw refuses rather than truncates: a cut
+    /// command line can silently lose `root=` or a security option.
+    CmdlineTooLong {
+        /// Length of the command line, without the terminating NUL.
+        len: u64,
+        /// `cmdline_size` from the header.
+        max: u32,
+    },
+    /// The command line's last byte (`last`) is above 4 GiB and the kernel
+    /// lacks `XLF_CAN_BE_LOADED_ABOVE_4G`.
+    CmdlineTooHigh {
+        /// Address of the terminating NUL.
+        last: u64,
+    },
+    /// The initrd's last byte (`last`) is above the highest address the
+    /// kernel accepts (`max`).
+    InitrdTooHigh {
+        /// Address of the initrd's last byte.
+        last: u64,
+        /// Highest address the kernel accepts.
+        max: u64,
+    },
+    /// The memory map needs this many E820 entries after merging, more than
+    /// the zero page's 128. vmfw does not chain `SETUP_E820_EXT` data.
+    TooManyE820Entries(usize),
+    /// The memory map refused an update (for example it is full).
+    Memory(vmfw_memmap::Error),
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Truncated { needed, len } => {
+                write!(f, "kernel image truncated: needs {needed} bytes, has {len}")
+            }
+            Error::BadBootFlag(v) => write!(f, "not a Linux kernel (boot flag {v:#06x})"),
+            Error::NotABzImage => f.write_str("not a bzImage (no HdrS signature)"),
+            Error::ProtocolTooOld(v) => write!(
+                f,
+                "boot protocol {}.{:02} too old (need {}.{:02})",
+                v >> 8,
+                v & 0xff,
+                MIN_PROTOCOL >> 8,
+                MIN_PROTOCOL & 0xff
+            ),
+            Error::BadHeaderLength(j) => write!(f, "setup header too short (jump offset {j:#04x})"),
+            Error::NotLoadedHigh => f.write_str("zImage kernels are not supported"),
+            Error::Not64Bit => f.write_str("kernel has no 64-bit entry point"),
+            Error::BadAlignment(a) => write!(f, "kernel_alignment {a:#x} is not a power of two"),
+            Error::BadMinAlignment(m) => write!(f, "bad min_alignment 2^{m}"),
+            Error::BadPrefAddress(a) => write!(f, "bad pref_address {a:#x}"),
+            Error::BadInitSize => f.write_str("init_size is zero"),
+            Error::BadPayload { offset, length } => {
+                write!(f, "payload {offset:#x}+{length:#x} outside the kernel")
+            }
+            Error::KernelAddressTaken(a) => {
+                write!(f, "non-relocatable kernel's range at {a:#x} is not free")
+            }
+            Error::NoRoomForKernel { size } => write!(f, "no room for the kernel ({size} bytes)"),
+            Error::EmptyInitrd => f.write_str("initrd is empty"),
+            Error::NoRoomForInitrd { size } => write!(f, "no room for the initrd ({size} bytes)"),
+            Error::NoRoomForParams { size } => {
+                write!(f, "no room for boot parameters ({size} bytes)")
+            }
+            Error::CmdlineTooLong { len, max } => {
+                write!(f, "command line is {len} bytes, kernel accepts {max}")
+            }
+            Error::CmdlineTooHigh { last } => {
+                write!(f, "command line at {last:#x} is above 4 GiB")
+            }
+            Error::InitrdTooHigh { last, max } => {
+                write!(f, "initrd ends at {last:#x}, above the kernel's limit {max:#x}")
+            }
+            Error::TooManyE820Entries(n) => write!(f, "memory map needs {n} E820 entries"),
+            Error::Memory(e) => write!(f, "memory map: {e}"),
+        }
+    }
+}
+
+impl From<vmfw_memmap::Error> for Error {
+    fn from(e: vmfw_memmap::Error) -> Self {
+        Error::Memory(e)
+    }
+}
