@@ -30,6 +30,15 @@ pub fn init() {
     PRESENT.store(true, Ordering::Relaxed);
 }
 
+/// Reads one received byte, if any (never waits).
+pub fn try_read() -> Option<u8> {
+    if !PRESENT.load(Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: COM1 line status and receive buffer registers.
+    unsafe { (inb(COM1 + 5) & 1 != 0).then(|| inb(COM1)) }
+}
+
 /// Writes raw bytes, translating `\n` to `\r\n`.
 fn write_bytes(bytes: &[u8]) {
     if !PRESENT.load(Ordering::Relaxed) {
@@ -59,6 +68,11 @@ fn write_bytes(bytes: &[u8]) {
         }
         put(b);
     }
+}
+
+/// Writes a string as it is (no newline added).
+pub fn write_str(s: &str) {
+    write_bytes(s.as_bytes());
 }
 
 /// A `fmt::Write` sink for the console.

@@ -13,6 +13,8 @@ mod arch;
 mod console;
 mod esp;
 mod memory;
+mod menu;
+mod native;
 mod pci;
 mod power;
 mod storage;
@@ -58,6 +60,15 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         Err(e) => power::fatal(e),
     };
     log_platform(&platform, heap);
+    // Firecracker builds ACPI tables but passes the RSDP only through the
+    // zero page, not through PVH: look for it where legacy BIOSes put it.
+    let mut platform = platform;
+    if platform.rsdp.is_none() {
+        platform.rsdp = vmfw_acpi::scan_rsdp(&memory::Phys);
+        if let Some(r) = platform.rsdp {
+            log::debug!("ACPI RSDP found at {r:#x} by scanning the BIOS area");
+        }
+    }
     let acpi = platform.rsdp.and_then(|rsdp| match vmfw_acpi::Tables::new(&memory::Phys, rsdp) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -102,10 +113,19 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         platform.cmdline.value("vmfw.hash"),
         platform.cmdline.value("vmfw.bench"),
     );
+
+    // A key typed while the firmware ran brings up the boot menu.
+    let ask = menu::key_pressed();
+    native::boot(&mut disks, &tables, &platform, ask);
+
     for d in &mut disks {
         d.quiesce();
     }
-    log::error!("no bootable device");
+    if disks.is_empty() {
+        log::error!("no bootable device");
+    } else {
+        log::error!("no bootable entry on {} disk(s)", disks.len());
+    }
     power::off()
 }
 

@@ -73,6 +73,18 @@ impl Drop for PageBuf {
     }
 }
 
+/// A mutable view of memory the caller reserved in the map (kernel, initrd,
+/// boot parameters), for loading files straight into their final place.
+///
+/// # Safety
+/// `[addr, addr + len)` must have been allocated from the map by the caller
+/// (so it is RAM, identity-mapped and owned by nobody else) and must not be
+/// viewed through another reference while the slice lives.
+pub unsafe fn reserved_slice<'a>(addr: u64, len: usize) -> &'a mut [u8] {
+    // SAFETY: forwarded from the caller.
+    unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len) }
+}
+
 /// Makes sure `[start, start + len)` is identity-mapped (device windows
 /// above 4 GiB); page tables come from the map.
 pub fn map_device(start: u64, len: u64) -> bool {

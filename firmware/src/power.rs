@@ -3,9 +3,11 @@
 //! forever. Run QEMU with `-no-reboot` to make a reset end the VM too.
 //!
 //! Order: ACPI S5 from the FADT/DSDT (QEMU q35 and microvm, Cloud
-//! Hypervisor), QEMU's `isa-debug-exit` port when present, the keyboard
-//! controller's reset line (Firecracker stops the VM on it), the PCI reset
-//! control register 0xCF9, and finally a triple fault.
+//! Hypervisor), the keyboard controller's reset line (Firecracker stops the
+//! VM on it), the PCI reset control register 0xCF9, the FADT reset
+//! register, QEMU's `isa-debug-exit` port when present, and finally a
+//! triple fault. Between attempts the firmware waits a few milliseconds by
+//! the TSC (not with PAUSE loops, which trap on some nested hypervisors).
 
 use crate::arch::{self, io};
 use spin::Once;
@@ -39,12 +41,9 @@ pub fn off_quiet() -> ! {
         settle();
     }
     // SAFETY: each write below targets a fixed platform port whose only
-    // effect is to stop or reset the VM: isa-debug-exit (0xf4, present only
-    // when the VMM adds it), the i8042 command port (0x64, pulse reset),
-    // and the reset control register (0xcf9, hard reset).
+    // effect is to stop or reset the VM: the i8042 command port (0x64,
+    // pulse reset) and the reset control register (0xcf9, hard reset).
     unsafe {
-        io::outl(0xf4, 0);
-        settle();
         io::outb(0x64, 0xfe);
         settle();
         io::outb(0xcf9, 0x02);
@@ -55,14 +54,21 @@ pub fn off_quiet() -> ! {
         write_gas(&gas, u16::from(value));
         settle();
     }
+    // SAFETY: QEMU's isa-debug-exit port (0xf4), present only when the VMM
+    // adds it; elsewhere the write goes nowhere.
+    unsafe { io::outl(0xf4, 0) };
+    settle();
     arch::triple_fault()
 }
 
-/// Gives the VMM a moment to act on a write before trying the next way.
+/// Gives the VMM a moment (about 20 ms) to act on a write before trying
+/// the next way. Measured with the TSC, using the calibrated rate when one
+/// exists and otherwise assuming a fast 4 GHz clock (so the wait is at most
+/// a little long, never endless).
 fn settle() {
-    for _ in 0..2_000_000 {
-        core::hint::spin_loop();
-    }
+    let hz = crate::time::tsc_hz_if_known().unwrap_or(4_000_000_000);
+    let start = arch::rdtsc();
+    while arch::rdtsc().wrapping_sub(start) < hz / 50 {}
 }
 
 fn write_gas(gas: &Gas, value: u16) {

@@ -111,7 +111,13 @@ impl BlockIo for Disk {
 /// Finds and initialises every virtio block device.
 pub fn discover(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>) -> Vec<Disk> {
     let mut disks = Vec::new();
-    discover_pci(acpi, &mut disks);
+    // `pci=off` is the VMM saying there is no PCI bus (Firecracker without
+    // PCI): probing it anyway only makes the VMM log failed accesses.
+    if platform.cmdline.has("pci=off") {
+        log::debug!("pci=off on the command line: not scanning PCI");
+    } else {
+        discover_pci(acpi, &mut disks);
+    }
     discover_mmio(platform, acpi, &mut disks);
     disks
 }

@@ -26,6 +26,12 @@ pub fn tsc_hz() -> u64 {
     })
 }
 
+/// The TSC rate if it was measured already (never measures: safe to call
+/// on the way down from a fault).
+pub fn tsc_hz_if_known() -> Option<u64> {
+    TSC_HZ.get().copied()
+}
+
 /// Nanoseconds between two TSC readings.
 pub fn ticks_to_ns(ticks: u64) -> u64 {
     (u128::from(ticks) * 1_000_000_000 / u128::from(tsc_hz().max(1))) as u64

@@ -84,6 +84,7 @@ pub fn build(busybox: &[u8], then: Then) -> Vec<u8> {
          busybox mkdir -p /proc /sys /tmp\n\
          busybox mount -t proc proc /proc\n\
          busybox mount -t sysfs sys /sys\n\
+         busybox mount -t devtmpfs dev /dev 2>/dev/null\n\
          busybox --install -s /bin\n\
          echo \"{MARKER} cmdline=[$(cat /proc/cmdline)]\"\n\
          [ -e /{EXTRA_FILE} ] && echo \"{EXTRA_MARKER}\"\n\

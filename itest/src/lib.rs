@@ -104,12 +104,24 @@ pub fn accel_args() -> Vec<String> {
 /// console on stdio, no display, and `-no-reboot` so that a reset ends the
 /// VM instead of looping.
 pub fn qemu_command(machine: Machine, elf: &Path, memory: &str, append: &str) -> Command {
+    qemu_command_with_serial(machine, elf, memory, append, "stdio")
+}
+
+/// As [`qemu_command`], with the serial backend given (`mon:stdio` for an
+/// interactive session: Ctrl-A X quits QEMU, Ctrl-C reaches the guest).
+pub fn qemu_command_with_serial(
+    machine: Machine,
+    elf: &Path,
+    memory: &str,
+    append: &str,
+    serial: &str,
+) -> Command {
     let qemu = std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into());
     let mut cmd = Command::new(qemu);
     cmd.args(machine.qemu_args())
         .args(accel_args())
         .args(["-m", memory, "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none"])
-        .args(["-serial", "stdio", "-no-reboot", "-kernel"])
+        .args(["-serial", serial, "-no-reboot", "-kernel"])
         .arg(elf);
     if !append.is_empty() {
         cmd.args(["-append", append]);
@@ -241,6 +253,14 @@ pub enum Attach {
     Mmio,
 }
 
+/// Held while a VM that boots a Linux kernel runs. Under TCG a guest kernel
+/// calibrates its clocks against the emulated PIT in tight loops; when the
+/// host is busy (two such VMs on a two-core machine plus anything else),
+/// that calibration fails and the Debian kernel can stall on microvm. QEMU's
+/// own `-kernel` boot stalls the same way under load, so this is about the
+/// test host, not the firmware: kernel boots get a core each.
+static KERNEL_BOOTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A QEMU VM to boot the firmware in.
 pub struct Vm {
     name: String,
@@ -250,6 +270,7 @@ pub struct Vm {
     args: Vec<String>,
     disks: usize,
     timeout: Duration,
+    boots_kernel: bool,
 }
 
 impl Vm {
@@ -263,6 +284,7 @@ impl Vm {
             args: Vec::new(),
             disks: 0,
             timeout: Duration::from_secs(120),
+            boots_kernel: false,
         }
     }
 
@@ -310,8 +332,17 @@ impl Vm {
         self
     }
 
+    /// Marks the VM as one that boots a Linux kernel: such VMs run one at a
+    /// time (see [`KERNEL_BOOTS`]).
+    pub fn boots_kernel(mut self) -> Self {
+        self.boots_kernel = true;
+        self
+    }
+
     /// Boots and waits for the VM to stop (or the timeout).
     pub fn run(self) -> Outcome {
+        let _one_at_a_time =
+            self.boots_kernel.then(|| KERNEL_BOOTS.lock().unwrap_or_else(|e| e.into_inner()));
         let mut cmd = qemu_command(self.machine, &firmware(), &self.memory, &self.append);
         cmd.args(&self.args);
         run(&format!("{}-{}", self.name, self.machine.name()), cmd, self.timeout)
@@ -328,26 +359,42 @@ pub fn firecracker() -> Option<PathBuf> {
     std::env::var_os("FIRECRACKER").map(PathBuf::from)
 }
 
-/// Boots the firmware under Cloud Hypervisor (PVH door).
-pub fn boot_cloud_hypervisor(bin: &Path, name: &str, append: &str) -> Outcome {
+/// Boots the firmware under Cloud Hypervisor (PVH door), with an optional
+/// read-only virtio-blk (PCI) disk.
+pub fn boot_cloud_hypervisor(bin: &Path, name: &str, append: &str, disk: Option<&Path>) -> Outcome {
     let mut cmd = Command::new(bin);
     cmd.arg("--kernel")
         .arg(firmware())
         .args(["--cpus", "boot=1", "--memory", "size=512M", "--serial", "tty", "--console", "off"])
         .args(["--cmdline", append]);
+    if let Some(d) = disk {
+        cmd.arg("--disk").arg(format!("path={},readonly=on", d.display()));
+    }
     run(&format!("{name}-cloud-hypervisor"), cmd, Duration::from_secs(60))
 }
 
 /// Boots the firmware under Firecracker. With `pvh = false` the image
 /// without the PVH note is used, so Firecracker enters through the Linux
 /// 64-bit boot protocol.
-pub fn boot_firecracker(bin: &Path, name: &str, append: &str, pvh: bool) -> Outcome {
+pub fn boot_firecracker(
+    bin: &Path,
+    name: &str,
+    append: &str,
+    pvh: bool,
+    disk: Option<&Path>,
+) -> Outcome {
     let elf = if pvh { firmware() } else { elf_dir().join("vmfw-x86_64-nopvh.elf") };
+    let drives = disk.map_or(String::new(), |d| {
+        format!(
+            r#"{{"drive_id":"esp","path_on_host":{:?},"is_root_device":false,"is_read_only":true}}"#,
+            d.display().to_string()
+        )
+    });
     let dir = root().join("target").join("itest-logs");
     let _ = std::fs::create_dir_all(&dir);
     let config = dir.join(format!("{name}-firecracker.json"));
     let json = format!(
-        r#"{{"boot-source":{{"kernel_image_path":{:?},"boot_args":{:?}}},"drives":[],"machine-config":{{"vcpu_count":1,"mem_size_mib":512}}}}"#,
+        r#"{{"boot-source":{{"kernel_image_path":{:?},"boot_args":{:?}}},"drives":[{drives}],"machine-config":{{"vcpu_count":1,"mem_size_mib":512}}}}"#,
         elf.display().to_string(),
         append
     );

@@ -37,11 +37,41 @@ pub fn cmd_run(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// The README's first command: build and boot under QEMU so a newcomer sees
-/// the serial log. (No disk yet: the firmware reports the platform, finds
-/// nothing to boot, and powers the VM off.)
+/// The README's first command: build the firmware and a GPT disk whose ESP
+/// holds Boot Loader Specification entries, Debian 12's kernel and a busybox
+/// initrd (packages fetched with apt and cached), and boot it under QEMU to
+/// an interactive shell on the serial console.
 pub fn cmd_demo(args: &[String]) -> Result<(), String> {
-    let mut all = vec!["--memory".to_string(), "5G".to_string()];
-    all.extend(args.iter().cloned());
-    cmd_run(&all)
+    let mut machine = Machine::Q35;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--machine" => {
+                let m = it.next().ok_or("--machine needs a value")?;
+                machine = Machine::from_name(m).ok_or_else(|| format!("unknown machine {m:?}"))?;
+            }
+            other => return Err(format!("unknown demo option {other:?}")),
+        }
+    }
+    let elf = crate::build::build(&crate::build::ARCHES[0], true)?;
+    let disk = itest::bls::BlsDisk {
+        then: itest::initrd::Then::Shell,
+        timeout: 3,
+        ..itest::bls::BlsDisk::new("demo")
+    };
+    let img = disk.build()?;
+    let attach = if machine == Machine::Q35 { "virtio-blk-pci" } else { "virtio-blk-device" };
+    let mut cmd = itest::qemu_command_with_serial(machine, &elf, "1G", "", "mon:stdio");
+    cmd.arg("-drive").arg(format!("file={},if=none,id=d0,format=raw,snapshot=on", img.display()));
+    cmd.args(["-device", &format!("{attach},drive=d0")]);
+    eprintln!("+ {cmd:?}");
+    eprintln!(
+        "(the boot menu waits 3 s; in the shell, `poweroff -f` ends the VM; Ctrl-A X quits QEMU)"
+    );
+    let status = cmd.status().map_err(|e| format!("cannot start QEMU: {e} (run .ci/deps)"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("QEMU exited with {status}"))
+    }
 }

@@ -90,6 +90,23 @@ fn checksum_ok(bytes: &[u8]) -> bool {
 
 const HEADER_LEN: usize = 36;
 
+/// Looks for the RSDP the legacy way (ACPI 6.5 §5.2.5.1): on a 16-byte
+/// boundary in the BIOS read-only area 0xE0000–0xFFFFF, with the signature
+/// and a valid checksum. For VMMs that build ACPI tables but do not pass
+/// the RSDP's address through the door they use (Firecracker with PVH).
+pub fn scan_rsdp(mem: &impl Memory) -> Option<u64> {
+    const START: u64 = 0xe_0000;
+    const END: u64 = 0x10_0000;
+    let mut area = vec![0u8; (END - START) as usize];
+    mem.read(START, &mut area).ok()?;
+    area.chunks_exact(16).enumerate().find_map(|(i, _)| {
+        let off = i * 16;
+        let candidate = area.get(off..off + 20)?;
+        (candidate.get(..8) == Some(b"RSD PTR ".as_slice()) && checksum_ok(candidate))
+            .then_some(START + off as u64)
+    })
+}
+
 /// One memory-mapped PCI configuration window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ecam {

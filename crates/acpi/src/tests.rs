@@ -150,3 +150,16 @@ fn mcfg_windows() {
     // No MCFG at all is not an error.
     assert!(Tables::new(&machine(false), 0x100).unwrap().mcfg(&machine(false)).unwrap().is_empty());
 }
+
+#[test]
+fn rsdp_scan_finds_only_valid_signatures() {
+    let mut m = Mem(std::vec![0u8; 0x10_0000]);
+    assert_eq!(scan_rsdp(&m), None);
+    // A signature with a bad checksum first, then a good RSDP.
+    m.0[0xe_0010..0xe_0018].copy_from_slice(b"RSD PTR ");
+    m.0[0xe_0010 + 8] = 1;
+    let good = machine(false).0[0x100..0x124].to_vec();
+    m.0[0xf_5a40..0xf_5a40 + 36].copy_from_slice(&good);
+    assert_eq!(scan_rsdp(&m), Some(0xf_5a40));
+    assert_eq!(scan_rsdp(&Mem(std::vec![0u8; 0x1000])), None);
+}

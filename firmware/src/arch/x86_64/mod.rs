@@ -1,6 +1,7 @@
 //! x86_64 support: entry doors, CPU tables, paging and port I/O.
 
 pub mod gdt;
+pub mod handoff;
 pub mod idt;
 pub mod io;
 pub mod paging;

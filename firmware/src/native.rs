@@ -1,0 +1,301 @@
+//! The native boot path: Boot Loader Specification Type #1 entries on each
+//! disk's ESP, booted with the Linux x86 boot protocol, no UEFI involved.
+//!
+//! Per disk, in order: read `/loader/loader.conf` and
+//! `/loader/entries/*.conf`, build the menu (sorted and with the default as
+//! the spec says), optionally let the user choose on the serial console,
+//! then try entries in boot order (the chosen or default one first). An
+//! entry that cannot be booted (missing file, bad kernel, options with
+//! unexpanded `$variables`) gets one log line saying why and the next one
+//! is tried. Files are read straight into their final place.
+//!
+//! Kernel command line rule: the entry's `options` (or the line edited in
+//! the menu), plus each `virtio_mmio.device=` hint from the VMM's command
+//! line that the options do not already contain, because the kernel cannot
+//! discover virtio-mmio devices without ACPI or a device tree.
+
+use crate::memory;
+use crate::menu;
+use crate::storage::Disk;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use vmfw_block::{Partition, PartitionTable};
+use vmfw_bls::{Arch, Entry, LoaderConf, Menu, Timeout};
+use vmfw_fat::FileSystem;
+use vmfw_linux::{SetupHeader, ZeroPage};
+use vmfw_memmap::PAGE_SIZE;
+use vmfw_platform::Platform;
+
+type Fs<'a> = FileSystem<Partition<&'a mut Disk>>;
+
+/// Where a prepared kernel starts.
+struct Prepared {
+    entry: u64,
+    zero_page: u64,
+}
+
+/// Page ranges taken for one boot attempt; given back unless the attempt
+/// succeeds (so a failed entry does not leak memory into the next).
+struct Taken(Vec<(u64, u64)>);
+
+impl Taken {
+    fn add(&mut self, addr: u64, bytes: u64) {
+        self.0.push((addr, bytes.div_ceil(PAGE_SIZE)));
+    }
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        for (addr, pages) in self.0.drain(..) {
+            let _ = memory::with_map(|m| m.free(addr, pages));
+        }
+    }
+}
+
+/// Tries every disk's BLS entries; returns only when none could be booted.
+pub fn boot(
+    disks: &mut [Disk],
+    tables: &[Option<PartitionTable>],
+    platform: &Platform,
+    mut ask: bool,
+) {
+    for i in 0..disks.len() {
+        let Some(esp) = tables.get(i).and_then(|t| t.as_ref()).and_then(|t| t.esp()).cloned()
+        else {
+            continue;
+        };
+        let prepared = {
+            let Some(disk) = disks.get_mut(i) else { continue };
+            let Ok(part) = esp.open(disk) else { continue };
+            let mut fs = match FileSystem::mount(part) {
+                Ok(fs) => fs,
+                Err(e) => {
+                    log::warn!("disk{i}: ESP #{}: {e}", esp.number);
+                    continue;
+                }
+            };
+            try_disk(i, &mut fs, platform, &mut ask)
+        };
+        if let Some(p) = prepared {
+            for d in disks.iter_mut() {
+                d.quiesce();
+            }
+            // SAFETY: `prepare` loaded the kernel, initrd, command line and
+            // zero page into memory reserved in the map (which the zero
+            // page's E820 protects), every device is quiesced, and nothing
+            // of the firmware runs after this.
+            unsafe { crate::arch::handoff::linux64(p.entry, p.zero_page) }
+        }
+    }
+}
+
+fn read_text(fs: &mut Fs<'_>, path: &str) -> Result<Vec<u8>, String> {
+    let mut f = fs.open(path).map_err(|e| e.to_string())?;
+    fs.read_to_vec(&mut f, vmfw_bls::MAX_FILE_SIZE).map_err(|e| e.to_string())
+}
+
+fn load_menu(disk: usize, fs: &mut Fs<'_>) -> Option<(Menu, LoaderConf)> {
+    let entries_dir = fs.lookup("/loader/entries").ok()?;
+    let dir = fs.dir_of(&entries_dir).ok()?;
+    let names: Vec<String> = fs
+        .read_dir(dir)
+        .filter_map(Result::ok)
+        .filter(|e| !e.is_dir() && e.name().to_ascii_lowercase().ends_with(".conf"))
+        .map(|e| e.name().to_string())
+        .collect();
+    let conf = match read_text(fs, "/loader/loader.conf") {
+        Ok(text) => match LoaderConf::parse(&text) {
+            Ok((conf, warnings)) => {
+                for w in warnings {
+                    log::warn!("disk{disk}: loader.conf: {w}");
+                }
+                conf
+            }
+            Err(e) => {
+                log::warn!("disk{disk}: loader.conf: {e}");
+                LoaderConf::default()
+            }
+        },
+        Err(_) => LoaderConf::default(),
+    };
+    let mut entries = Vec::new();
+    for name in names {
+        let parsed = read_text(fs, &format!("/loader/entries/{name}"))
+            .and_then(|text| Entry::parse(&name, &text).map_err(|e| e.to_string()));
+        match parsed {
+            Ok((entry, warnings)) => {
+                for w in warnings {
+                    log::warn!("disk{disk}: {name}: {w}");
+                }
+                entries.push(entry);
+            }
+            Err(e) => log::warn!("disk{disk}: {name}: {e}"),
+        }
+    }
+    let menu = Menu::new(&conf, entries, Arch::X64);
+    for x in menu.excluded() {
+        log::info!("disk{disk}: {x}");
+    }
+    Some((menu, conf))
+}
+
+fn title(e: &Entry) -> String {
+    e.title().map_or_else(|| e.id().to_string(), str::to_string)
+}
+
+fn try_disk(disk: usize, fs: &mut Fs<'_>, platform: &Platform, ask: &mut bool) -> Option<Prepared> {
+    let (menu, conf) = load_menu(disk, fs)?;
+    let default = menu.default_entry()?;
+    log::info!(
+        "disk{disk}: {} boot entr{}, default {:?}",
+        menu.entries().len(),
+        if menu.entries().len() == 1 { "y" } else { "ies" },
+        default.id()
+    );
+    let timeout = conf.timeout.unwrap_or(Timeout::MenuHidden);
+    let (show, countdown) = match timeout {
+        Timeout::Seconds(s) => (true, Some(u64::from(s))),
+        Timeout::MenuForce => (true, None),
+        Timeout::MenuHidden => (*ask, None),
+        Timeout::MenuDisabled => (false, None),
+    };
+    let mut first: Option<(usize, Option<String>)> = None;
+    if show {
+        *ask = false;
+        let items: Vec<menu::Item> = menu
+            .entries()
+            .iter()
+            .map(|e| menu::Item { title: title(e), cmdline: e.options().unwrap_or("").to_string() })
+            .collect();
+        let choice = menu::run(&items, menu.default_index().unwrap_or(0), countdown);
+        first = Some((choice.index, choice.cmdline));
+    }
+    let chosen = first.as_ref().and_then(|(i, _)| menu.get(*i));
+    let order: Vec<&Entry> = chosen
+        .into_iter()
+        .chain(menu.boot_order().filter(|e| Some(e.id()) != chosen.map(|c| c.id())))
+        .collect();
+    for (n, entry) in order.into_iter().enumerate() {
+        let edited = if n == 0 { first.as_ref().and_then(|(_, c)| c.clone()) } else { None };
+        if edited.is_none() && entry.has_unexpanded_variables() {
+            log::info!(
+                "disk{disk}: entry {:?}: options use $variables vmfw cannot expand; left to the UEFI path",
+                entry.id()
+            );
+            continue;
+        }
+        log::info!("disk{disk}: booting entry {:?} ({})", entry.id(), title(entry));
+        match prepare(fs, entry, edited, platform) {
+            Ok(p) => return Some(p),
+            Err(e) => log::warn!("disk{disk}: entry {:?} failed: {e}; trying the next", entry.id()),
+        }
+    }
+    None
+}
+
+/// The kernel command line for `entry` (see the module docs for the rule).
+fn command_line(entry: &Entry, edited: Option<String>, platform: &Platform) -> String {
+    let mut line = edited.unwrap_or_else(|| entry.options().unwrap_or("").to_string());
+    for hint in platform.cmdline.values("virtio_mmio.device") {
+        let word = format!("virtio_mmio.device={hint}");
+        if !line.split_ascii_whitespace().any(|w| w == word) {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&word);
+        }
+    }
+    line
+}
+
+/// Most of a bzImage read to find and check its setup header (the real-mode
+/// part is at most 64 sectors of setup in practice, 32 KiB in the spec's
+/// worst case, plus the boot sector).
+const HEADER_READ: usize = 64 * 1024;
+
+fn prepare(
+    fs: &mut Fs<'_>,
+    entry: &Entry,
+    edited: Option<String>,
+    platform: &Platform,
+) -> Result<Prepared, String> {
+    let mut taken = Taken(Vec::new());
+    let linux = entry.linux().ok_or("no 'linux' line")?;
+    let mut kfile = fs.open(linux).map_err(|e| format!("{linux}: {e}"))?;
+    let ksize = kfile.size();
+    let mut head = alloc::vec![0u8; HEADER_READ.min(ksize as usize)];
+    fs.read_at(&mut kfile, 0, &mut head).map_err(|e| format!("{linux}: {e}"))?;
+    let hdr = SetupHeader::parse(&head).map_err(|e| format!("{linux}: {e}"))?;
+    let setup = hdr.setup_size();
+    let pm_len = hdr.protected_mode_len(ksize).map_err(|e| format!("{linux}: {e}"))?;
+
+    let kernel = memory::with_map(|m| vmfw_linux::load_kernel_plan(&hdr, ksize, m))
+        .map_err(|e| format!("{linux}: {e}"))?;
+    taken.add(kernel.addr(), kernel.size());
+    let pm_len = usize::try_from(pm_len).map_err(|_| "kernel too large")?;
+    // SAFETY: the kernel's range was just reserved for this attempt, and
+    // its size is at least the protected-mode part (load_kernel_plan).
+    let dst = unsafe { memory::reserved_slice(kernel.addr(), pm_len) };
+    let n = fs.read_at(&mut kfile, setup, dst).map_err(|e| format!("{linux}: {e}"))?;
+    if n != pm_len {
+        return Err(format!("{linux}: short read ({n} of {pm_len} bytes)"));
+    }
+
+    // All initrds, in order, in one contiguous image, each starting on a
+    // 4-byte boundary as the initramfs format wants.
+    let mut initrds = Vec::new();
+    let mut total = 0u64;
+    for path in entry.initrd() {
+        let f = fs.open(path).map_err(|e| format!("{path}: {e}"))?;
+        total = total.next_multiple_of(4);
+        initrds.push((path.as_str(), f, total));
+        total = total
+            .checked_add(initrds.last().map_or(0, |(_, f, _)| f.size()))
+            .ok_or("initrds too large")?;
+    }
+    let mut zp = ZeroPage::new(&hdr);
+    zp.set_kernel(&kernel);
+    if total > 0 {
+        let addr = memory::with_map(|m| vmfw_linux::load_initrd_plan(&hdr, total, m))
+            .map_err(|e| format!("initrd: {e}"))?;
+        taken.add(addr, total);
+        // SAFETY: just reserved for this attempt, `total` bytes long.
+        let image = unsafe { memory::reserved_slice(addr, total as usize) };
+        for (path, mut f, off) in initrds {
+            let size = f.size() as usize;
+            let dst = image.get_mut(off as usize..off as usize + size).ok_or("initrd layout")?;
+            let n = fs.read_at(&mut f, 0, dst).map_err(|e| format!("{path}: {e}"))?;
+            if n != size {
+                return Err(format!("{path}: short read ({n} of {size} bytes)"));
+            }
+        }
+        zp.set_initrd(addr, total).map_err(|e| format!("initrd: {e}"))?;
+    }
+
+    let cmdline = command_line(entry, edited, platform);
+    log::info!("kernel command line: {cmdline:?}");
+    let params = memory::with_map(|m| vmfw_linux::load_params_plan(&hdr, cmdline.len() as u64, m))
+        .map_err(|e| format!("command line: {e}"))?;
+    taken.add(params.zero_page, params.size);
+    // SAFETY: reserved just now: the command line area follows the zero
+    // page and has room for the line and its NUL.
+    let line = unsafe { memory::reserved_slice(params.cmdline, cmdline.len() + 1) };
+    line[..cmdline.len()].copy_from_slice(cmdline.as_bytes());
+    line[cmdline.len()] = 0;
+    zp.set_cmdline(params.cmdline, cmdline.len() as u64)
+        .map_err(|e| format!("command line: {e}"))?;
+    if let Some(rsdp) = platform.rsdp {
+        zp.set_acpi_rsdp(rsdp);
+    }
+    // The memory map last, after every allocation above.
+    memory::with_map(|m| zp.set_e820(m)).map_err(|e| format!("E820: {e}"))?;
+    // SAFETY: the zero page's first 4 KiB of the reservation above.
+    let page = unsafe { memory::reserved_slice(params.zero_page, 4096) };
+    page.copy_from_slice(zp.as_bytes());
+    taken.keep();
+    Ok(Prepared { entry: kernel.entry_64(), zero_page: params.zero_page })
+}
