@@ -11,8 +11,9 @@ use crate::initrd::{self, Then, EXTRA_FILE};
 use std::path::PathBuf;
 
 /// Options every test entry carries: a serial console, reboot on panic
-/// (QEMU's `-no-reboot` turns it into an exit), modest kernel logging.
-pub const BASE_OPTIONS: &str = "console=ttyS0 panic=-1 loglevel=4";
+/// (QEMU's `-no-reboot` turns it into an exit), kernel warnings shown (so a
+/// failed TSC calibration is visible, see `itest::kernel_clock_failed`).
+pub const BASE_OPTIONS: &str = "console=ttyS0 panic=-1 loglevel=5";
 
 /// A BLS disk variant.
 #[derive(Debug, Clone)]
