@@ -22,21 +22,13 @@ const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
 fn q35() -> MemoryMap {
-    let mut m = MemoryMap::new();
-    m.add(0, 0x9fc00, MemoryType::Free).unwrap();
-    m.add(0x9fc00, 0x400, MemoryType::Reserved).unwrap();
-    m.add(0xf0000, 0x10000, MemoryType::Reserved).unwrap();
-    m.add(MIB, 2 * GIB - MIB, MemoryType::Free).unwrap();
-    m.add(0xb000_0000, 0x1000_0000, MemoryType::Reserved).unwrap();
-    m.add(4 * GIB, 3 * GIB, MemoryType::Free).unwrap();
+    let mut m = vmfw_memmap::testing::q35(3 * GIB);
     m.reserve(MIB, MIB, MemoryType::FirmwareCode).unwrap();
     m
 }
 
 fn tiny() -> MemoryMap {
-    let mut m = MemoryMap::new();
-    m.add(0, 0x9fc00, MemoryType::Free).unwrap();
-    m.add(MIB, 127 * MIB, MemoryType::Free).unwrap();
+    let mut m = vmfw_memmap::testing::small(128 * MIB);
     m.reserve(MIB, MIB, MemoryType::FirmwareCode).unwrap();
     m
 }

@@ -14,13 +14,7 @@ const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
 fn q35() -> MemoryMap {
-    let mut m = MemoryMap::new();
-    m.add(0, 0x9fc00, MemoryType::Free).unwrap();
-    m.add(0x9fc00, 0x400, MemoryType::Reserved).unwrap();
-    m.add(0xf0000, 0x10000, MemoryType::Reserved).unwrap();
-    m.add(MIB, 2 * GIB - MIB, MemoryType::Free).unwrap();
-    m.add(0xb000_0000, 0x1000_0000, MemoryType::Reserved).unwrap();
-    m.add(4 * GIB, 2 * GIB, MemoryType::Free).unwrap();
+    let mut m = vmfw_memmap::testing::q35(2 * GIB);
     m.reserve(MIB, MIB, MemoryType::FirmwareCode).unwrap();
     m
 }
@@ -88,7 +82,9 @@ fn plans_and_builds_a_zero_page_for_it() {
     z.set_initrd(initrd, 40 * MIB).unwrap();
     z.set_cmdline(p.cmdline, cmdline.len() as u64).unwrap();
     z.set_acpi_rsdp(0xf_5a40);
-    assert_eq!(z.set_e820(&map), Ok(6));
+    // RAM below 640 KiB, EBDA, BIOS area, RAM to 2 GiB, ECAM, the
+    // 0xfeffc000 page q35 reserves, RAM above 4 GiB.
+    assert_eq!(z.set_e820(&map), Ok(7));
     let b = z.as_bytes();
     assert_eq!(&b[0x1f1..0x210], &HEAD[0x1f1..0x210]);
     assert_eq!(&b[0x22c..0x23c], &HEAD[0x22c..0x23c]);

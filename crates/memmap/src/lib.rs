@@ -431,5 +431,45 @@ impl MemoryMap {
     }
 }
 
+/// Memory maps shaped like the ones VMMs report, for the tests (and fuzz
+/// targets) of every crate that places things in memory (feature
+/// `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    use super::{MemoryMap, MemoryType};
+
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+
+    /// QEMU q35 as its PVH start info describes it: low RAM up to 2 GiB,
+    /// the BIOS areas, the ECAM window and the 32-bit PCI hole reserved, and
+    /// `high` bytes of RAM from 4 GiB up.
+    pub fn q35(high: u64) -> MemoryMap {
+        let mut m = MemoryMap::new();
+        let add = |m: &mut MemoryMap, start: u64, len: u64, ty| {
+            m.add(start, len, ty).expect("fixture ranges fit the map")
+        };
+        add(&mut m, 0, 0x9fc00, MemoryType::Free);
+        add(&mut m, 0x9fc00, 0x400, MemoryType::Reserved);
+        add(&mut m, 0xf0000, 0x10000, MemoryType::Reserved);
+        add(&mut m, MIB, 2 * GIB - MIB, MemoryType::Free);
+        add(&mut m, 0xb000_0000, 0x1000_0000, MemoryType::Reserved);
+        add(&mut m, 0xfeff_c000, 0x4000, MemoryType::Reserved);
+        if high > 0 {
+            add(&mut m, 4 * GIB, high, MemoryType::Free);
+        }
+        m
+    }
+
+    /// A small Firecracker-style VM: `ram` bytes of RAM, all below 4 GiB
+    /// (low memory up to 0x9fc00, the rest from 1 MiB).
+    pub fn small(ram: u64) -> MemoryMap {
+        let mut m = MemoryMap::new();
+        m.add(0, 0x9fc00, MemoryType::Free).expect("fixture ranges fit the map");
+        m.add(MIB, ram.saturating_sub(MIB), MemoryType::Free).expect("fixture ranges fit the map");
+        m
+    }
+}
+
 #[cfg(test)]
 mod tests;

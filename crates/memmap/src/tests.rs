@@ -4,14 +4,7 @@ const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
 fn q35_5g() -> MemoryMap {
-    let mut m = MemoryMap::new();
-    m.add(0, 0x9fc00, MemoryType::Free).unwrap();
-    m.add(0x9fc00, 0x400, MemoryType::Reserved).unwrap();
-    m.add(0xf0000, 0x10000, MemoryType::Reserved).unwrap();
-    m.add(MIB, 2 * GIB - MIB, MemoryType::Free).unwrap();
-    m.add(0xb000_0000, 0x1000_0000, MemoryType::Reserved).unwrap();
-    m.add(4 * GIB, 3 * GIB, MemoryType::Free).unwrap();
-    m
+    testing::q35(3 * GIB)
 }
 
 fn check_invariants(m: &MemoryMap) {

@@ -120,23 +120,14 @@ impl Synth {
 /// QEMU q35 with 5 GiB: low RAM to 2 GiB, the PCI hole, 3 GiB above 4 GiB;
 /// the firmware occupies 1–2 MiB.
 pub(crate) fn q35() -> MemoryMap {
-    let mut m = MemoryMap::new();
-    m.add(0, 0x9fc00, MemoryType::Free).unwrap();
-    m.add(0x9fc00, 0x400, MemoryType::Reserved).unwrap();
-    m.add(0xf0000, 0x10000, MemoryType::Reserved).unwrap();
-    m.add(MIB, 2 * GIB - MIB, MemoryType::Free).unwrap();
-    m.add(0xb000_0000, 0x1000_0000, MemoryType::Reserved).unwrap();
-    m.add(0xfeff_c000, 0x4000, MemoryType::Reserved).unwrap();
-    m.add(4 * GIB, 3 * GIB, MemoryType::Free).unwrap();
+    let mut m = vmfw_memmap::testing::q35(3 * GIB);
     m.reserve(MIB, MIB, MemoryType::FirmwareCode).unwrap();
     m
 }
 
 /// A Firecracker-style tiny VM: 128 MiB, all below 4 GiB.
 pub(crate) fn tiny() -> MemoryMap {
-    let mut m = MemoryMap::new();
-    m.add(0, 0x9fc00, MemoryType::Free).unwrap();
-    m.add(MIB, 127 * MIB, MemoryType::Free).unwrap();
+    let mut m = vmfw_memmap::testing::small(128 * MIB);
     m.reserve(MIB, MIB, MemoryType::FirmwareCode).unwrap();
     m
 }
