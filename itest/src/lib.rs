@@ -189,14 +189,44 @@ fn tail(s: &str, n: usize) -> String {
 
 /// Runs `cmd` with a timeout, capturing stdout (the serial console) and
 /// stderr; saves the combined log to `target/itest-logs/<name>.log`.
-pub fn run(name: &str, mut cmd: Command, timeout: Duration) -> Outcome {
+pub fn run(name: &str, cmd: Command, timeout: Duration) -> Outcome {
+    run_scripted(name, cmd, timeout, &[])
+}
+
+/// As [`run`], typing on the serial console: for each `(wait_for, keys)`
+/// in order, once `wait_for` has appeared in the output (after the previous
+/// step's match), `keys` are written to the VMM's standard input.
+pub fn run_scripted(
+    name: &str,
+    mut cmd: Command,
+    timeout: Duration,
+    script: &[(&str, &str)],
+) -> Outcome {
+    use std::io::Write;
     let start = Instant::now();
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let stdin = if script.is_empty() { Stdio::null() } else { Stdio::piped() };
+    cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child =
         cmd.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
-    let out = reader(&mut child, true);
-    let err = reader(&mut child, false);
+    let mut input = child.stdin.take();
+    let console = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let out = reader(&mut child, true, Some(console.clone()));
+    let err = reader(&mut child, false, None);
+    let mut step = 0usize;
+    let mut seen_upto = 0usize;
     let status = loop {
+        if let Some((wait_for, keys)) = script.get(step) {
+            let text = String::from_utf8_lossy(&console.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_owned();
+            if let Some(pos) = text.get(seen_upto..).and_then(|t| t.find(wait_for)) {
+                seen_upto += pos + wait_for.len();
+                if let Some(i) = input.as_mut() {
+                    let _ = i.write_all(keys.as_bytes());
+                    let _ = i.flush();
+                }
+                step += 1;
+            }
+        }
         if let Some(st) = child.try_wait().expect("wait on VMM") {
             break Some(st);
         }
@@ -207,6 +237,7 @@ pub fn run(name: &str, mut cmd: Command, timeout: Duration) -> Outcome {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    drop(input);
     let elapsed = start.elapsed();
     let log = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
@@ -224,7 +255,11 @@ pub fn run(name: &str, mut cmd: Command, timeout: Duration) -> Outcome {
     Outcome { log, status, elapsed, log_path }
 }
 
-fn reader(child: &mut Child, stdout: bool) -> std::thread::JoinHandle<String> {
+fn reader(
+    child: &mut Child,
+    stdout: bool,
+    live: Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>,
+) -> std::thread::JoinHandle<String> {
     let mut pipe: Box<dyn Read + Send> = if stdout {
         Box::new(child.stdout.take().expect("piped stdout"))
     } else {
@@ -232,7 +267,18 @@ fn reader(child: &mut Child, stdout: bool) -> std::thread::JoinHandle<String> {
     };
     std::thread::spawn(move || {
         let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
+        let mut chunk = [0u8; 4096];
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(l) = &live {
+                        l.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&chunk[..n]);
+                    }
+                }
+            }
+        }
         String::from_utf8_lossy(&buf).replace('\r', "")
     })
 }
@@ -349,12 +395,18 @@ impl Vm {
 
     /// Boots and waits for the VM to stop (or the timeout).
     pub fn run(self) -> Outcome {
+        self.run_scripted(&[])
+    }
+
+    /// Boots, typing `keys` on the serial console whenever `wait_for`
+    /// appears (see [`run_scripted`]).
+    pub fn run_scripted(self, script: &[(&str, &str)]) -> Outcome {
         let mut cmd = qemu_command(self.machine, &firmware(), &self.memory, &self.append);
         if self.boots_kernel && !accel_args().iter().any(|a| a == "kvm") {
             cmd.args(["-icount", "shift=auto"]);
         }
         cmd.args(&self.args);
-        run(&format!("{}-{}", self.name, self.machine.name()), cmd, self.timeout)
+        run_scripted(&format!("{}-{}", self.name, self.machine.name()), cmd, self.timeout, script)
     }
 }
 

@@ -111,3 +111,47 @@ fn bls_microvm_without_acpi_passes_mmio_hints() {
         "no virtio-mmio hint on the kernel command line: {line}"
     );
 }
+
+/// The boot menu (loader.conf `timeout`): pick the other entry by number.
+#[test]
+fn menu_picks_an_entry_by_number() {
+    let disk = BlsDisk { timeout: 30, ..BlsDisk::new("bls-menu") };
+    let img = disk.build().unwrap_or_else(|e| panic!("building {}: {e}", disk.name));
+    let out = Vm::new("native-menu-pick", Machine::Q35)
+        .disk(&img, Attach::PciModern)
+        .boots_kernel()
+        .run_scripted(&[("(arrows or 1-9 choose", "1"), ("vmfw boot menu:", "\r")]);
+    // Find what the menu listed as item 1, then check that it booted.
+    let first = out
+        .log
+        .lines()
+        .find_map(|l| l.trim_start_matches([' ', '>']).strip_prefix("1) "))
+        .unwrap_or_else(|| panic!("no menu in {}", out.log_path.display()))
+        .to_string();
+    out.expect(&format!("({first})"));
+    let id = if first.starts_with("Other") { "other" } else { "debian-6.1" };
+    assert!(
+        marker(&out).contains(&format!("vmfw.test.entry={id}")),
+        "menu choice {first:?} not booted"
+    );
+}
+
+/// `e` in the menu edits the command line for this boot.
+#[test]
+fn menu_edits_the_command_line() {
+    let disk = BlsDisk { timeout: 30, ..BlsDisk::new("bls-menu") };
+    let img = disk.build().unwrap_or_else(|e| panic!("building {}: {e}", disk.name));
+    let out = Vm::new("native-menu-edit", Machine::Q35)
+        .disk(&img, Attach::PciModern)
+        .boots_kernel()
+        .run_scripted(&[
+            ("(arrows or 1-9 choose", "e"),
+            ("Edit the command line", " vmfw.test.edited=yes\r"),
+        ]);
+    let line = marker(&out);
+    assert!(line.contains("vmfw.test.edited=yes"), "edited command line not used: {line}");
+    assert!(
+        line.contains("vmfw.test.entry=debian-6.1"),
+        "the edit should start from the default entry: {line}"
+    );
+}

@@ -54,11 +54,13 @@ pub fn cmd_fuzz(args: &[String]) -> Result<(), String> {
     }
     let all = targets(&root)?;
     let run: Vec<&String> = all.iter().filter(|t| only.is_empty() || only.contains(t)).collect();
+    let logs = crate::build::target_dir().join("fuzz-logs");
+    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
     for t in run {
         let corpus = root.join("fuzz/corpus").join(t);
         let seeds = root.join("fuzz/seeds").join(t);
         std::fs::create_dir_all(&corpus).map_err(|e| e.to_string())?;
-        eprintln!("+ fuzz {t} for {seconds} s");
+        eprintln!("+ fuzz {t} for {seconds} s (log in target/fuzz-logs/{t}.log)");
         let mut cmd = Command::new("cargo");
         cmd.args(["+nightly", "fuzz", "run", t]).arg(&corpus);
         if seeds.exists() {
