@@ -1,0 +1,41 @@
+//! The logic of vmfw's small UEFI environment, testable on the host.
+//!
+//! Specification: UEFI 2.10 (cited as "UEFI §x.y"). This crate holds the
+//! state machines behind the boot and runtime services; the firmware's
+//! `extern "efiapi"` shims stay thin: they turn raw pointers into Rust
+//! values, call in here, and write results back. Hence:
+//! - no `unsafe`, no raw pointers, no function pointers: addresses are
+//!   `u64`, and where UEFI would call a notification function this crate
+//!   returns what is to be called and the shim calls it;
+//! - every failure is an [`Error`] that maps 1:1 to an `EFI_STATUS`
+//!   ([`Status`], UEFI Appendix D).
+//!
+//! Modules: [`memory`] (memory types, `AllocatePages`, `FreePages`,
+//! `GetMemoryMap` over `vmfw_memmap`), [`pool`] (`AllocatePool`,
+//! `FreePool`), [`handles`] (the handle/protocol database). Events and
+//! variables are still to come.
+#![no_std]
+#![forbid(unsafe_code)]
+// Input paths must not be able to panic: no indexing, no unwrap. Tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo
+    )
+)]
+
+extern crate alloc;
+
+pub mod guid;
+pub mod handles;
+pub mod memory;
+pub mod pool;
+pub mod status;
+
+pub use guid::Guid;
+pub use status::{Error, Result, SizedError, Status};
