@@ -1,0 +1,273 @@
+//! PE32+ image loading for vmfw's UEFI environment: the hardware-independent
+//! part of `LoadImage` (UEFI 2.10 §2.1.1 "UEFI Images", §7.4.1
+//! `EFI_BOOT_SERVICES.LoadImage()`), following the Microsoft PE/COFF
+//! specification ("PE Format": §3 "Section Table", §4 "Image Only" for the
+//! MS-DOS stub and signature, §3.3 "COFF File Header", §3.4 "Optional
+//! Header", §6.6 "The .reloc Section").
+//!
+//! The firmware's flow, and which call does what:
+//!
+//! 1. read the `.efi` file into memory and call [`PeImage::parse`], which
+//!    validates every header field it relies on and returns a load plan
+//!    ([`PeImage::size_of_image`], [`PeImage::section_alignment`],
+//!    [`PeImage::image_base`]);
+//! 2. allocate `size_of_image` bytes aligned to `section_alignment`
+//!    (preferably anywhere; at `image_base` if [`PeImage::is_relocatable`]
+//!    is false);
+//! 3. call [`PeImage::load_into`] to copy the headers and sections into that
+//!    buffer, zero the rest, and apply the base relocations for the actual
+//!    load address;
+//! 4. jump to `load address + entry_point_rva()`.
+//!
+//! Invariants of a parsed [`PeImage`]: `SizeOfImage` is in
+//! 1..=[`MAX_IMAGE_SIZE`]; the headers (`SizeOfHeaders`) lie inside both the
+//! file and the image; every section's raw data lies inside the file, its
+//! virtual range inside the image, after the headers, and overlapping no
+//! other section; the entry point lies inside a section; the base
+//! relocation directory lies inside the image and the security directory
+//! inside the file. Relocation blocks live in the *loaded* image and are
+//! checked by [`PeImage::load_into`] before any fixup is applied.
+//!
+//! Where real EFI toolchains and the spec disagree, this crate follows what
+//! the toolchains emit (and what EDK2 accepts), and says so on the check:
+//! section addresses need not be multiples of `SectionAlignment`
+//! (`objcopy`-built systemd stubs place `.sbat` at 0x…040 with 0x200
+//! alignment), `SizeOfImage` need not be one either, `ImageBase` need not be
+//! 64 KiB aligned (gnu-efi links at 0), and a `VirtualSize` of 0 means
+//! "use `SizeOfRawData`".
+//!
+//! Everything read from the file is treated as hostile: offsets and sizes go
+//! through checked arithmetic and every way an image can be wrong maps to a
+//! named [`Error`]. The crate has no logging; callers report what they get.
+#![no_std]
+#![forbid(unsafe_code)]
+// Input paths must not be able to panic: no indexing, no unwrap. Tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo
+    )
+)]
+
+extern crate alloc;
+
+mod image;
+mod le;
+mod load;
+#[cfg(test)]
+mod tests;
+
+pub use image::{DllCharacteristics, Machine, PeImage, Section, Subsystem};
+
+/// Largest `SizeOfImage` accepted: 1 GiB. Unified kernel images are tens of
+/// MiB (kernel plus initrd); nothing bootable comes close to this, and the
+/// bound keeps a hostile header from asking the firmware for absurd
+/// allocations.
+pub const MAX_IMAGE_SIZE: u32 = 1 << 30;
+
+/// Most sections accepted (the PE/COFF spec notes the Windows loader limits
+/// images to 96 sections; UKIs have about ten).
+pub const MAX_SECTIONS: u16 = 96;
+
+/// Largest `SectionAlignment` accepted: 2 MiB (a large page). The firmware
+/// allocates the image at this alignment, so an absurd value would be a
+/// denial of service. EFI images use 0x200 (gnu-efi), 0x1000 or 0x10000.
+pub const MAX_SECTION_ALIGNMENT: u32 = 2 << 20;
+
+/// Errors [`PeImage::parse`] and [`PeImage::load_into`] can report. Each
+/// names one broken rule, with the offending value where it helps a log
+/// line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// A header structure extends past the end of the file: the file has
+    /// `len` bytes, the structure needs `needed`.
+    Truncated {
+        /// Bytes the structure needs from the start of the file.
+        needed: u64,
+        /// Length of the file.
+        len: usize,
+    },
+    /// The file does not start with the MS-DOS signature "MZ".
+    BadDosSignature(u16),
+    /// The bytes at `e_lfanew` are not the PE signature "PE\0\0".
+    BadPeSignature(u32),
+    /// COFF `Machine` is neither x86-64 (0x8664) nor AArch64 (0xAA64).
+    UnsupportedMachine(u16),
+    /// More than [`MAX_SECTIONS`] sections.
+    TooManySections(u16),
+    /// `SizeOfOptionalHeader` is smaller than the PE32+ optional header
+    /// with the data directories it declares.
+    OptionalHeaderTooSmall(u16),
+    /// Optional header magic 0x10B: a 32-bit PE32 image, which a 64-bit
+    /// UEFI cannot run.
+    Pe32NotSupported,
+    /// Optional header magic is neither PE32 (0x10B) nor PE32+ (0x20B).
+    BadOptionalMagic(u16),
+    /// `NumberOfRvaAndSizes` is larger than the 16 directories the spec
+    /// defines.
+    TooManyDataDirectories(u32),
+    /// `SectionAlignment` is not a power of two in
+    /// 1..=[`MAX_SECTION_ALIGNMENT`].
+    BadSectionAlignment(u32),
+    /// `FileAlignment` is not a power of two, or exceeds `SectionAlignment`.
+    BadFileAlignment(u32),
+    /// `SizeOfImage` is 0 or larger than [`MAX_IMAGE_SIZE`].
+    BadSizeOfImage(u32),
+    /// `SizeOfHeaders` does not cover the section table, or extends past the
+    /// file or the image.
+    BadSizeOfHeaders(u32),
+    /// `ImageBase + SizeOfImage` does not fit in 64 bits.
+    ImageBaseWraps(u64),
+    /// `Subsystem` is not an EFI application (10), boot service driver
+    /// (11) or runtime driver (12).
+    UnsupportedSubsystem(u16),
+    /// `AddressOfEntryPoint` is not inside any section's virtual range.
+    EntryPointOutsideSections(u32),
+    /// The base relocation directory is not inside the image.
+    RelocDirectoryOutsideImage {
+        /// Directory RVA.
+        rva: u32,
+        /// Directory size in bytes.
+        size: u32,
+    },
+    /// The security (certificate table) directory is not inside the file
+    /// (its "address" is a file offset, not an RVA).
+    SecurityDirectoryOutsideFile {
+        /// File offset of the certificate table.
+        offset: u32,
+        /// Size in bytes.
+        size: u32,
+    },
+    /// Section `index`'s raw data (`PointerToRawData`, `SizeOfRawData`)
+    /// extends past the end of the file.
+    SectionDataOutsideFile(u16),
+    /// Section `index`'s virtual range extends past `SizeOfImage`.
+    SectionOutsideImage(u16),
+    /// Section `index` starts inside the headers (`SizeOfHeaders`).
+    SectionOverlapsHeaders(u16),
+    /// The virtual ranges of two sections overlap.
+    SectionsOverlap(u16, u16),
+    /// [`PeImage::load_into`] was given a file of a different length than
+    /// [`PeImage::parse`].
+    FileMismatch {
+        /// Length at parse time.
+        expected: usize,
+        /// Length now.
+        got: usize,
+    },
+    /// The destination buffer is not exactly `SizeOfImage` bytes.
+    BadDestinationSize {
+        /// `SizeOfImage`.
+        expected: u32,
+        /// Length of the buffer given.
+        got: usize,
+    },
+    /// The load address is not a multiple of `SectionAlignment`.
+    MisalignedLoadAddress {
+        /// The load address given.
+        address: u64,
+        /// `SectionAlignment`.
+        alignment: u32,
+    },
+    /// `load_address + SizeOfImage` does not fit in 64 bits.
+    LoadAddressWraps(u64),
+    /// The image's relocations were stripped (`IMAGE_FILE_RELOCS_STRIPPED`)
+    /// and it must be loaded at its `ImageBase`.
+    NotRelocatable {
+        /// The address the image must be loaded at.
+        image_base: u64,
+    },
+    /// A base relocation block at `offset` bytes into the directory has a
+    /// `SizeOfBlock` below 8, odd, or running past the directory's end.
+    BadRelocBlock {
+        /// Offset of the block inside the relocation directory.
+        offset: u32,
+        /// Its `SizeOfBlock`.
+        size: u32,
+    },
+    /// A relocation type other than ABSOLUTE (0), HIGHLOW (3) or DIR64
+    /// (10).
+    UnsupportedRelocation {
+        /// The 4-bit relocation type.
+        kind: u8,
+        /// RVA the fixup would apply to.
+        rva: u64,
+    },
+    /// A fixup's bytes extend past `SizeOfImage`.
+    RelocationOutsideImage(u64),
+    /// A HIGHLOW (32-bit) fixup in an image that would end above 4 GiB,
+    /// where a 32-bit absolute address cannot point into it.
+    HighLowAbove4G(u64),
+    /// A buffer could not be allocated.
+    OutOfMemory,
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Error::Truncated { needed, len } => {
+                write!(f, "PE file truncated: headers need {needed} bytes, file has {len}")
+            }
+            Error::BadDosSignature(v) => write!(f, "not a PE image (MS-DOS signature {v:#06x})"),
+            Error::BadPeSignature(v) => write!(f, "not a PE image (PE signature {v:#010x})"),
+            Error::UnsupportedMachine(m) => write!(f, "unsupported machine type {m:#06x}"),
+            Error::TooManySections(n) => {
+                write!(f, "{n} sections (at most {MAX_SECTIONS} supported)")
+            }
+            Error::OptionalHeaderTooSmall(n) => write!(f, "optional header too small ({n} bytes)"),
+            Error::Pe32NotSupported => f.write_str("32-bit PE32 image, need PE32+"),
+            Error::BadOptionalMagic(m) => write!(f, "bad optional header magic {m:#06x}"),
+            Error::TooManyDataDirectories(n) => write!(f, "{n} data directories (at most 16)"),
+            Error::BadSectionAlignment(a) => write!(f, "bad SectionAlignment {a:#x}"),
+            Error::BadFileAlignment(a) => write!(f, "bad FileAlignment {a:#x}"),
+            Error::BadSizeOfImage(s) => write!(f, "bad SizeOfImage {s:#x}"),
+            Error::BadSizeOfHeaders(s) => write!(f, "bad SizeOfHeaders {s:#x}"),
+            Error::ImageBaseWraps(b) => write!(f, "ImageBase {b:#x} + SizeOfImage wraps"),
+            Error::UnsupportedSubsystem(s) => write!(f, "subsystem {s} is not an EFI image"),
+            Error::EntryPointOutsideSections(e) => {
+                write!(f, "entry point {e:#x} is not inside a section")
+            }
+            Error::RelocDirectoryOutsideImage { rva, size } => {
+                write!(f, "relocation directory {rva:#x}+{size:#x} outside the image")
+            }
+            Error::SecurityDirectoryOutsideFile { offset, size } => {
+                write!(f, "certificate table {offset:#x}+{size:#x} outside the file")
+            }
+            Error::SectionDataOutsideFile(i) => write!(f, "section {i} data outside the file"),
+            Error::SectionOutsideImage(i) => write!(f, "section {i} outside SizeOfImage"),
+            Error::SectionOverlapsHeaders(i) => write!(f, "section {i} overlaps the headers"),
+            Error::SectionsOverlap(a, b) => write!(f, "sections {a} and {b} overlap"),
+            Error::FileMismatch { expected, got } => {
+                write!(f, "file is {got} bytes, was {expected} when parsed")
+            }
+            Error::BadDestinationSize { expected, got } => {
+                write!(f, "load buffer is {got} bytes, image needs {expected}")
+            }
+            Error::MisalignedLoadAddress { address, alignment } => {
+                write!(f, "load address {address:#x} not aligned to {alignment:#x}")
+            }
+            Error::LoadAddressWraps(a) => write!(f, "load address {a:#x} + SizeOfImage wraps"),
+            Error::NotRelocatable { image_base } => {
+                write!(f, "relocations stripped: must load at {image_base:#x}")
+            }
+            Error::BadRelocBlock { offset, size } => {
+                write!(f, "bad relocation block at {offset:#x} (size {size:#x})")
+            }
+            Error::UnsupportedRelocation { kind, rva } => {
+                write!(f, "unsupported relocation type {kind} at {rva:#x}")
+            }
+            Error::RelocationOutsideImage(rva) => {
+                write!(f, "relocation at {rva:#x} outside the image")
+            }
+            Error::HighLowAbove4G(rva) => {
+                write!(f, "32-bit relocation at {rva:#x} in an image above 4 GiB")
+            }
+            Error::OutOfMemory => f.write_str("out of memory"),
+        }
+    }
+}
