@@ -118,16 +118,16 @@ pub mod attribute {
 /// `EfiConventionalMemory`, which is what "free" means.
 pub fn vmfw_type(ty: EfiMemoryType) -> Result<MemoryType> {
     Ok(match ty {
-        EfiMemoryType::LOADER_CODE | EfiMemoryType::LOADER_DATA => MemoryType::LoaderData,
-        EfiMemoryType::BOOT_SERVICES_CODE | EfiMemoryType::BOOT_SERVICES_DATA => {
-            MemoryType::FirmwareData
-        }
+        EfiMemoryType::LOADER_CODE => MemoryType::LoaderCode,
+        EfiMemoryType::LOADER_DATA => MemoryType::LoaderData,
+        EfiMemoryType::BOOT_SERVICES_CODE => MemoryType::BootServicesCode,
+        EfiMemoryType::BOOT_SERVICES_DATA => MemoryType::BootServicesData,
+        EfiMemoryType::RUNTIME_SERVICES_CODE => MemoryType::RuntimeServicesCode,
+        EfiMemoryType::RUNTIME_SERVICES_DATA => MemoryType::RuntimeServicesData,
         EfiMemoryType::ACPI_RECLAIM => MemoryType::AcpiReclaim,
         EfiMemoryType::ACPI_NVS => MemoryType::AcpiNvs,
         EfiMemoryType::UNUSABLE => MemoryType::Unusable,
         EfiMemoryType::RESERVED
-        | EfiMemoryType::RUNTIME_SERVICES_CODE
-        | EfiMemoryType::RUNTIME_SERVICES_DATA
         | EfiMemoryType::MMIO
         | EfiMemoryType::MMIO_PORT_SPACE
         | EfiMemoryType::PAL_CODE => MemoryType::Reserved,
@@ -147,6 +147,11 @@ pub fn efi_type(ty: MemoryType) -> EfiMemoryType {
         MemoryType::FirmwareCode => EfiMemoryType::BOOT_SERVICES_CODE,
         MemoryType::FirmwareData => EfiMemoryType::BOOT_SERVICES_DATA,
         MemoryType::LoaderData => EfiMemoryType::LOADER_DATA,
+        MemoryType::LoaderCode => EfiMemoryType::LOADER_CODE,
+        MemoryType::BootServicesCode => EfiMemoryType::BOOT_SERVICES_CODE,
+        MemoryType::BootServicesData => EfiMemoryType::BOOT_SERVICES_DATA,
+        MemoryType::RuntimeServicesCode => EfiMemoryType::RUNTIME_SERVICES_CODE,
+        MemoryType::RuntimeServicesData => EfiMemoryType::RUNTIME_SERVICES_DATA,
         MemoryType::AcpiReclaim => EfiMemoryType::ACPI_RECLAIM,
         MemoryType::AcpiNvs => EfiMemoryType::ACPI_NVS,
         MemoryType::Unusable => EfiMemoryType::UNUSABLE,
@@ -156,10 +161,19 @@ pub fn efi_type(ty: MemoryType) -> EfiMemoryType {
 }
 
 /// True when `FreePages()` may return memory of this vmfw type to the free
-/// pool: what `AllocatePages()` can have produced, minus what the firmware
-/// needs for itself. `FirmwareCode` (the firmware image) is never freeable.
+/// pool: what `AllocatePages()` can have produced. The firmware's own
+/// memory (`FirmwareCode`, `FirmwareData`: its image, heap, page tables and
+/// DMA rings) has types of its own and is never freeable by a guest.
 pub fn is_freeable(ty: MemoryType) -> bool {
-    matches!(ty, MemoryType::LoaderData | MemoryType::FirmwareData)
+    matches!(
+        ty,
+        MemoryType::LoaderCode
+            | MemoryType::LoaderData
+            | MemoryType::BootServicesCode
+            | MemoryType::BootServicesData
+            | MemoryType::RuntimeServicesCode
+            | MemoryType::RuntimeServicesData
+    )
 }
 
 /// The attributes reported for a range of type `ty` (UEFI §7.2): RAM

@@ -34,6 +34,17 @@ pub enum MemoryType {
     /// RAM holding what the firmware hands to the OS loader or kernel
     /// (kernel image, initrd, boot parameters).
     LoaderData,
+    /// Code of a UEFI application the firmware loaded (EfiLoaderCode).
+    LoaderCode,
+    /// UEFI boot services code allocated by an image (EfiBootServicesCode);
+    /// RAM again once the OS has called ExitBootServices.
+    BootServicesCode,
+    /// UEFI boot services data allocated by an image (EfiBootServicesData).
+    BootServicesData,
+    /// UEFI runtime services code: kept by the OS for the rest of its life.
+    RuntimeServicesCode,
+    /// UEFI runtime services data: kept by the OS for the rest of its life.
+    RuntimeServicesData,
     /// ACPI tables the OS may reclaim after reading them.
     AcpiReclaim,
     /// ACPI non-volatile storage.
@@ -55,8 +66,14 @@ impl MemoryType {
             MemoryType::Free
             | MemoryType::FirmwareCode
             | MemoryType::FirmwareData
-            | MemoryType::LoaderData => 1,
-            MemoryType::Reserved => 2,
+            | MemoryType::LoaderData
+            | MemoryType::LoaderCode
+            | MemoryType::BootServicesCode
+            | MemoryType::BootServicesData => 1,
+            // Runtime services stay in use after the hand-over.
+            MemoryType::Reserved
+            | MemoryType::RuntimeServicesCode
+            | MemoryType::RuntimeServicesData => 2,
             MemoryType::AcpiReclaim => 3,
             MemoryType::AcpiNvs => 4,
             MemoryType::Unusable => 5,
@@ -85,6 +102,11 @@ impl MemoryType {
                 | MemoryType::FirmwareCode
                 | MemoryType::FirmwareData
                 | MemoryType::LoaderData
+                | MemoryType::LoaderCode
+                | MemoryType::BootServicesCode
+                | MemoryType::BootServicesData
+                | MemoryType::RuntimeServicesCode
+                | MemoryType::RuntimeServicesData
                 | MemoryType::AcpiReclaim
         )
     }
@@ -309,8 +331,10 @@ impl MemoryMap {
         self.set(addr, end, ty)
     }
 
-    /// Returns pages to the free pool. Only allocatable types (firmware and
-    /// loader memory) can be freed; VMM-reserved ranges cannot.
+    /// Returns pages to the free pool. Only what [`MemoryMap::allocate`] can
+    /// produce (every type but `Free` and the VMM's own kinds) can be freed;
+    /// VMM-reserved ranges cannot. Callers acting for a guest (UEFI
+    /// FreePages) narrow this further.
     pub fn free(&mut self, addr: u64, pages: u64) -> Result<(), Error> {
         if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Error::BadAlignment);
@@ -320,7 +344,14 @@ impl MemoryMap {
         let allocatable = |t: MemoryType| {
             matches!(
                 t,
-                MemoryType::FirmwareData | MemoryType::LoaderData | MemoryType::FirmwareCode
+                MemoryType::FirmwareData
+                    | MemoryType::LoaderData
+                    | MemoryType::FirmwareCode
+                    | MemoryType::LoaderCode
+                    | MemoryType::BootServicesCode
+                    | MemoryType::BootServicesData
+                    | MemoryType::RuntimeServicesCode
+                    | MemoryType::RuntimeServicesData
             )
         };
         if !self.is_all(addr, end, allocatable) {

@@ -169,3 +169,23 @@ fn random_operations_keep_invariants() {
         check_invariants(&m);
     }
 }
+
+#[test]
+fn uefi_allocation_types_can_be_freed() {
+    let mut m = q35_5g();
+    for ty in [
+        MemoryType::LoaderCode,
+        MemoryType::BootServicesCode,
+        MemoryType::BootServicesData,
+        MemoryType::RuntimeServicesCode,
+        MemoryType::RuntimeServicesData,
+    ] {
+        let a = m.allocate(2, PAGE_SIZE, Placement::Anywhere, ty).unwrap();
+        assert_eq!(m.type_at(a), Some(ty));
+        m.free(a, 2).unwrap();
+        assert_eq!(m.type_at(a), Some(MemoryType::Free));
+    }
+    assert_eq!(MemoryType::RuntimeServicesData.e820_type(), 2);
+    assert_eq!(MemoryType::BootServicesCode.e820_type(), 1);
+    check_invariants(&m);
+}

@@ -14,8 +14,27 @@ fn map() -> MemoryMap {
 
 #[test]
 fn type_mapping() {
-    assert_eq!(vmfw_type(EfiMemoryType::LOADER_CODE), Ok(MemoryType::LoaderData));
-    assert_eq!(vmfw_type(EfiMemoryType::BOOT_SERVICES_CODE), Ok(MemoryType::FirmwareData));
+    assert_eq!(vmfw_type(EfiMemoryType::LOADER_CODE), Ok(MemoryType::LoaderCode));
+    assert_eq!(vmfw_type(EfiMemoryType::BOOT_SERVICES_CODE), Ok(MemoryType::BootServicesCode));
+    assert_eq!(
+        vmfw_type(EfiMemoryType::RUNTIME_SERVICES_DATA),
+        Ok(MemoryType::RuntimeServicesData)
+    );
+    // Every EFI type a guest can allocate maps to a vmfw type that maps back.
+    for t in [
+        EfiMemoryType::LOADER_CODE,
+        EfiMemoryType::LOADER_DATA,
+        EfiMemoryType::BOOT_SERVICES_CODE,
+        EfiMemoryType::BOOT_SERVICES_DATA,
+        EfiMemoryType::RUNTIME_SERVICES_CODE,
+        EfiMemoryType::RUNTIME_SERVICES_DATA,
+    ] {
+        assert_eq!(vmfw_type(t).map(efi_type), Ok(t));
+        assert!(is_freeable(vmfw_type(t).unwrap()));
+    }
+    // The firmware's own memory is never the guest's to free.
+    assert!(!is_freeable(MemoryType::FirmwareCode));
+    assert!(!is_freeable(MemoryType::FirmwareData));
     assert_eq!(vmfw_type(EfiMemoryType(0x8000_0001)), Ok(MemoryType::LoaderData));
     assert_eq!(vmfw_type(EfiMemoryType(0x7000_0000)), Ok(MemoryType::Reserved));
     for bad in [

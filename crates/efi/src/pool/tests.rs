@@ -127,7 +127,7 @@ fn over_the_real_memory_map() {
     map.add(0x10_0000, 0x100_0000, vmfw_memmap::MemoryType::Free).unwrap();
     let mut pool = Pool::new();
     let a = pool.allocate(&mut map, EfiMemoryType::BOOT_SERVICES_DATA, 100).unwrap();
-    assert_eq!(map.type_at(a), Some(vmfw_memmap::MemoryType::FirmwareData));
+    assert_eq!(map.type_at(a), Some(vmfw_memmap::MemoryType::BootServicesData));
     pool.free(&mut map, a).unwrap();
     assert_eq!(map.type_at(a), Some(vmfw_memmap::MemoryType::Free));
 }
