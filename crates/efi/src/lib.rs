@@ -12,8 +12,9 @@
 //!
 //! Modules: [`memory`] (memory types, `AllocatePages`, `FreePages`,
 //! `GetMemoryMap` over `vmfw_memmap`), [`pool`] (`AllocatePool`,
-//! `FreePool`), [`handles`] (the handle/protocol database). Events and
-//! variables are still to come.
+//! `FreePool`), [`handles`] (the handle/protocol database), [`events`]
+//! (events, timers, groups, TPL and notification queues) and [`variables`]
+//! (the volatile variable store and its attribute rules).
 #![no_std]
 #![forbid(unsafe_code)]
 // Input paths must not be able to panic: no indexing, no unwrap. Tests may.
@@ -31,11 +32,15 @@
 
 extern crate alloc;
 
+pub mod events;
 pub mod guid;
 pub mod handles;
 pub mod memory;
 pub mod pool;
 pub mod status;
+pub mod variables;
 
+pub use events::{EventId, Events};
 pub use guid::Guid;
 pub use status::{Error, Result, SizedError, Status};
+pub use variables::Store as VariableStore;
