@@ -127,8 +127,16 @@ fn several_disks_in_stable_order() {
     let out = Vm::new("storage-order", Machine::Q35)
         .disk(&a, Attach::PciModern)
         .disk(&b, Attach::PciTransitional)
-        .append("vmfw.hash=/vmfw/test.bin")
+        .append("vmfw.hash=/vmfw/test.bin vmfw.log=debug")
         .run();
+    // Every device the firmware drove is reset before it stops.
+    out.expect("pci 0000:00:01.0: ").expect("pci 0000:00:02.0: ");
+    assert_eq!(
+        out.log.lines().filter(|l| l.contains("KiB read, reset")).count(),
+        2,
+        "both disks must be reset: {}",
+        out.log_path.display()
+    );
     out.expect("disk0: virtio-blk pci 0000:00:01.0")
         .expect("disk1: virtio-blk pci 0000:00:02.0")
         .expect(&format!("vmfw: sha256 disk0 /vmfw/test.bin {}", expected()))
