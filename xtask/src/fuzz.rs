@@ -67,12 +67,26 @@ pub fn cmd_fuzz(args: &[String]) -> Result<(), String> {
             cmd.arg(&seeds);
         }
         cmd.arg("--").arg(format!("-max_total_time={seconds}")).arg("-max_len=1048576");
+        // libFuzzer reports progress many times a second: keep it in a file
+        // and print one line, or the tail when the target fails.
+        let log = logs.join(format!("{t}.log"));
+        let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let file2 = file.try_clone().map_err(|e| e.to_string())?;
+        cmd.stdout(file).stderr(file2);
         let status = cmd.current_dir(root.join("fuzz")).status().map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
         if !status.success() {
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
             return Err(format!(
-                "fuzz target {t} failed ({status}); the crash input is in fuzz/artifacts/{t}/"
+                "fuzz target {t} failed ({status}); log {}, crash input in fuzz/artifacts/{t}/",
+                log.display()
             ));
         }
+        let runs = text.lines().rev().find(|l| l.starts_with("Done ")).unwrap_or("(no summary)");
+        eprintln!("  {t}: {runs}");
     }
     Ok(())
 }
