@@ -13,6 +13,7 @@ use crate::Error;
 
 /// A GUID, kept in its on-disk byte order.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[repr(transparent)]
 pub struct Guid([u8; 16]);
 
 impl Guid {

@@ -197,12 +197,12 @@ impl Database {
                 return Err(Error::InvalidParameter);
             }
         }
-        for (_, new) in pairs.iter().filter(|(g, _)| *g == Guid::DEVICE_PATH) {
+        for (_, new) in pairs.iter().filter(|(g, _)| *g == crate::guid::DEVICE_PATH) {
             let dup = self
                 .handles
                 .iter()
                 .flat_map(|e| e.protocols.iter())
-                .filter(|p| p.guid == Guid::DEVICE_PATH)
+                .filter(|p| p.guid == crate::guid::DEVICE_PATH)
                 .any(|p| same_device_path(*new, p.address));
             if dup {
                 return Err(Error::AlreadyStarted);

@@ -3,7 +3,7 @@ use alloc::vec;
 use event_type::*;
 
 const F: Option<u64> = Some(0xf000);
-const G: Guid = Guid([5; 16]);
+const G: Guid = Guid::from_bytes([5; 16]);
 
 fn fns(ns: &[Notification]) -> Vec<u64> {
     ns.iter().map(|n| n.function).collect()
@@ -11,8 +11,11 @@ fn fns(ns: &[Notification]) -> Vec<u64> {
 
 #[test]
 fn group_guid_bytes() {
-    assert_eq!(EVENT_GROUP_EXIT_BOOT_SERVICES.0[..4], [0x55, 0xf0, 0xab, 0x27]);
-    assert_eq!(EVENT_GROUP_READY_TO_BOOT.0[8..], [0x87, 0xa8, 0xa8, 0xd8, 0xde, 0xe5, 0x0d, 0x2b]);
+    assert_eq!(EVENT_GROUP_EXIT_BOOT_SERVICES.to_bytes()[..4], [0x55, 0xf0, 0xab, 0x27]);
+    assert_eq!(
+        EVENT_GROUP_READY_TO_BOOT.to_bytes()[8..],
+        [0x87, 0xa8, 0xa8, 0xd8, 0xde, 0xe5, 0x0d, 0x2b]
+    );
 }
 
 #[test]

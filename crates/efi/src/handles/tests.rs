@@ -1,9 +1,9 @@
 use super::*;
 use alloc::vec;
 
-const A: Guid = Guid([1; 16]);
-const B: Guid = Guid([2; 16]);
-const C: Guid = Guid([3; 16]);
+const A: Guid = Guid::from_bytes([1; 16]);
+const B: Guid = Guid::from_bytes([2; 16]);
+const C: Guid = Guid::from_bytes([3; 16]);
 
 fn db_with_agent() -> (Database, Handle) {
     let mut db = Database::new();
@@ -61,12 +61,14 @@ fn multiple_is_all_or_nothing() {
     assert_eq!(db.handles().count(), 1, "no handle created by a failed call");
     // Device path duplicates: ALREADY_STARTED.
     let dp = db
-        .install_multiple_protocol_interfaces(None, &[(Guid::DEVICE_PATH, 0xd0)], |_, _| false)
+        .install_multiple_protocol_interfaces(None, &[(crate::guid::DEVICE_PATH, 0xd0)], |_, _| {
+            false
+        })
         .unwrap();
     assert_eq!(
         db.install_multiple_protocol_interfaces(
             None,
-            &[(A, 5), (Guid::DEVICE_PATH, 0xd1)],
+            &[(A, 5), (crate::guid::DEVICE_PATH, 0xd1)],
             |new, old| { new == 0xd1 && old == 0xd0 }
         ),
         Err(Error::AlreadyStarted)

@@ -1,8 +1,8 @@
 use super::*;
 use alloc::vec;
 
-const V: Guid = Guid([7; 16]);
-const W: Guid = Guid([9; 16]);
+const V: Guid = Guid::from_bytes([7; 16]);
+const W: Guid = Guid::from_bytes([9; 16]);
 const BS: u32 = BOOTSERVICE_ACCESS;
 const BS_RT: u32 = BOOTSERVICE_ACCESS | RUNTIME_ACCESS;
 const NV_BS_RT: u32 = NON_VOLATILE | BOOTSERVICE_ACCESS | RUNTIME_ACCESS;
@@ -25,8 +25,8 @@ fn err(e: Error) -> SizedError {
 
 #[test]
 fn global_variable_guid_bytes() {
-    assert_eq!(GLOBAL_VARIABLE.0[..4], [0x61, 0xdf, 0xe4, 0x8b]);
-    assert_eq!(GLOBAL_VARIABLE.0[8..], [0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c]);
+    assert_eq!(GLOBAL_VARIABLE.to_bytes()[..4], [0x61, 0xdf, 0xe4, 0x8b]);
+    assert_eq!(GLOBAL_VARIABLE.to_bytes()[8..], [0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c]);
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn next_variable_name_walk() {
     s.set_variable(&n("A"), W, BS, b"1").unwrap();
     s.set_variable(&n("Long"), W, BS, b"1").unwrap();
     let mut seen = Vec::new();
-    let (mut name, mut guid) = (Vec::new(), Guid([0; 16]));
+    let (mut name, mut guid) = (Vec::new(), Guid::from_bytes([0; 16]));
     loop {
         match s.get_next_variable_name(&name, guid, 64) {
             Ok((nn, g)) => {
