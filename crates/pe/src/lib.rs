@@ -200,6 +200,10 @@ pub enum Error {
     },
     /// A fixup's bytes extend past `SizeOfImage`.
     RelocationOutsideImage(u64),
+    /// A fixup would patch the image's own headers (below `SizeOfHeaders`);
+    /// no real image does that, and the firmware reads the loaded headers
+    /// back, so it is refused.
+    RelocationInHeaders(u64),
     /// A HIGHLOW (32-bit) fixup in an image that would end above 4 GiB,
     /// where a 32-bit absolute address cannot point into it.
     HighLowAbove4G(u64),
@@ -263,6 +267,9 @@ impl core::fmt::Display for Error {
             }
             Error::RelocationOutsideImage(rva) => {
                 write!(f, "relocation at {rva:#x} outside the image")
+            }
+            Error::RelocationInHeaders(rva) => {
+                write!(f, "relocation at {rva:#x} inside the image headers")
             }
             Error::HighLowAbove4G(rva) => {
                 write!(f, "32-bit relocation at {rva:#x} in an image above 4 GiB")

@@ -64,8 +64,12 @@ fn walk(dir: &[u8], mut f: impl FnMut(u8, u64) -> Result<(), Error>) -> Result<(
     Ok(())
 }
 
-/// `rva..rva + width` as a `usize` range if it lies inside `len` bytes.
-fn fixup_range(rva: u64, width: u64, len: usize) -> Result<usize, Error> {
+/// `rva..rva + width` as a `usize` offset if it lies inside `len` bytes and
+/// past the first `headers` bytes (fixups may not patch the PE headers).
+fn fixup_range(rva: u64, width: u64, headers: usize, len: usize) -> Result<usize, Error> {
+    if rva < headers as u64 {
+        return Err(Error::RelocationInHeaders(rva));
+    }
     match rva.checked_add(width) {
         Some(end) if end <= len as u64 => usize::try_from(rva).map_err(|_| Error::OutOfMemory),
         _ => Err(Error::RelocationOutsideImage(rva)),
@@ -130,21 +134,21 @@ impl PeImage {
             let image_len = dest.len();
             walk(&relocs, |kind, rva| match kind {
                 REL_ABSOLUTE => Ok(()),
-                REL_DIR64 => fixup_range(rva, 8, image_len).map(drop),
+                REL_DIR64 => fixup_range(rva, 8, headers, image_len).map(drop),
                 REL_HIGHLOW if load_end > FOUR_GIB => Err(Error::HighLowAbove4G(rva)),
-                REL_HIGHLOW => fixup_range(rva, 4, image_len).map(drop),
+                REL_HIGHLOW => fixup_range(rva, 4, headers, image_len).map(drop),
                 kind => Err(Error::UnsupportedRelocation { kind, rva }),
             })?;
             let delta = load_address.wrapping_sub(self.image_base());
             walk(&relocs, |kind, rva| {
                 let ok = match kind {
                     REL_DIR64 => {
-                        let at = fixup_range(rva, 8, image_len)?;
+                        let at = fixup_range(rva, 8, headers, image_len)?;
                         let v = u64_at(dest, at).ok_or(Error::RelocationOutsideImage(rva))?;
                         put(dest, at, &v.wrapping_add(delta).to_le_bytes())
                     }
                     REL_HIGHLOW => {
-                        let at = fixup_range(rva, 4, image_len)?;
+                        let at = fixup_range(rva, 4, headers, image_len)?;
                         let v = u32_at(dest, at).ok_or(Error::RelocationOutsideImage(rva))?;
                         // Truncation intended: HIGHLOW applies the low 32
                         // bits of the delta.
