@@ -72,17 +72,10 @@ fn sig_str(s: &[u8; 4]) -> &str {
     core::str::from_utf8(s).unwrap_or("????")
 }
 
-/// Little-endian field readers over a byte slice that return `None` when
-/// the slice is too short, so callers turn that into a named error.
-pub(crate) fn le_u8(b: &[u8], off: usize) -> Option<u8> {
-    b.get(off).copied()
-}
-pub(crate) fn le_u32(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
-}
-pub(crate) fn le_u64(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
-}
+/// Little-endian field readers (the project's shared, bounds-checked
+/// helpers): `None` when the slice is too short, so callers turn that into
+/// a named error.
+pub(crate) use vmfw_bytes::{u32_at as le_u32, u64_at as le_u64, u8_at as le_u8};
 
 fn checksum_ok(bytes: &[u8]) -> bool {
     bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)) == 0
