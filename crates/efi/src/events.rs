@@ -304,6 +304,22 @@ impl Events {
         }
     }
 
+    /// The notification functions of the members of group `g` that have
+    /// one (for the firmware: the virtual-address-change events it keeps
+    /// for runtime).
+    pub fn group_notifications(&self, g: &Guid) -> Vec<Notification> {
+        self.events
+            .iter()
+            .filter(|(_, ev)| ev.group == Some(*g) && ev.function != 0)
+            .map(|(id, ev)| Notification {
+                event: *id,
+                function: ev.function,
+                context: ev.context,
+                tpl: ev.notify_tpl,
+            })
+            .collect()
+    }
+
     /// True when `e` is signaled (false for unknown events).
     pub fn is_signaled(&self, e: EventId) -> bool {
         self.events.get(&e).is_some_and(|ev| ev.signaled)

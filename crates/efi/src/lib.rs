@@ -13,8 +13,12 @@
 //! Modules: [`memory`] (memory types, `AllocatePages`, `FreePages`,
 //! `GetMemoryMap` over `vmfw_memmap`), [`pool`] (`AllocatePool`,
 //! `FreePool`), [`handles`] (the handle/protocol database), [`events`]
-//! (events, timers, groups, TPL and notification queues) and [`variables`]
-//! (the volatile variable store and its attribute rules).
+//! (events, timers, groups, TPL and notification queues), [`variables`]
+//! (the volatile variable store and its attribute rules), [`devpath`]
+//! (device paths: parsing, building, the device path utilities and
+//! to-text protocols, `LocateDevicePath()`'s prefix search, file paths for
+//! `LoadImage()`) and [`time`] (`EFI_TIME`, its checks, and `GetTime()` /
+//! `SetTime()` over CMOS RTC registers).
 #![no_std]
 #![forbid(unsafe_code)]
 // Input paths must not be able to panic: no indexing, no unwrap. Tests may.
@@ -32,12 +36,14 @@
 
 extern crate alloc;
 
+pub mod devpath;
 pub mod events;
 pub mod guid;
 pub mod handles;
 pub mod memory;
 pub mod pool;
 pub mod status;
+pub mod time;
 pub mod variables;
 
 pub use events::{EventId, Events};

@@ -158,7 +158,7 @@ struct Variable {
 type Key = (Guid, Vec<u16>);
 
 /// The variable store. See the module docs for its rules.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Store {
     vars: BTreeMap<Key, Variable>,
     read_only: BTreeSet<Key>,
