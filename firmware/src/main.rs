@@ -19,6 +19,7 @@ mod pci;
 mod power;
 mod storage;
 mod time;
+mod uefi;
 
 use vmfw_memmap::MemoryType;
 use vmfw_platform::{Door, Platform};
@@ -116,17 +117,80 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
 
     // A key typed while the firmware ran brings up the boot menu.
     let ask = menu::key_pressed();
-    native::boot(&mut disks, &tables, &platform, ask);
+    let count = disks.len();
+    boot(disks, &tables, &platform, ask);
 
-    for d in &mut disks {
-        d.quiesce();
-    }
-    if disks.is_empty() {
+    if count == 0 {
         log::error!("no bootable device");
     } else {
-        log::error!("no bootable entry on {} disk(s)", disks.len());
+        log::error!("no bootable entry on {count} disk(s)");
     }
     power::off()
+}
+
+/// Which boot paths `vmfw.boot=` allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BootMode {
+    /// Per disk: BLS entries natively, then `\EFI\BOOT\BOOTX64.EFI`.
+    Auto,
+    /// BLS entries only.
+    Native,
+    /// `\EFI\BOOT\BOOTX64.EFI` only.
+    Uefi,
+}
+
+fn boot_mode(value: Option<&str>) -> BootMode {
+    match value {
+        None | Some("auto") => BootMode::Auto,
+        Some("native") => BootMode::Native,
+        Some("uefi") => BootMode::Uefi,
+        Some(other) => {
+            log::warn!("vmfw.boot={other:?} is not auto, native or uefi; using auto");
+            BootMode::Auto
+        }
+    }
+}
+
+/// The boot manager: per disk in order, the BLS entries (natively), then
+/// the removable-media UEFI boot file, as `vmfw.boot=` allows. Returns
+/// when nothing booted, with every disk quiesced.
+fn boot(
+    mut disks: alloc::vec::Vec<storage::Disk>,
+    tables: &[Option<vmfw_block::PartitionTable>],
+    platform: &Platform,
+    mut ask: bool,
+) {
+    let mode = boot_mode(platform.cmdline.value("vmfw.boot"));
+    if mode != BootMode::Auto {
+        log::info!("boot path forced by vmfw.boot: {mode:?}");
+    }
+    if mode == BootMode::Native {
+        native::boot(&mut disks, tables, platform, ask);
+        disks.iter_mut().for_each(storage::Disk::quiesce);
+        return;
+    }
+    let count = disks.len();
+    // The UEFI environment comes up only when a disk gets that far, so a
+    // native boot before it hands the kernel a map without runtime ranges.
+    let mut before_uefi = Some(disks);
+    let mut env = None;
+    for i in 0..count {
+        if mode == BootMode::Auto {
+            match before_uefi.as_mut() {
+                Some(d) => native::boot_disk(d, i, tables, platform, &mut ask),
+                None => uefi::with_disks(|d| native::boot_disk(d, i, tables, platform, &mut ask)),
+            }
+        }
+        if let Some(d) = before_uefi.take() {
+            env = uefi::init(d, tables, platform.rsdp);
+        }
+        let Some(env) = env.as_ref() else { break };
+        env.boot_disk(i, tables);
+    }
+    if let Some(mut d) = before_uefi {
+        d.iter_mut().for_each(storage::Disk::quiesce);
+    }
+    uefi::quiesce_disks();
 }
 
 fn door_name(door: Door) -> &'static str {

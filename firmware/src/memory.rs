@@ -11,6 +11,8 @@
 //! becomes the OS's memory map.
 
 use crate::arch::paging;
+use core::alloc::{GlobalAlloc, Layout};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use linked_list_allocator::LockedHeap;
 use spin::{Mutex, Once};
 use vmfw_memmap::{MemoryMap, MemoryType, Placement, PAGE_SIZE};
@@ -110,12 +112,104 @@ unsafe impl vmfw_virtio::Dma for FirmwareDma {
     }
 }
 
+/// The firmware's heaps: the boot heap (most of it, given back to the OS
+/// at `ExitBootServices()`) and a small runtime heap in runtime services
+/// memory, which is all UEFI runtime services may allocate from once the
+/// OS owns the machine.
+struct Heaps {
+    boot: LockedHeap,
+    boot_start: AtomicU64,
+    boot_end: AtomicU64,
+    runtime: LockedHeap,
+    at_runtime: AtomicBool,
+}
+
+// SAFETY: both heaps are `LockedHeap`s (their own locks make them
+// thread-safe); the dispatch only reads atomics. Blocks are freed into the
+// heap whose range holds them; after the switch to runtime, boot-heap
+// blocks are leaked rather than freed, because that memory belongs to the
+// OS then.
+unsafe impl GlobalAlloc for Heaps {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded; `layout` comes from the caller unchanged.
+        unsafe {
+            if self.at_runtime.load(Ordering::Acquire) {
+                self.runtime.alloc(layout)
+            } else {
+                self.boot.alloc(layout)
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let a = ptr as u64;
+        let in_boot = a >= self.boot_start.load(Ordering::Relaxed)
+            && a < self.boot_end.load(Ordering::Relaxed);
+        // SAFETY: the block came from the heap whose range holds it.
+        unsafe {
+            if !in_boot {
+                self.runtime.dealloc(ptr, layout)
+            } else if !self.at_runtime.load(Ordering::Acquire) {
+                self.boot.dealloc(ptr, layout)
+            }
+        }
+    }
+}
+
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: Heaps = Heaps {
+    boot: LockedHeap::empty(),
+    boot_start: AtomicU64::new(0),
+    boot_end: AtomicU64::new(0),
+    runtime: LockedHeap::empty(),
+    at_runtime: AtomicBool::new(false),
+};
+
+/// Size of the runtime heap: the variable store (64 KiB of variables) and
+/// its bookkeeping, with room for fragmentation.
+const RUNTIME_HEAP: u64 = 512 << 10;
+
+/// Sets up the runtime heap in runtime services memory; called once when
+/// the UEFI environment starts. False when there is no memory for it.
+pub fn init_runtime_heap() -> bool {
+    static DONE: Once<bool> = Once::new();
+    *DONE.call_once(|| {
+        let Some(addr) = alloc_zeroed(RUNTIME_HEAP / PAGE_SIZE, MemoryType::RuntimeServicesData)
+        else {
+            return false;
+        };
+        // SAFETY: the range was just allocated for this heap alone, is
+        // identity-mapped, and stays runtime memory for the OS's lifetime.
+        unsafe { HEAP.runtime.lock().init(addr as *mut u8, RUNTIME_HEAP as usize) };
+        true
+    })
+}
+
+/// From now on every allocation comes from the runtime heap and boot-heap
+/// blocks are never written again (`ExitBootServices()`).
+pub fn switch_to_runtime_heap() {
+    HEAP.at_runtime.store(true, Ordering::Release);
+}
+
+/// Retypes the firmware image in the map as UEFI runtime services code
+/// (text and read-only data) and data (data, bss, stack, static page
+/// tables): runtime services run from it after `ExitBootServices()`.
+pub fn image_is_runtime() {
+    let (start, end) = image_range();
+    let data = &raw const __data_start as u64;
+    with_map(|m| {
+        let a = m.reserve(start, data - start, MemoryType::RuntimeServicesCode);
+        let b = m.reserve(data, end - data, MemoryType::RuntimeServicesData);
+        if a.is_err() || b.is_err() {
+            log::warn!("cannot mark the firmware image as runtime memory");
+        }
+    });
+}
 
 extern "C" {
     static __image_start: u8;
     static __image_end: u8;
+    static __data_start: u8;
     static __stack_guard: u8;
 }
 
@@ -209,6 +303,8 @@ fn prepare(map: &mut MemoryMap) -> Result<u64, &'static str> {
         .map_err(|_| "no memory for the heap")?;
     // SAFETY: the range was just allocated for the heap from free RAM,
     // is identity-mapped, and is used by nothing else; `init` runs once.
-    unsafe { HEAP.lock().init(heap as *mut u8, size as usize) };
+    unsafe { HEAP.boot.lock().init(heap as *mut u8, size as usize) };
+    HEAP.boot_start.store(heap, Ordering::Relaxed);
+    HEAP.boot_end.store(heap + size, Ordering::Relaxed);
     Ok(size)
 }

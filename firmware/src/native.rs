@@ -64,32 +64,43 @@ pub fn boot(
     mut ask: bool,
 ) {
     for i in 0..disks.len() {
-        let Some(esp) = tables.get(i).and_then(|t| t.as_ref()).and_then(|t| t.esp()).cloned()
-        else {
-            continue;
-        };
-        let prepared = {
-            let Some(disk) = disks.get_mut(i) else { continue };
-            let Ok(part) = esp.open(disk) else { continue };
-            let mut fs = match FileSystem::mount(part) {
-                Ok(fs) => fs,
-                Err(e) => {
-                    log::warn!("disk{i}: ESP #{}: {e}", esp.number);
-                    continue;
-                }
-            };
-            try_disk(i, &mut fs, platform, &mut ask)
-        };
-        if let Some(p) = prepared {
-            for d in disks.iter_mut() {
-                d.quiesce();
+        boot_disk(disks, i, tables, platform, &mut ask);
+    }
+}
+
+/// Tries the BLS entries on disk `i`'s ESP; returns only when none could
+/// be booted (or there are none).
+pub fn boot_disk(
+    disks: &mut [Disk],
+    i: usize,
+    tables: &[Option<PartitionTable>],
+    platform: &Platform,
+    ask: &mut bool,
+) {
+    let Some(esp) = tables.get(i).and_then(|t| t.as_ref()).and_then(|t| t.esp()).cloned() else {
+        return;
+    };
+    let prepared = {
+        let Some(disk) = disks.get_mut(i) else { return };
+        let Ok(part) = esp.open(disk) else { return };
+        let mut fs = match FileSystem::mount(part) {
+            Ok(fs) => fs,
+            Err(e) => {
+                log::warn!("disk{i}: ESP #{}: {e}", esp.number);
+                return;
             }
-            // SAFETY: `prepare` loaded the kernel, initrd, command line and
-            // zero page into memory reserved in the map (which the zero
-            // page's E820 protects), every device is quiesced, and nothing
-            // of the firmware runs after this.
-            unsafe { crate::arch::handoff::linux64(p.entry, p.zero_page) }
+        };
+        try_disk(i, &mut fs, platform, ask)
+    };
+    if let Some(p) = prepared {
+        for d in disks.iter_mut() {
+            d.quiesce();
         }
+        // SAFETY: `prepare` loaded the kernel, initrd, command line and
+        // zero page into memory reserved in the map (which the zero
+        // page's E820 protects), every device is quiesced, and nothing
+        // of the firmware runs after this.
+        unsafe { crate::arch::handoff::linux64(p.entry, p.zero_page) }
     }
 }
 

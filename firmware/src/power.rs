@@ -102,3 +102,40 @@ fn write_gas(gas: &Gas, value: u16) {
         GasSpace::Other(_) => {}
     }
 }
+
+/// Powers off from a UEFI runtime service, under the OS's page tables:
+/// only I/O-port registers are touched (memory-mapped ones may not be
+/// mapped), and nothing is printed. Falls back to a reset.
+pub fn off_at_runtime() -> ! {
+    if let Some(pc) = ACPI.get() {
+        for (gas, value) in pc.s5_writes.iter().flatten() {
+            if gas.space == GasSpace::Io {
+                write_gas(gas, *value);
+            }
+        }
+        settle();
+    }
+    reset()
+}
+
+/// Resets the machine (UEFI `ResetSystem()` cold and warm): the reset
+/// control register, the keyboard controller, the FADT reset register
+/// when it is an I/O port, then a triple fault.
+pub fn reset() -> ! {
+    // SAFETY: fixed platform ports whose only effect is a reset: 0xcf9
+    // (reset control, full reset) and the i8042 command port (pulse reset).
+    unsafe {
+        io::outb(0xcf9, 0x02);
+        io::outb(0xcf9, 0x06);
+        settle();
+        io::outb(0x64, 0xfe);
+        settle();
+    }
+    if let Some((gas, value)) = ACPI.get().and_then(|pc| pc.reset) {
+        if gas.space == GasSpace::Io {
+            write_gas(&gas, u16::from(value));
+            settle();
+        }
+    }
+    arch::triple_fault()
+}

@@ -1,0 +1,291 @@
+//! Device paths in guest memory: bounded reads of caller-supplied paths
+//! and the comparisons `LocateDevicePath()` and
+//! `InstallMultipleProtocolInterfaces()` need. Building and printing paths
+//! is host-tested logic in `vmfw_efi::devpath`.
+
+use super::abi::guid;
+use super::boot::{out, read, CORE};
+use super::global::Shared;
+use crate::memory;
+use alloc::vec::Vec;
+use vmfw_block::{PartitionInfo, PartitionKind};
+use vmfw_efi::devpath::{self as dp, HardDrive, PartitionSignature, PathBuilder};
+use vmfw_efi::handles::Handle;
+use vmfw_efi::memory::EfiMemoryType;
+use vmfw_efi::{Error, Result};
+
+/// Longest device path vmfw reads from a caller.
+const MAX_PATH: usize = 64 * 1024;
+
+/// The bytes of the device path at `addr`, End node included.
+///
+/// # Safety
+/// `addr` must point at readable memory holding a device path, as the
+/// UEFI ABI requires of callers; reading stops at the End node, at a
+/// malformed node, or after [`MAX_PATH`] bytes.
+pub unsafe fn from_raw(addr: u64) -> Result<&'static [u8]> {
+    if addr == 0 {
+        return Err(Error::InvalidParameter);
+    }
+    let mut off = 0usize;
+    loop {
+        let node = (addr as usize).checked_add(off).ok_or(Error::InvalidParameter)?;
+        // SAFETY: the 4-byte node header, inside the caller's path.
+        let (ty, sub, len) = unsafe {
+            let p = node as *const u8;
+            (p.read(), p.add(1).read(), u16::from_le_bytes([p.add(2).read(), p.add(3).read()]))
+        };
+        if len < 4 {
+            return Err(Error::InvalidParameter);
+        }
+        off += usize::from(len);
+        if off > MAX_PATH {
+            return Err(Error::InvalidParameter);
+        }
+        if ty == 0x7f && sub == 0xff {
+            // SAFETY: every byte up to `off` belongs to the path just walked.
+            return Ok(unsafe { core::slice::from_raw_parts(addr as *const u8, off) });
+        }
+    }
+}
+
+/// The handle among `candidates` (handle, device path interface) whose
+/// path is the longest node-wise prefix of `want`, and the offset where
+/// the rest of `want` starts (`LocateDevicePath()`).
+pub fn locate(want: &[u8], candidates: &[(Handle, u64)]) -> Result<(Handle, usize)> {
+    let paths: Vec<(Handle, &[u8])> = candidates
+        .iter()
+        // SAFETY: device path interfaces installed on handles.
+        .filter_map(|&(h, a)| unsafe { from_raw(a) }.ok().map(|p| (h, p)))
+        .collect();
+    let l = dp::locate(want, paths)?;
+    Ok((l.handle, l.remaining))
+}
+
+/// Whether two device path interfaces hold the same path (for
+/// `InstallMultipleProtocolInterfaces()`'s duplicate check).
+pub fn same_path(a: u64, b: u64) -> bool {
+    // SAFETY: both are device path interfaces being or already installed.
+    match unsafe { (from_raw(a), from_raw(b)) } {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------
+// The paths of the firmware's own handles.
+
+/// `PciRoot(0x0)/Pci(dev,fn)`.
+pub fn pci_disk(device: u8, function: u8) -> Result<Vec<u8>> {
+    PathBuilder::new().pci_root().pci(device, function).finish()
+}
+
+/// `VenHw(virtio-mmio, base)`.
+pub fn mmio_disk(base: u64) -> Result<Vec<u8>> {
+    PathBuilder::new().virtio_mmio(base).finish()
+}
+
+/// The disk's path plus `HD(...)` for a partition.
+pub fn partition(disk: &[u8], p: &PartitionInfo, mbr_signature: u32) -> Result<Vec<u8>> {
+    let signature = match &p.kind {
+        PartitionKind::Gpt(g) => PartitionSignature::Gpt(g.unique_guid),
+        PartitionKind::Mbr(_) => PartitionSignature::Mbr(mbr_signature),
+    };
+    let hd = HardDrive {
+        partition_number: p.number,
+        start_lba: p.first_lba,
+        size_lbas: p.num_blocks(),
+        signature,
+    };
+    PathBuilder::from_path(disk).hard_drive(&hd).finish()
+}
+
+/// `device` followed by a FilePath node for `path`.
+pub fn file(device: &[u8], path: &str) -> Result<Vec<u8>> {
+    PathBuilder::from_path(device).file_path(path).finish()
+}
+
+/// The file path the FilePath nodes of `path` name, with `\` separators.
+pub fn file_path_string(path: &[u8]) -> Result<alloc::string::String> {
+    dp::file_path(path)
+}
+
+// ---------------------------------------------------------------------
+// EFI_DEVICE_PATH_TO_TEXT_PROTOCOL and EFI_DEVICE_PATH_UTILITIES_PROTOCOL
+// (UEFI §10.6, §10.5). Results are pool allocations the caller frees.
+
+#[repr(C)]
+struct ToText {
+    node_to_text: usize,
+    path_to_text: usize,
+}
+
+#[repr(C)]
+struct Utilities {
+    get_device_path_size: usize,
+    duplicate_device_path: usize,
+    append_device_path: usize,
+    append_device_node: usize,
+    append_device_path_instance: usize,
+    get_next_device_path_instance: usize,
+    is_device_path_multi_instance: usize,
+    create_device_node: usize,
+}
+
+static TO_TEXT: Shared<ToText> = Shared::new(ToText { node_to_text: 0, path_to_text: 0 });
+
+static UTILITIES: Shared<Utilities> = Shared::new(Utilities {
+    get_device_path_size: 0,
+    duplicate_device_path: 0,
+    append_device_path: 0,
+    append_device_node: 0,
+    append_device_path_instance: 0,
+    get_next_device_path_instance: 0,
+    is_device_path_multi_instance: 0,
+    create_device_node: 0,
+});
+
+/// Installs both protocols on one handle.
+pub fn install_protocols() -> Result<()> {
+    // SAFETY: written before guest code runs.
+    unsafe {
+        let t = TO_TEXT.get();
+        (*t).node_to_text = node_to_text as *const () as usize;
+        (*t).path_to_text = path_to_text as *const () as usize;
+        let u = UTILITIES.get();
+        (*u).get_device_path_size = get_size as *const () as usize;
+        (*u).duplicate_device_path = duplicate as *const () as usize;
+        (*u).append_device_path = append as *const () as usize;
+        (*u).append_device_node = append_node as *const () as usize;
+        (*u).append_device_path_instance = append_instance as *const () as usize;
+        (*u).get_next_device_path_instance = next_instance as *const () as usize;
+        (*u).is_device_path_multi_instance = is_multi as *const () as usize;
+        (*u).create_device_node = create_node as *const () as usize;
+    }
+    CORE.with(|c| {
+        c.db.install_multiple_protocol_interfaces(
+            None,
+            &[
+                (guid::DEVICE_PATH_TO_TEXT, TO_TEXT.addr()),
+                (guid::DEVICE_PATH_UTILITIES, UTILITIES.addr()),
+            ],
+            |_, _| false,
+        )
+    })
+    .map(|_| ())
+}
+
+/// A caller's path, or `None` for NULL.
+fn opt_path(addr: u64) -> Result<Option<&'static [u8]>> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    // SAFETY: a device path the caller passed.
+    unsafe { from_raw(addr) }.map(Some)
+}
+
+/// A caller's single node, bounded by its own length field.
+fn node_arg(addr: u64) -> Option<&'static [u8]> {
+    if addr == 0 {
+        return None;
+    }
+    // SAFETY: the caller's node: its 4-byte header, then `len` bytes.
+    unsafe {
+        let p = addr as *const u8;
+        let len = usize::from(u16::from_le_bytes([p.add(2).read(), p.add(3).read()]));
+        (len >= 4).then(|| core::slice::from_raw_parts(p, len))
+    }
+}
+
+/// Copies `bytes` into a new pool block; 0 when there is no memory.
+fn to_pool(bytes: &[u8]) -> u64 {
+    let Ok(addr) = CORE.with(|c| {
+        memory::with_map(|m| {
+            c.pool.allocate(m, EfiMemoryType::BOOT_SERVICES_DATA, bytes.len() as u64)
+        })
+    }) else {
+        return 0;
+    };
+    // SAFETY: a fresh pool block of `bytes.len()` bytes.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+    addr
+}
+
+fn utf16_to_pool(text: Result<Vec<u16>>) -> u64 {
+    match text {
+        Ok(t) => {
+            let bytes: Vec<u8> = t.iter().flat_map(|u| u.to_le_bytes()).collect();
+            to_pool(&bytes)
+        }
+        Err(_) => 0,
+    }
+}
+
+extern "efiapi" fn node_to_text(node: u64, _display_only: bool, _shortcuts: bool) -> u64 {
+    node_arg(node).map_or(0, |n| utf16_to_pool(dp::node_to_utf16(n)))
+}
+
+extern "efiapi" fn path_to_text(path: u64, _display_only: bool, _shortcuts: bool) -> u64 {
+    match opt_path(path) {
+        Ok(Some(p)) => utf16_to_pool(dp::path_to_utf16(p)),
+        _ => 0,
+    }
+}
+
+extern "efiapi" fn get_size(path: u64) -> usize {
+    match opt_path(path) {
+        Ok(Some(p)) => p.len(),
+        _ => 0,
+    }
+}
+
+fn vec_to_pool(v: Result<Vec<u8>>) -> u64 {
+    v.map_or(0, |v| to_pool(&v))
+}
+
+extern "efiapi" fn duplicate(path: u64) -> u64 {
+    match opt_path(path) {
+        Ok(Some(p)) => vec_to_pool(dp::duplicate(p)),
+        _ => 0,
+    }
+}
+
+extern "efiapi" fn append(a: u64, b: u64) -> u64 {
+    match (opt_path(a), opt_path(b)) {
+        (Ok(a), Ok(b)) => vec_to_pool(dp::append(a, b)),
+        _ => 0,
+    }
+}
+
+extern "efiapi" fn append_node(path: u64, node: u64) -> u64 {
+    match opt_path(path) {
+        Ok(p) => vec_to_pool(dp::append_node(p, node_arg(node))),
+        Err(_) => 0,
+    }
+}
+
+extern "efiapi" fn append_instance(path: u64, instance: u64) -> u64 {
+    match (opt_path(path), opt_path(instance)) {
+        (Ok(p), Ok(i)) => vec_to_pool(dp::append_instance(p, i)),
+        _ => 0,
+    }
+}
+
+extern "efiapi" fn next_instance(path: *mut u64, size: *mut usize) -> u64 {
+    let Ok(addr) = read(path) else { return 0 };
+    let Ok(Some(p)) = opt_path(addr) else { return 0 };
+    let Ok(inst) = dp::next_instance(p) else { return 0 };
+    let _ = out(path, inst.next.map_or(0, |off| addr + off as u64));
+    if !size.is_null() {
+        let _ = out(size, inst.path.len());
+    }
+    to_pool(&inst.path)
+}
+
+extern "efiapi" fn is_multi(path: u64) -> bool {
+    matches!(opt_path(path), Ok(Some(p)) if dp::is_multi_instance(p))
+}
+
+extern "efiapi" fn create_node(ty: u8, subtype: u8, length: u16) -> u64 {
+    vec_to_pool(dp::create_node(ty, subtype, length))
+}
