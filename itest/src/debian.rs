@@ -100,6 +100,21 @@ pub fn kernel() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("no vmlinuz in {}", boot.display()))
 }
 
+/// A module of the kernel [`kernel`] returns, by its path under
+/// `lib/modules/<version>/kernel/` (e.g. `fs/efivarfs/efivarfs.ko`).
+pub fn kernel_module(path: &str) -> Result<PathBuf, String> {
+    let vmlinuz = kernel()?;
+    let name = vmlinuz.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let version = name.strip_prefix("vmlinuz-").unwrap_or(&name);
+    let root = vmlinuz.parent().and_then(Path::parent).ok_or("vmlinuz outside the package")?;
+    let p = root.join("lib/modules").join(version).join("kernel").join(path);
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!("the kernel package has no {}", p.display()))
+    }
+}
+
 /// `busybox-static`'s binary.
 pub fn busybox() -> Result<PathBuf, String> {
     Ok(unpack("busybox-static", "amd64")?.join("bin").join("busybox"))

@@ -72,8 +72,83 @@ pub enum Then {
     Shell,
 }
 
+/// Printed by the [`build_efi`] initrd: the UEFI report line, or
+/// [`EFI_ABSENT`].
+pub const EFI_MARKER: &str = "VMFW-EFI";
+/// The line the [`build_efi`] initrd prints when the kernel was not
+/// started through UEFI (no `/sys/firmware/efi`).
+pub const EFI_ABSENT: &str = "VMFW-EFI absent";
+/// systemd's loader-interface vendor GUID (the Boot Loader Interface's
+/// `LoaderEntrySelected`, `LoaderInfo`, `StubInfo`, ... variables).
+pub const LOADER_GUID: &str = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
+
+/// What the [`build_efi`] initrd's report shows, in order: `(label,
+/// variable name)`, each variable of systemd's loader interface.
+pub const EFI_REPORT_FIELDS: [(&str, &str); 6] = [
+    // Set by systemd-boot: the entry it booted, and its version.
+    ("loader", "LoaderEntrySelected"),
+    ("loaderinfo", "LoaderInfo"),
+    // Set by systemd-stub (a UKI): its version.
+    ("stubinfo", "StubInfo"),
+    // Set by both: the firmware's vendor and revision from the system
+    // table, the loaded image's file path, and the unique GUID of the
+    // partition in the loaded image's device path.
+    ("fwinfo", "LoaderFirmwareInfo"),
+    ("image", "LoaderImageIdentifier"),
+    ("part", "LoaderDevicePartUUID"),
+];
+
 /// Builds the initrd around the given busybox binary.
 pub fn build(busybox: &[u8], then: Then) -> Vec<u8> {
+    build_with(busybox, then, "", &[])
+}
+
+/// As [`build`], for UEFI boots: after the marker, `/init` also reports
+/// what the kernel sees of UEFI on one line:
+///
+/// ```text
+/// VMFW-EFI loader=[<LoaderEntrySelected>] loaderinfo=[<LoaderInfo>] stubinfo=[<StubInfo>] fwinfo=[<LoaderFirmwareInfo>] image=[<LoaderImageIdentifier>] part=[<LoaderDevicePartUUID>] efivars=<n>
+/// ```
+///
+/// Each `[...]` holds a variable of systemd's loader interface
+/// ([`LOADER_GUID`], see [`EFI_REPORT_FIELDS`]), decoded from UTF-16 (the 4-byte attribute header
+/// efivarfs puts first is skipped, NULs dropped), or is empty when the
+/// variable does not exist. `efivars=` is the number of variables efivarfs
+/// lists (`unmounted` when it could not be mounted). Without
+/// `/sys/firmware/efi` it prints [`EFI_ABSENT`].
+///
+/// Debian builds efivarfs as a module: `efivarfs` is that module's `.ko`
+/// (from the same kernel package, see `debian::kernel_module`), which
+/// `/init` loads first. Reading the variables exercises the firmware's
+/// runtime services (`GetNextVariableName`, `GetVariable`) after
+/// `ExitBootServices`.
+pub fn build_efi(busybox: &[u8], efivarfs: &[u8], then: Then) -> Vec<u8> {
+    let dir = "/sys/firmware/efi/efivars";
+    let fields: Vec<String> =
+        EFI_REPORT_FIELDS.iter().map(|(label, var)| format!("{label}=[$(v {var})]")).collect();
+    let report = [
+        format!("v() {{ f={dir}/$1-{LOADER_GUID}; [ -r $f ] && tail -c +5 $f | tr -d '\\000'; }}"),
+        "if [ -d /sys/firmware/efi ]; then".into(),
+        format!("  insmod /{EFIVARFS_KO}"),
+        format!(
+            "  if mount -t efivarfs none {dir}; then n=$(ls {dir} | wc -l); else n=unmounted; fi"
+        ),
+        format!("  echo \"{EFI_MARKER} {} efivars=$n\"", fields.join(" ")),
+        "else".into(),
+        format!("  echo \"{EFI_ABSENT}\""),
+        "fi".into(),
+    ]
+    .map(|l| l + "\n")
+    .concat();
+    build_with(busybox, then, &report, &[(EFIVARFS_KO, efivarfs)])
+}
+
+/// Where [`build_efi`] puts the `efivarfs` module.
+const EFIVARFS_KO: &str = "lib/efivarfs.ko";
+
+/// The initrd with `report` (shell lines) run after the marker lines, and
+/// `files` (`(path, contents)`, in existing directories or `lib/`) added.
+fn build_with(busybox: &[u8], then: Then, report: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     let end = match then {
         Then::PowerOff => "busybox poweroff -f\nsleep 2\nbusybox reboot -f\n",
         Then::Shell => "echo 'vmfw demo: busybox shell on the serial console; \"poweroff -f\" ends the VM'\nexec busybox setsid busybox cttyhack busybox sh\n",
@@ -88,7 +163,7 @@ pub fn build(busybox: &[u8], then: Then) -> Vec<u8> {
          busybox --install -s /bin\n\
          echo \"{MARKER} cmdline=[$(cat /proc/cmdline)]\"\n\
          [ -e /{EXTRA_FILE} ] && echo \"{EXTRA_MARKER}\"\n\
-         {end}"
+         {report}{end}"
     );
     let mut c = Cpio::new();
     c.entry("bin", 0o040755, &[], (0, 0));
@@ -96,6 +171,12 @@ pub fn build(busybox: &[u8], then: Then) -> Vec<u8> {
     c.entry("dev/console", 0o020600, &[], (5, 1));
     c.entry("bin/busybox", 0o100755, busybox, (0, 0));
     c.entry("init", 0o100755, init.as_bytes(), (0, 0));
+    if !files.is_empty() {
+        c.entry("lib", 0o040755, &[], (0, 0));
+    }
+    for (path, contents) in files {
+        c.entry(path, 0o100644, contents, (0, 0));
+    }
     c.finish()
 }
 

@@ -1,0 +1,333 @@
+//! UEFI boot test disks, built from Debian 12's `systemd-boot-efi`:
+//!
+//! - a unified kernel image (UKI): systemd-stub (`linuxx64.efi.stub`) with
+//!   `.osrel`, `.cmdline`, `.linux` and `.initrd` sections added by
+//!   `objcopy`, as `\EFI\BOOT\BOOTX64.EFI` (the removable-media path, UEFI
+//!   2.10 §3.5.1.1);
+//! - systemd-boot as `\EFI\BOOT\BOOTX64.EFI`, with `loader.conf` and one
+//!   Boot Loader Specification Type #1 entry for the Debian 12 kernel.
+//!
+//! Both boot the busybox initrd of [`initrd::build_efi`], which prints the
+//! usual marker and a line on what the kernel sees of UEFI.
+//!
+//! systemd-boot 252 puts `initrd=<path>` (the entry's initrd, with
+//! backslashes) in front of the entry's options when it starts the kernel;
+//! vmfw's native loader never does. [`SDBOOT_INITRD_ARG`] is therefore the
+//! evidence, visible in `/proc/cmdline`, that systemd-boot started the
+//! kernel. (The disk's entry would boot natively too: the tests give the
+//! firmware [`FIRMWARE_CMDLINE`] to force the UEFI path.)
+//!
+//! The UKI's new sections are placed after the stub's last section, each at
+//! a page-aligned virtual address, in the order added, computed from the
+//! stub's own PE headers (read with `vmfw-pe`); the result is parsed again
+//! with `vmfw-pe` and checked before it is used. UKIs are cached in
+//! `~/.cache/vmfw/images` keyed by everything that goes into them, like the
+//! disks.
+
+use crate::bls::BASE_OPTIONS;
+use crate::images::{cache_dir, sha256_hex, Contents, Disk};
+use crate::initrd::{self, Then};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Bump when the way UKIs are built changes, to invalidate caches.
+const RECIPE: &str = "uki-v1";
+
+/// The Debian package with systemd-boot and systemd-stub.
+pub const PACKAGE: &str = "systemd-boot-efi";
+
+/// The firmware command line the UEFI tests use: take the UEFI path even
+/// where a native (BLS) boot would be possible.
+pub const FIRMWARE_CMDLINE: &str = "vmfw.boot=uefi";
+
+/// Token in the UKI's `.cmdline`.
+pub const UKI_TOKEN: &str = "vmfw.test=uki";
+
+/// Token in the systemd-boot entry's `options`.
+pub const SDBOOT_TOKEN: &str = "vmfw.test=sdboot";
+
+/// The systemd-boot entry's file name, which systemd-boot reports as
+/// `LoaderEntrySelected`.
+pub const SDBOOT_ENTRY: &str = "debian.conf";
+
+/// What systemd-boot 252 puts first on the kernel command line for the
+/// entry's `initrd /debian/initrd.img` (seen under OVMF).
+pub const SDBOOT_INITRD_ARG: &str = "initrd=\\debian\\initrd.img";
+
+/// Virtual addresses of added sections are multiples of this (a page; the
+/// stub's own `SectionAlignment` is 0x200, which divides it).
+const UKI_SECTION_ALIGN: u64 = 0x1000;
+
+/// Building the same image from two test threads at once would race on
+/// the scratch files; builds take turns.
+static BUILD: Mutex<()> = Mutex::new(());
+
+fn take_turn() -> MutexGuard<'static, ()> {
+    BUILD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads a host file, naming it in the error.
+fn read(p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// A file from the unpacked `systemd-boot-efi` package.
+fn efi_file(name: &str) -> Result<PathBuf, String> {
+    let p = crate::debian::unpack(PACKAGE, "amd64")?.join("usr/lib/systemd/boot/efi").join(name);
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!("{PACKAGE} has no {}", p.display()))
+    }
+}
+
+/// systemd-stub for x86_64 (`linuxx64.efi.stub`).
+pub fn stub() -> Result<PathBuf, String> {
+    efi_file("linuxx64.efi.stub")
+}
+
+/// systemd-boot for x86_64 (`systemd-bootx64.efi`).
+pub fn systemd_boot() -> Result<PathBuf, String> {
+    efi_file("systemd-bootx64.efi")
+}
+
+/// The `.osrel` section of the test UKI.
+pub fn os_release() -> String {
+    "NAME=\"vmfw test\"\n\
+     ID=vmfw-test\n\
+     PRETTY_NAME=\"vmfw test UKI (Debian 12 kernel, busybox initrd)\"\n\
+     VERSION_ID=1\n"
+        .into()
+}
+
+/// The `.cmdline` section of the test UKI.
+pub fn uki_cmdline() -> String {
+    format!("{BASE_OPTIONS} {UKI_TOKEN}")
+}
+
+/// Where [`build_uki`] places sections of the given sizes: at consecutive
+/// virtual addresses after `end` (the end of the stub's last section), each
+/// rounded up to [`UKI_SECTION_ALIGN`], none overlapping the next (an
+/// empty section still gets a page). Returns the relative virtual
+/// addresses.
+pub fn place_sections(end: u64, sizes: &[u64]) -> Vec<u64> {
+    let mut next = end.next_multiple_of(UKI_SECTION_ALIGN);
+    sizes
+        .iter()
+        .map(|&len| {
+            let at = next;
+            next = (at + len.max(1)).next_multiple_of(UKI_SECTION_ALIGN);
+            at
+        })
+        .collect()
+}
+
+/// Builds a UKI: `stub` with `sections` (`(name, contents)`, names of at
+/// most 8 bytes) appended by `objcopy`. Returns the image's bytes.
+pub fn build_uki(stub: &[u8], sections: &[(&str, Vec<u8>)]) -> Result<Vec<u8>, String> {
+    let pe = vmfw_pe::PeImage::parse(stub).map_err(|e| format!("stub: {e:?}"))?;
+    let end = pe
+        .sections()
+        .iter()
+        .map(|s| u64::from(s.rva()) + u64::from(s.virtual_size()))
+        .max()
+        .ok_or("stub has no sections")?;
+    let sizes: Vec<u64> = sections.iter().map(|(_, c)| c.len() as u64).collect();
+    let rvas = place_sections(end, &sizes);
+
+    static SCRATCH: AtomicU32 = AtomicU32::new(0);
+    let n = SCRATCH.fetch_add(1, Ordering::Relaxed);
+    let scratch = cache_dir().join("images").join(format!(".uki-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let input = scratch.join("stub.efi");
+    let output = scratch.join("uki.efi");
+    std::fs::write(&input, stub).map_err(|e| format!("{}: {e}", input.display()))?;
+    let mut cmd = Command::new("objcopy");
+    for ((name, contents), rva) in sections.iter().zip(&rvas) {
+        if name.len() > 8 || !name.starts_with('.') {
+            return Err(format!("bad PE section name {name:?}"));
+        }
+        let file = scratch.join(name.trim_start_matches('.'));
+        std::fs::write(&file, contents).map_err(|e| format!("{}: {e}", file.display()))?;
+        // objcopy takes a PE section's VMA as ImageBase + RVA.
+        let vma = pe.image_base() + rva;
+        cmd.arg("--add-section")
+            .arg(format!("{name}={}", file.display()))
+            .arg("--change-section-vma")
+            .arg(format!("{name}={vma:#x}"));
+    }
+    cmd.arg(&input).arg(&output);
+    let out = cmd.output().map_err(|e| format!("cannot run objcopy: {e} (run .ci/deps)"))?;
+    if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&scratch);
+        return Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let uki = read(&output);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut uki = uki?;
+    reproducible(&mut uki, stub)?;
+    check_uki(&uki, sections, &rvas)?;
+    Ok(uki)
+}
+
+/// Offsets of the COFF `TimeDateStamp` and the optional header's
+/// `CheckSum` in a PE file.
+fn stamp_and_checksum_offsets(pe: &[u8]) -> Result<(usize, usize), String> {
+    let lfanew = pe.get(0x3c..0x40).ok_or("PE file too short")?;
+    let lfanew = u32::from_le_bytes(lfanew.try_into().map_err(|_| "PE file too short")?) as usize;
+    // "PE\0\0", then the COFF header (TimeDateStamp at 4), then the
+    // optional header (CheckSum at 64) after the 20-byte COFF header.
+    let stamp = lfanew + 4 + 4;
+    let checksum = lfanew + 4 + 20 + 64;
+    if checksum + 4 > pe.len() {
+        return Err("PE file too short".into());
+    }
+    Ok((stamp, checksum))
+}
+
+/// The PE image checksum (the algorithm of `CheckSumMappedFile`): the
+/// file as 16-bit little-endian words, the `CheckSum` field counted as
+/// zero, summed with end-around carry into 16 bits, plus the file length.
+fn pe_checksum(pe: &[u8], checksum_at: usize) -> u32 {
+    let mut sum: u64 = 0;
+    for (i, w) in pe.chunks(2).enumerate() {
+        if (checksum_at..checksum_at + 4).contains(&(i * 2)) {
+            continue;
+        }
+        sum += u64::from(w[0]) | u64::from(w.get(1).copied().unwrap_or(0)) << 8;
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    (sum as u32).wrapping_add(pe.len() as u32)
+}
+
+/// objcopy stamps a PE file with the current time; give the UKI the
+/// stub's stamp instead (and the checksum to match), so that the same
+/// inputs always make the same bytes.
+fn reproducible(uki: &mut [u8], stub: &[u8]) -> Result<(), String> {
+    let (stamp, checksum) = stamp_and_checksum_offsets(uki)?;
+    let field = |b: &[u8], at: usize| b.get(at..at + 4).map(<[u8]>::to_vec);
+    // Check this checksum against objcopy's before relying on it.
+    if field(uki, checksum) != Some(pe_checksum(uki, checksum).to_le_bytes().to_vec()) {
+        return Err("objcopy's PE checksum differs from ours".into());
+    }
+    let (stub_stamp, _) = stamp_and_checksum_offsets(stub)?;
+    let value = field(stub, stub_stamp).ok_or("stub too short")?;
+    uki[stamp..stamp + 4].copy_from_slice(&value);
+    let sum = pe_checksum(uki, checksum);
+    uki[checksum..checksum + 4].copy_from_slice(&sum.to_le_bytes());
+    Ok(())
+}
+
+/// Checks that `uki` parses and carries each of `sections` at its RVA,
+/// with its contents.
+fn check_uki(uki: &[u8], sections: &[(&str, Vec<u8>)], rvas: &[u64]) -> Result<(), String> {
+    let pe = vmfw_pe::PeImage::parse(uki).map_err(|e| format!("built UKI: {e:?}"))?;
+    for ((name, contents), &rva) in sections.iter().zip(rvas) {
+        let s = pe.section(name).ok_or_else(|| format!("built UKI has no {name} section"))?;
+        if u64::from(s.rva()) != rva {
+            return Err(format!("{name} is at RVA {:#x}, not {rva:#x}", s.rva()));
+        }
+        let data = uki.get(s.file_range()).ok_or_else(|| format!("{name}: bad file range"))?;
+        // The raw data is padded to FileAlignment; the start must match.
+        if data.get(..contents.len()) != Some(&contents[..])
+            || (s.virtual_size() as usize) < contents.len()
+        {
+            return Err(format!("built UKI's {name} section does not hold what was added"));
+        }
+    }
+    Ok(())
+}
+
+/// The initrd for UEFI tests ([`initrd::build_efi`]).
+pub fn efi_initrd(then: Then) -> Result<Vec<u8>, String> {
+    let busybox = read(&crate::debian::busybox()?)?;
+    let efivarfs = read(&crate::debian::kernel_module("fs/efivarfs/efivarfs.ko")?)?;
+    Ok(initrd::build_efi(&busybox, &efivarfs, then))
+}
+
+/// The test UKI (systemd-stub, `.osrel`, `.cmdline` = [`uki_cmdline`],
+/// Debian 12's kernel, the [`initrd::build_efi`] initrd), cached; returns
+/// its path.
+pub fn uki(then: Then) -> Result<PathBuf, String> {
+    let _turn = take_turn();
+    let stub = read(&stub()?)?;
+    let kernel = read(&crate::debian::kernel()?)?;
+    let sections = [
+        (".osrel", os_release().into_bytes()),
+        (".cmdline", uki_cmdline().into_bytes()),
+        (".linux", kernel),
+        (".initrd", efi_initrd(then)?),
+    ];
+    let mut h = Sha256::new();
+    h.update(RECIPE);
+    h.update(Sha256::digest(&stub));
+    for (name, contents) in &sections {
+        h.update(name.as_bytes());
+        h.update(Sha256::digest(contents));
+    }
+    let key: String = sha256_hex(&h.finalize())[..16].into();
+    let dir = cache_dir().join("images");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join(format!("uki-{key}.efi"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let bytes = build_uki(&stub, &sections)?;
+    let tmp = dir.join(format!(".uki-{key}-{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+/// A disk whose ESP holds the test UKI as `\EFI\BOOT\BOOTX64.EFI`.
+pub fn uki_disk(then: Then) -> Result<PathBuf, String> {
+    let uki = uki(then)?;
+    let _turn = take_turn();
+    Ok(Disk::new("uki").file("/EFI/BOOT/BOOTX64.EFI", Contents::Host(uki)).build())
+}
+
+/// The systemd-boot entry ([`SDBOOT_ENTRY`]).
+pub fn sdboot_entry() -> String {
+    format!(
+        "title   Debian GNU/Linux 12 (vmfw test, systemd-boot)\n\
+         version 6.1.0\n\
+         linux   /debian/vmlinuz\n\
+         initrd  /debian/initrd.img\n\
+         options {BASE_OPTIONS} {SDBOOT_TOKEN}\n"
+    )
+}
+
+/// A disk with systemd-boot as `\EFI\BOOT\BOOTX64.EFI`, `loader.conf`
+/// (no menu: timeout 0) and the entry [`SDBOOT_ENTRY`] for Debian 12's
+/// kernel and the [`initrd::build_efi`] initrd.
+pub fn sdboot_disk(then: Then) -> Result<PathBuf, String> {
+    let _turn = take_turn();
+    let sdboot = systemd_boot()?;
+    let kernel = crate::debian::kernel()?;
+    let loader = format!("timeout 0\ndefault {SDBOOT_ENTRY}\n");
+    Ok(Disk::new("sdboot")
+        .file("/EFI/BOOT/BOOTX64.EFI", Contents::Host(sdboot))
+        .file("/loader/loader.conf", Contents::Bytes(loader.into_bytes()))
+        .file(&format!("/loader/entries/{SDBOOT_ENTRY}"), Contents::Bytes(sdboot_entry().into()))
+        .file("/debian/vmlinuz", Contents::Host(kernel))
+        .file("/debian/initrd.img", Contents::Bytes(efi_initrd(then)?))
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place_sections;
+
+    #[test]
+    fn sections_are_placed_after_the_stub_aligned_and_apart() {
+        let rvas = place_sections(0x19134, &[0x60, 0, 0x1000, 0x7f_ff01]);
+        assert_eq!(rvas, [0x1a000, 0x1b000, 0x1c000, 0x1d000]);
+        let next = place_sections(0x1d000 + 0x7f_ff01, &[1]);
+        assert_eq!(next, [0x81d000]);
+    }
+}
