@@ -18,7 +18,9 @@
 //! (device paths: parsing, building, the device path utilities and
 //! to-text protocols, `LocateDevicePath()`'s prefix search, file paths for
 //! `LoadImage()`) and [`time`] (`EFI_TIME`, its checks, and `GetTime()` /
-//! `SetTime()` over CMOS RTC registers).
+//! `SetTime()` over CMOS RTC registers), [`load_option`] (`Boot####`
+//! and `BootOrder`) and [`persist`] (the checksummed two-slot image of
+//! the non-volatile variables).
 #![no_std]
 #![forbid(unsafe_code)]
 // Input paths must not be able to panic: no indexing, no unwrap. Tests may.
@@ -40,7 +42,9 @@ pub mod devpath;
 pub mod events;
 pub mod guid;
 pub mod handles;
+pub mod load_option;
 pub mod memory;
+pub mod persist;
 pub mod pool;
 pub mod status;
 pub mod time;
