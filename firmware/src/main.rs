@@ -171,9 +171,18 @@ fn boot(
     }
     let count = disks.len();
     // The UEFI environment comes up only when a disk gets that far, so a
-    // native boot before it hands the kernel a map without runtime ranges.
+    // native boot before it hands the kernel a map without runtime ranges;
+    // boot options kept from before a warm reset bring it up first.
     let mut before_uefi = Some(disks);
     let mut env = None;
+    if uefi::saved_boot_options() {
+        if let Some(d) = before_uefi.take() {
+            env = uefi::init(d, tables, platform.rsdp);
+        }
+        if let Some(e) = env.as_ref() {
+            e.boot_options();
+        }
+    }
     for i in 0..count {
         if mode == BootMode::Auto {
             match before_uefi.as_mut() {

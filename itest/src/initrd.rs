@@ -70,7 +70,22 @@ pub enum Then {
     PowerOff,
     /// Start an interactive shell on the console (the demo).
     Shell,
+    /// UEFI boots ([`build_efi`]): on the first boot write the
+    /// non-volatile variable [`KEPT_VARIABLE`] through efivarfs, add a boot
+    /// option `Boot0001` (a copy of the firmware's `Boot0000`) as the only
+    /// entry of `BootOrder`, and reboot; on the next boot print
+    /// [`KEPT_MARKER`] with the variable's value and `bootcurrent=<hex>`,
+    /// and power off. Shows that variables survive a warm reset of the
+    /// same VM and that the firmware follows `BootOrder`.
+    RebootOnce,
 }
+
+/// The variable [`Then::RebootOnce`] writes (name-GUID, as efivarfs names it).
+pub const KEPT_VARIABLE: &str = "VmfwWarmReset-5f6c0a1e-9b2d-4c7e-8a31-2d4e6f708192";
+/// Printed by [`Then::RebootOnce`] after the reset, followed by the value.
+pub const KEPT_MARKER: &str = "VMFW-KEPT";
+/// Printed by [`Then::RebootOnce`] before the reset.
+pub const REBOOTING_MARKER: &str = "VMFW-REBOOTING";
 
 /// Printed by the [`build_efi`] initrd: the UEFI report line, or
 /// [`EFI_ABSENT`].
@@ -149,9 +164,26 @@ const EFIVARFS_KO: &str = "lib/efivarfs.ko";
 /// The initrd with `report` (shell lines) run after the marker lines, and
 /// `files` (`(path, contents)`, in existing directories or `lib/`) added.
 fn build_with(busybox: &[u8], then: Then, report: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    // Attributes NV|BS|RT (0x07) as efivarfs wants them, then the data.
+    // Before the reset it also makes Boot0001 a copy of the Boot0000 the
+    // firmware registered and sets BootOrder to it; after, it prints
+    // BootCurrent (hex bytes).
+    let d = "/sys/firmware/efi/efivars";
+    let f = format!("{d}/{KEPT_VARIABLE}");
+    let g = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
+    let reboot_once = format!(
+        "if [ -r {f} ]; then \
+           echo \"{KEPT_MARKER} $(tail -c +5 {f}) bootcurrent=$(tail -c +5 {d}/BootCurrent-{g} | od -An -tx1 | tr -d ' \\n')\"; \
+           busybox poweroff -f; \
+         else printf '\\007\\000\\000\\000warm-reset-ok' > {f} && \
+           cat {d}/Boot0000-{g} > {d}/Boot0001-{g} && \
+           printf '\\007\\000\\000\\000\\001\\000' > {d}/BootOrder-{g} && echo {REBOOTING_MARKER}; \
+           busybox reboot -f; fi\nsleep 5\n"
+    );
     let end = match then {
         Then::PowerOff => "busybox poweroff -f\nsleep 2\nbusybox reboot -f\n",
         Then::Shell => "echo 'vmfw demo: busybox shell on the serial console; \"poweroff -f\" ends the VM'\nexec busybox setsid busybox cttyhack busybox sh\n",
+        Then::RebootOnce => &reboot_once,
     };
     let init = format!(
         "#!/bin/busybox sh\n\

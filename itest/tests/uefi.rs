@@ -197,3 +197,33 @@ fn sdboot_variables_q35() {
     );
     check_common_variables(report, &img);
 }
+
+/// Variables survive a warm reset of the same VM: the first boot writes a
+/// non-volatile variable through efivarfs (runtime `SetVariable()` after
+/// `SetVirtualAddressMap()`) and reboots; QEMU resets the VM instead of
+/// exiting; the firmware finds its saved variables in RAM and the second
+/// boot reads the variable back. The first boot also made `Boot0001` the
+/// only entry of `BootOrder`: the firmware must follow it and set
+/// `BootCurrent` to it.
+#[test]
+fn variables_survive_a_warm_reset_q35() {
+    use itest::initrd::{KEPT_MARKER, REBOOTING_MARKER};
+    let img =
+        uefi::uki_disk(Then::RebootOnce).unwrap_or_else(|e| panic!("building the UKI disk: {e}"));
+    let vm = Vm::new("uefi-warm-reset", Machine::Q35)
+        .append(FIRMWARE_CMDLINE)
+        .disk(&img, Attach::PciModern)
+        .boots_kernel()
+        // Later than the harness's -no-reboot: a reset resets the VM.
+        .arg("-action")
+        .arg("reboot=reset");
+    let out = vm.run();
+    line(&out, REBOOTING_MARKER);
+    let kept = line(&out, KEPT_MARKER);
+    assert!(kept.contains("warm-reset-ok"), "the variable lost its value: {kept}");
+    line(&out, "kept from before the reset");
+    // The second boot followed BootOrder to Boot0001 and said so.
+    line(&out, "Boot0001 (");
+    assert!(kept.contains("bootcurrent=0100"), "BootCurrent is not Boot0001: {kept}");
+    out.expect_exited();
+}

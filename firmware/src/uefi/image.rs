@@ -50,6 +50,8 @@ struct Image {
     device_path: Option<Vec<u8>>,
     /// Where the trampoline saved the stack pointer while the image runs.
     jump: Box<u64>,
+    /// The load options the boot manager gave the image.
+    options: Vec<u8>,
     started: bool,
     exit_data: (usize, u64),
     is_app: bool,
@@ -204,6 +206,7 @@ pub fn load(parent: Option<Handle>, path: Option<&[u8]>, source: Source<'_>) -> 
         file_path,
         device_path: path.map(<[u8]>::to_vec),
         jump: Box::new(0),
+        options: Vec::new(),
         started: false,
         exit_data: (0, 0),
         is_app,
@@ -229,6 +232,18 @@ pub fn load(parent: Option<Handle>, path: Option<&[u8]>, source: Source<'_>) -> 
 }
 
 const END_PATH: [u8; 4] = [0x7f, 0xff, 4, 0];
+
+/// Gives a loaded image its load options (a boot option's optional data).
+pub fn set_load_options(h: Handle, options: Vec<u8>) {
+    IMAGES.with(|v| {
+        if let Some(i) = v.iter_mut().find(|i| i.handle == h) {
+            i.options = options;
+            i.loaded.load_options =
+                if i.options.is_empty() { 0 } else { i.options.as_ptr() as u64 };
+            i.loaded.load_options_size = i.options.len() as u32;
+        }
+    });
+}
 
 /// Starts a loaded image; returns its exit status and exit data.
 pub fn start(h: Handle) -> Result<(Status, (usize, u64))> {
@@ -418,6 +433,7 @@ fn register_firmware_image() -> Result<Handle> {
             file_path: Vec::new(),
             device_path: None,
             jump: Box::new(0),
+            options: Vec::new(),
             started: true,
             exit_data: (0, 0),
             is_app: false,

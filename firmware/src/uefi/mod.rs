@@ -20,6 +20,7 @@ mod fs;
 mod global;
 mod image;
 mod misc;
+mod nvram;
 mod runtime;
 mod tables;
 
@@ -29,6 +30,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 use vmfw_block::PartitionTable;
 use vmfw_efi::handles::Handle;
+use vmfw_efi::load_option::{self, LoadOption};
 use vmfw_efi::{Error, Status};
 
 static RUNTIME: AtomicBool = AtomicBool::new(false);
@@ -101,7 +103,14 @@ impl Uefi {
                 log::info!("disk{i}: ESP #{}: no {DEFAULT_BOOT_FILE}", p.number);
                 continue;
             }
-            let outcome = self.boot_file(h, DEFAULT_BOOT_FILE);
+            let outcome = match self.path_of(h, DEFAULT_BOOT_FILE) {
+                Ok(path) => {
+                    let desc = format!("disk{i} ESP #{} {DEFAULT_BOOT_FILE}", p.number);
+                    let n = self.option_for(&desc, &path);
+                    self.boot_path(&path, n, Vec::new())
+                }
+                Err(e) => format!("cannot build its device path: {e}"),
+            };
             log::warn!(
                 "disk{i}: ESP #{}: {DEFAULT_BOOT_FILE}: {outcome}; trying the next",
                 p.number
@@ -109,19 +118,115 @@ impl Uefi {
         }
     }
 
-    /// Loads and starts one file; returns what happened, for the log.
-    fn boot_file(&self, part: Handle, path: &str) -> alloc::string::String {
-        let dp = boot::CORE.with(|c| c.db.handle_protocol(part, abi::guid::DEVICE_PATH));
-        let Ok(dp) = dp else { return "partition has no device path".into() };
+    /// Tries `BootNext` (once) and then each option of `BootOrder`;
+    /// returns when none of them booted. One log line per option.
+    pub fn boot_options(&self) {
+        let next = get_var("BootNext").and_then(|d| load_option::parse_order(&d).first().copied());
+        if let Some(n) = next {
+            // BootNext is used once, whatever happens (UEFI §3.1.2).
+            let _ = set_var("BootNext", 0, &[]);
+            self.boot_option(n);
+        }
+        let order = get_var("BootOrder").map(|d| load_option::parse_order(&d)).unwrap_or_default();
+        for n in order {
+            self.boot_option(n);
+        }
+    }
+
+    fn boot_option(&self, n: u16) {
+        let name = load_option::boot_name(n);
+        let outcome = match get_var(&name).map(|d| LoadOption::parse(&d)) {
+            None => "no such variable".into(),
+            Some(Err(e)) => format!("malformed: {e}"),
+            Some(Ok(o)) if !o.is_bootable() => "not active; skipped".into(),
+            Some(Ok(o)) => match self.expand(&o.file_path) {
+                Ok(path) => {
+                    log::info!("{name} ({}):", o.description);
+                    self.boot_path(&path, Some(n), o.optional_data)
+                }
+                Err(e) => format!("{e}"),
+            },
+        };
+        log::warn!("{name}: {outcome}; trying the next");
+    }
+
+    /// A load option's path as a full device path: short forms that start
+    /// with a hard-drive node are completed with the disk it names (UEFI
+    /// §3.1.2).
+    fn expand(&self, path: &[u8]) -> Result<Vec<u8>, Error> {
+        if !path.starts_with(&[4, 1]) {
+            return Ok(path.to_vec());
+        }
+        let hd_len = usize::from(u16::from_le_bytes([
+            path.get(2).copied().unwrap_or(0),
+            path.get(3).copied().unwrap_or(0),
+        ]));
+        let hd = path.get(..hd_len).ok_or(Error::InvalidParameter)?;
+        for &(_, h) in self.partitions.iter().flatten() {
+            let Ok(dp) = boot::CORE.with(|c| c.db.handle_protocol(h, abi::guid::DEVICE_PATH))
+            else {
+                continue;
+            };
+            // SAFETY: the firmware's own partition path.
+            let Ok(full) = (unsafe { devpath::from_raw(dp) }) else { continue };
+            let body = full.get(..full.len().saturating_sub(4)).unwrap_or(&[]);
+            if body.ends_with(hd) {
+                let mut v = body.to_vec();
+                v.extend_from_slice(path.get(hd_len..).unwrap_or(&[]));
+                return Ok(v);
+            }
+        }
+        Err(Error::NotFound)
+    }
+
+    /// `path` on the partition with handle `part`.
+    fn path_of(&self, part: Handle, path: &str) -> Result<Vec<u8>, Error> {
+        let dp = boot::CORE.with(|c| c.db.handle_protocol(part, abi::guid::DEVICE_PATH))?;
         // SAFETY: the firmware's own partition path.
-        let Ok(dev) = (unsafe { devpath::from_raw(dp) }) else { return "bad device path".into() };
-        let Ok(full) = devpath::file(dev, path) else { return "bad file path".into() };
-        let h = match image::load(Some(image::firmware_handle()), Some(&full), image::Source::Path)
-        {
+        let dev = unsafe { devpath::from_raw(dp) }?;
+        devpath::file(dev, path)
+    }
+
+    /// The number of the boot option for `path`, created (not added to
+    /// `BootOrder`) when none has that path, as firmware boot managers
+    /// register removable media; `None` when the store is full.
+    fn option_for(&self, desc: &str, path: &[u8]) -> Option<u16> {
+        let mut free = None;
+        for n in 0..=0xffffu16 {
+            match get_var(&load_option::boot_name(n)).map(|d| LoadOption::parse(&d)) {
+                Some(Ok(o)) if o.file_path == path => return Some(n),
+                None if free.is_none() => {
+                    free = Some(n);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let n = free?;
+        let o = LoadOption {
+            attributes: load_option::ACTIVE,
+            description: desc.into(),
+            file_path: path.to_vec(),
+            optional_data: Vec::new(),
+        };
+        let nv = vmfw_efi::variables::NON_VOLATILE;
+        set_var(&load_option::boot_name(n), nv | BS_RT, &o.to_bytes()).ok()?;
+        Some(n)
+    }
+
+    /// Loads and starts the image at `path` as boot option `n` (which
+    /// becomes `BootCurrent`); returns what happened, for the log.
+    fn boot_path(&self, path: &[u8], n: Option<u16>, options: Vec<u8>) -> alloc::string::String {
+        let h = match image::load(Some(image::firmware_handle()), Some(path), image::Source::Path) {
             Ok(h) => h,
             Err(e) => return format!("cannot load: {e}"),
         };
-        log::info!("starting {path} (UEFI)");
+        image::set_load_options(h, options);
+        if let Some(n) = n {
+            let _ = set_var("BootCurrent", BS_RT, &n.to_le_bytes());
+        }
+        let text = vmfw_efi::devpath::path_to_text(path).unwrap_or_default();
+        log::info!("starting {text} (UEFI)");
         boot::arm_boot_watchdog();
         boot::signal_ready_to_boot();
         let r = image::start(h);
@@ -135,6 +240,32 @@ impl Uefi {
             Err(e) => format!("cannot start: {e}"),
         }
     }
+}
+
+const BS_RT: u32 = vmfw_efi::variables::BOOTSERVICE_ACCESS | vmfw_efi::variables::RUNTIME_ACCESS;
+
+/// A global variable's data.
+fn get_var(name: &str) -> Option<Vec<u8>> {
+    let g = vmfw_efi::variables::GLOBAL_VARIABLE;
+    let n = vmfw_efi::variables::utf16(name);
+    runtime::VARS.with(|s| s.get_variable(&n, g, usize::MAX)).ok().map(|(_, d)| d)
+}
+
+/// Sets (or with empty data, deletes) a global variable, saving
+/// non-volatile ones.
+fn set_var(name: &str, attributes: u32, data: &[u8]) -> Result<(), Error> {
+    let g = vmfw_efi::variables::GLOBAL_VARIABLE;
+    let n = vmfw_efi::variables::utf16(name);
+    runtime::VARS.with(|s| runtime::set_and_save(s, &n, g, attributes, data))
+}
+
+/// Whether the variables kept from before a warm reset hold a `BootOrder`
+/// or `BootNext` (then the UEFI environment comes up first, to honour
+/// them).
+pub fn saved_boot_options() -> bool {
+    let g = vmfw_efi::variables::GLOBAL_VARIABLE;
+    let names = [vmfw_efi::variables::utf16("BootOrder"), vmfw_efi::variables::utf16("BootNext")];
+    nvram::peek().iter().any(|r| r.guid == g && names.contains(&r.name))
 }
 
 /// Runs `f` on the disks the UEFI environment holds (for native boots

@@ -80,6 +80,11 @@ pub fn init() {
     {
         let _ = store.define_read_only(&vmfw_efi::variables::utf16(name), g, bs_rt, &[value]);
     }
+    let saved = super::nvram::init();
+    let n = vmfw_efi::persist::restore(&mut store, &saved);
+    if n != saved.len() {
+        log::warn!("variables: {} of {} saved variables refused", saved.len() - n, saved.len());
+    }
     VARS.set(store);
 }
 
@@ -346,9 +351,27 @@ extern "efiapi" fn set_variable(
             // SAFETY: the caller's buffer of `size` bytes.
             unsafe { core::slice::from_raw_parts(data, size) }
         };
-        VARS.with(|s| s.set_variable(&name, g, attributes, bytes))
+        VARS.with(|s| set_and_save(s, &name, g, attributes, bytes))
     })();
     status(r)
+}
+
+/// `SetVariable()` on the store, then saving the non-volatile variables
+/// when one of them changed.
+pub fn set_and_save(
+    s: &mut VariableStore,
+    name: &[u16],
+    g: Guid,
+    attributes: u32,
+    data: &[u8],
+) -> Result<()> {
+    let nv = vmfw_efi::variables::NON_VOLATILE;
+    let was_nv = s.get_variable(name, g, usize::MAX).is_ok_and(|(a, _)| a & nv != 0);
+    s.set_variable(name, g, attributes, data)?;
+    if was_nv || attributes & nv != 0 {
+        super::nvram::save(s);
+    }
+    Ok(())
 }
 
 extern "efiapi" fn query_variable_info(
