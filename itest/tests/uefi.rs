@@ -227,3 +227,30 @@ fn variables_survive_a_warm_reset_q35() {
     assert!(kept.contains("bootcurrent=0100"), "BootCurrent is not Boot0001: {kept}");
     out.expect_exited();
 }
+
+/// A boot file that is not a loadable image (here: an MS-DOS header whose
+/// PE offset points past the file) costs one log line, and the firmware
+/// goes on to the next disk, whose UKI boots.
+#[test]
+fn broken_boot_file_falls_back_to_the_next_disk_q35() {
+    use itest::images::{Contents, Disk};
+    let mut bad = b"MZ".to_vec();
+    bad.resize(0x40, 0);
+    bad[0x3c..0x40].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
+    bad.extend_from_slice(&[0xcc; 512]);
+    let broken =
+        Disk::new("uefi-broken").file("/EFI/BOOT/BOOTX64.EFI", Contents::Bytes(bad)).build();
+    let img =
+        uefi::uki_disk(Then::PowerOff).unwrap_or_else(|e| panic!("building the UKI disk: {e}"));
+    let out = Vm::new("uefi-broken-first", Machine::Q35)
+        .append(FIRMWARE_CMDLINE)
+        .disk(&broken, Attach::PciModern)
+        .disk(&img, Attach::PciModern)
+        .boots_kernel()
+        .run();
+    let l = line(&out, "disk0: ESP #1: \\EFI\\BOOT\\BOOTX64.EFI: cannot load");
+    assert!(l.contains("trying the next"), "{l}");
+    assert!(l.contains("not a loadable PE32+ image"), "{l}");
+    marker(&out);
+    out.expect_exited();
+}

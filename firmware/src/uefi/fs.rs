@@ -133,7 +133,7 @@ pub fn read_path(h: Handle, file_path: &[u8]) -> Result<PageBuf> {
     VOLUMES.with(|v| {
         let fs = &mut v.get_mut(vol).ok_or(Error::NotFound)?.fs;
         let mut f = fs.open(&to_fat_path(&name)).map_err(|e| {
-            log::info!("{name}: {e}");
+            log::debug!("{name}: {e}");
             fat_err(e)
         })?;
         let size = usize::try_from(f.size()).map_err(|_| Error::OutOfResources)?;

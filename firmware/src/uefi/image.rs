@@ -123,9 +123,31 @@ pub enum Source<'a> {
     Path,
 }
 
+/// Why `LoadImage()` failed: the status for the caller and a sentence for
+/// the log.
+pub struct LoadFailure {
+    pub error: Error,
+    pub why: alloc::string::String,
+}
+
+impl From<Error> for LoadFailure {
+    fn from(error: Error) -> Self {
+        LoadFailure { error, why: alloc::format!("{error}") }
+    }
+}
+
+fn fail(error: Error, why: impl core::fmt::Display) -> LoadFailure {
+    LoadFailure { error, why: alloc::format!("{why}") }
+}
+
 /// Loads an image; returns its handle. `path` is the full device path
-/// (when known), `parent` the loading image.
-pub fn load(parent: Option<Handle>, path: Option<&[u8]>, source: Source<'_>) -> Result<Handle> {
+/// (when known), `parent` the loading image. Logs nothing: the caller
+/// reports the failure once.
+pub fn load(
+    parent: Option<Handle>,
+    path: Option<&[u8]>,
+    source: Source<'_>,
+) -> core::result::Result<Handle, LoadFailure> {
     // Which device the path names, and the file path on it.
     let located = path.and_then(|p| fs::locate(p).ok());
     let (device, file_path): (usize, Vec<u8>) = match (&located, path) {
@@ -138,19 +160,17 @@ pub fn load(parent: Option<Handle>, path: Option<&[u8]>, source: Source<'_>) -> 
         Source::Buffer(b) => b,
         Source::Path => {
             let Some((h, _)) = located else {
-                return Err(Error::NotFound);
+                return Err(fail(Error::NotFound, "no file system on the device path"));
             };
             file_buf = fs::read_path(h, &file_path)?;
             &file_buf
         }
     };
-    let pe = PeImage::parse(bytes).map_err(|e| {
-        log::warn!("LoadImage: not a loadable PE32+ image: {e}");
-        Error::LoadError
-    })?;
+    let pe = PeImage::parse(bytes)
+        .map_err(|e| fail(Error::LoadError, format_args!("not a loadable PE32+ image: {e}")))?;
     if pe.machine() != Machine::X86_64 {
-        log::warn!("LoadImage: image is for {:?}, not x86_64", pe.machine());
-        return Err(Error::Unsupported);
+        let why = format_args!("the image is for {:?}, not x86_64", pe.machine());
+        return Err(fail(Error::Unsupported, why));
     }
     let (code, data, is_app) = match pe.subsystem() {
         Subsystem::EfiApplication => (MemoryType::LoaderCode, EfiMemoryType::LOADER_DATA, true),
@@ -171,15 +191,14 @@ pub fn load(parent: Option<Handle>, path: Option<&[u8]>, source: Source<'_>) -> 
             m.allocate_at(pe.image_base(), pages, code).map(|()| pe.image_base())
         }
     })
-    .map_err(|_| Error::OutOfResources)?;
+    .map_err(|_| fail(Error::OutOfResources, format_args!("no room for {size} bytes")))?;
     // SAFETY: `pages` pages just allocated for this image.
     let all = unsafe { memory::reserved_slice(base, (pages * PAGE_SIZE) as usize) };
     let (dest, tail) = all.split_at_mut(size as usize);
     tail.fill(0);
     if let Err(e) = pe.load_into(bytes, dest, base) {
         let _ = memory::with_map(|m| m.free(base, pages));
-        log::warn!("LoadImage: {e}");
-        return Err(Error::LoadError);
+        return Err(fail(Error::LoadError, e));
     }
     let entry = base + u64::from(pe.entry_point_rva());
 
@@ -222,7 +241,7 @@ pub fn load(parent: Option<Handle>, path: Option<&[u8]>, source: Source<'_>) -> 
         Ok(h) => h,
         Err(e) => {
             let _ = memory::with_map(|m| m.free(base, pages));
-            return Err(e);
+            return Err(e.into());
         }
     };
     image.handle = h;
@@ -325,12 +344,12 @@ pub extern "efiapi" fn load_image(
             // SAFETY: the caller's buffer of `source_size` bytes.
             Source::Buffer(unsafe { core::slice::from_raw_parts(source, source_size) })
         };
-        let h = load(Some(parent), dp, src)?;
+        let h = load(Some(parent), dp, src).map_err(|f| {
+            log::debug!("LoadImage: {}", f.why);
+            f.error
+        })?;
         out(image_handle, h.0.get())
     })();
-    if let Err(e) = r {
-        log::info!("LoadImage failed: {e}");
-    }
     status(r)
 }
 

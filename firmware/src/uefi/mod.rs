@@ -219,7 +219,7 @@ impl Uefi {
     fn boot_path(&self, path: &[u8], n: Option<u16>, options: Vec<u8>) -> alloc::string::String {
         let h = match image::load(Some(image::firmware_handle()), Some(path), image::Source::Path) {
             Ok(h) => h,
-            Err(e) => return format!("cannot load: {e}"),
+            Err(f) => return format!("cannot load: {}", f.why),
         };
         image::set_load_options(h, options);
         if let Some(n) = n {
