@@ -63,6 +63,8 @@ pub fn init(
         return None;
     }
     crate::memory::image_is_runtime();
+    // Every page of the map identity-mapped, page 0 included (UEFI §2.3.4).
+    crate::arch::paging::map_page_zero();
     boot::init();
     runtime::init();
     fs::init();

@@ -60,6 +60,22 @@ pub unsafe fn init() {
     }
 }
 
+/// Maps page 0, which [`init`] leaves out to catch null pointers. The UEFI
+/// environment needs it: UEFI 2.10 §2.3.4 has every page of the memory map
+/// identity-mapped, and loaders use low memory after
+/// `ExitBootServices()` (GRUB's relocator copies its trampoline to the
+/// lowest free page, address 0).
+pub fn map_page_zero() {
+    // SAFETY: entry 0 of the static page table of the first 2 MiB; setting
+    // it maps physical page 0 at virtual 0, as for every other low page,
+    // and INVLPG drops any stale (not-present) translation.
+    unsafe {
+        let t = &mut *TABLES.0.get();
+        t[6][0] = PRESENT | WRITABLE;
+        core::arch::asm!("invlpg [{}]", in(reg) 0u64, options(nostack));
+    }
+}
+
 fn has_1g_pages() -> bool {
     super::io::cpuid(0x8000_0000).0 >= 0x8000_0001
         && super::io::cpuid(0x8000_0001).3 & (1 << 26) != 0
