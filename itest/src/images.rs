@@ -116,6 +116,21 @@ pub struct Disk {
     pub esp_mib: u64,
     /// Files to put on the ESP: (path like `/EFI/BOOT/BOOTX64.EFI`, contents).
     pub files: Vec<(String, Contents)>,
+    /// Partitions after the ESP (GPT only), in order, each 1 MiB-aligned.
+    pub after_esp: Vec<RawPart>,
+}
+
+/// A partition whose contents are a ready-made file-system image (for
+/// example one made by `mkfs.ext4 -d`), written as is.
+#[derive(Debug, Clone)]
+pub struct RawPart {
+    /// GPT partition type.
+    pub type_guid: Guid,
+    /// GPT partition name.
+    pub name: String,
+    /// The partition's contents; the partition is this long, rounded up to
+    /// 1 MiB.
+    pub image: Contents,
 }
 
 impl Disk {
@@ -128,12 +143,20 @@ impl Disk {
             fat: Fat::Fat32,
             esp_mib: 64,
             files: Vec::new(),
+            after_esp: Vec::new(),
         }
     }
 
     /// Adds a file.
     pub fn file(mut self, path: &str, contents: Contents) -> Self {
         self.files.push((path.into(), contents));
+        self
+    }
+
+    /// Adds a partition after the ESP (and after those added before),
+    /// holding `image` as is.
+    pub fn partition(mut self, type_guid: Guid, name: &str, image: Contents) -> Self {
+        self.after_esp.push(RawPart { type_guid, name: name.into(), image });
         self
     }
 
@@ -150,6 +173,12 @@ impl Disk {
                 Contents::Pseudo { len, seed } => h.update(format!("pseudo {len} {seed}")),
                 other => h.update(Sha256::digest(other.bytes())),
             }
+        }
+        // Hashed only when present, so that the keys of disks without such
+        // partitions stay what they were.
+        for p in &self.after_esp {
+            h.update(format!("part {} {}", p.type_guid, p.name));
+            h.update(Sha256::digest(p.image.bytes()));
         }
         h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
@@ -177,10 +206,18 @@ impl Disk {
         // 1 MiB alignment for every partition, 1 MiB of slack at the end
         // for the backup GPT.
         let align = MIB / bs;
+        let mut after = Vec::new();
         let (esp_first, total_blocks, head, tail) = match self.scheme {
             Scheme::Gpt { esp_number } => {
                 let esp_first = align * u64::from(esp_number);
-                let total = esp_first + esp_bytes / bs + align;
+                let mut next = esp_first + esp_bytes / bs;
+                for p in &self.after_esp {
+                    let bytes = p.image.bytes();
+                    let blocks = ((bytes.len() as u64).next_multiple_of(MIB) / bs).max(align);
+                    after.push((next, blocks, bytes));
+                    next += blocks;
+                }
+                let total = next + align;
                 let entries = 128.max(esp_number.next_multiple_of(4));
                 let mut gpt = GptImage::new(self.block_size as usize, total).entries(entries, 128);
                 for n in 1..esp_number {
@@ -196,10 +233,17 @@ impl Disk {
                     esp_number,
                     GptPart::new(Guid::EFI_SYSTEM_PARTITION, esp_first, last).named("ESP"),
                 );
+                for (i, (p, (first, blocks, _))) in self.after_esp.iter().zip(&after).enumerate() {
+                    gpt = gpt.part(
+                        esp_number + 1 + i as u32,
+                        GptPart::new(p.type_guid, *first, first + blocks - 1).named(&p.name),
+                    );
+                }
                 let (head, tail) = gpt.head_and_tail();
                 (esp_first, total, head, Some(tail))
             }
             Scheme::Mbr => {
+                assert!(self.after_esp.is_empty(), "partitions after the ESP need GPT");
                 let esp_first = align;
                 let total = esp_first + esp_bytes / bs;
                 let mut mbr = vec![0u8; self.block_size as usize];
@@ -223,6 +267,10 @@ impl Disk {
         let mut src = File::open(&esp).expect("open FAT image");
         std::io::copy(&mut src, &mut f).expect("copy FAT image");
         let _ = fs::remove_file(&esp);
+        for (first, _, bytes) in after {
+            f.seek(SeekFrom::Start(first * bs)).expect("seek");
+            f.write_all(&bytes).expect("write partition");
+        }
     }
 
     fn make_fat(&self, esp: &Path, bytes: u64) {

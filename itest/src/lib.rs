@@ -9,6 +9,7 @@ pub mod bls;
 pub mod debian;
 pub mod images;
 pub mod initrd;
+pub mod shim;
 pub mod uefi;
 
 use std::io::Read;

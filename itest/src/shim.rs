@@ -1,0 +1,250 @@
+//! shim + GRUB test disks, from Debian 12's signed packages, laid out the
+//! way a removable-media install boots them:
+//!
+//! - `shim-signed`'s `shimx64.efi.signed` as `\EFI\BOOT\BOOTX64.EFI`;
+//! - `grub-efi-amd64-signed`'s monolithic `grubx64.efi.signed` as
+//!   `\EFI\BOOT\grubx64.efi`: shim loads `grubx64.efi` from its own
+//!   directory (there is no `fbx64.efi`, so it does not try the fallback
+//!   loader first);
+//! - GRUB's configuration at [`GRUB_CFG`] on the ESP (see there why).
+//!
+//! Two variants, both booting Debian 12's kernel with the busybox initrd of
+//! [`crate::initrd::build_efi`]: [`esp_disk`] keeps the kernel and initrd on the
+//! ESP; [`ext4_disk`] puts them on a second GPT partition (Linux file
+//! system type) with an ext4 file system made without root by
+//! `mkfs.ext4 -d`, which `grub.cfg` finds by its UUID ([`BOOT_FS_UUID`]).
+//!
+//! GRUB starts the kernel itself, with exactly the `linux` line's options
+//! (after its own `BOOT_IMAGE=<path>`): unlike systemd-boot it puts no
+//! `initrd=` on the command line, and neither does the firmware's native
+//! loader; [`ESP_TOKEN`] / [`EXT4_TOKEN`] exist only in `grub.cfg`. With
+//! Secure Boot off (vmfw has none), Debian's GRUB 2.06 does not use the EFI
+//! handover protocol: its x86 Linux loader ("Booting in blind mode" is its
+//! message) calls `ExitBootServices()` itself, then moves its relocator
+//! code and the kernel into place, still on the firmware's page tables,
+//! and jumps to the kernel. The relocator takes the lowest free memory the
+//! UEFI memory map offers, physical address 0 included, so every page the
+//! map calls free must be mapped then (UEFI 2.10 §2.3.4: all memory in
+//! the map is identity-mapped).
+//!
+//! Package versions seen when this was written (Debian 12.x):
+//! `shim-signed` 1.51~1+deb12u1+16.1-2~deb12u1 (shim 16.1) and
+//! `grub-efi-amd64-signed` 1+2.06+13+deb12u2 (GRUB 2.06-13+deb12u2); apt
+//! takes the current ones.
+
+use crate::bls::BASE_OPTIONS;
+use crate::images::{cache_dir, sha256_hex, Contents, Disk};
+use crate::initrd::Then;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use vmfw_block::Guid;
+
+/// Bump when the way the ext4 partition is built changes, to invalidate
+/// caches.
+const RECIPE: &str = "shim-grub-v1";
+
+/// The Debian package with shim, signed.
+pub const SHIM_PACKAGE: &str = "shim-signed";
+
+/// The Debian package with GRUB's signed monolithic EFI images.
+pub const GRUB_PACKAGE: &str = "grub-efi-amd64-signed";
+
+/// Where `grub.cfg` goes on the ESP. Debian's signed `grubx64.efi` carries
+/// an embedded configuration (a memdisk `grub.cfg`) and the prefix
+/// `/EFI/debian` on the device it was started from; the embedded
+/// configuration sources `$prefix/x86_64-efi/grub.cfg`, else
+/// `$prefix/grub.cfg`, else `$cmdpath/grub.cfg` (the directory GRUB was
+/// started from). A Debian installation has its `grub.cfg` in
+/// `/EFI/debian`; that is where this one is. (Under OVMF both places
+/// work; `$cmdpath/grub.cfg` only after the embedded configuration's
+/// `search --file /.disk/info` failed, which GRUB reports on the console.)
+pub const GRUB_CFG: &str = "/EFI/debian/grub.cfg";
+
+/// Token in the ESP variant's `linux` line.
+pub const ESP_TOKEN: &str = "vmfw.test=grub-esp";
+
+/// Token in the ext4 variant's `linux` line.
+pub const EXT4_TOKEN: &str = "vmfw.test=grub-ext4";
+
+/// What `grub.cfg` prints before it loads the kernel (GRUB's console is
+/// the firmware's console, the serial port); the variant's name follows.
+pub const GRUB_ECHO: &str = "VMFW-GRUB-CFG";
+
+/// The ext4 file system's UUID in the ext4 variant (`mkfs.ext4 -U`).
+pub const BOOT_FS_UUID: &str = "766d6677-6772-4234-8000-657874346673";
+
+/// Building the same image from two test threads at once would race on
+/// the scratch files; builds take turns.
+static BUILD: Mutex<()> = Mutex::new(());
+
+fn take_turn() -> MutexGuard<'static, ()> {
+    BUILD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A file from an unpacked Debian package, or an error naming it.
+fn package_file(package: &str, path: &str) -> Result<PathBuf, String> {
+    let p = crate::debian::unpack(package, "amd64")?.join(path);
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!("{package} has no {}", p.display()))
+    }
+}
+
+/// `shimx64.efi.signed` from [`SHIM_PACKAGE`].
+pub fn shim() -> Result<PathBuf, String> {
+    package_file(SHIM_PACKAGE, "usr/lib/shim/shimx64.efi.signed")
+}
+
+/// The monolithic `grubx64.efi.signed` from [`GRUB_PACKAGE`].
+pub fn grub() -> Result<PathBuf, String> {
+    package_file(GRUB_PACKAGE, "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed")
+}
+
+/// A `grub.cfg` with no menu (timeout 0) and one entry; `search` (GRUB
+/// commands run first, may be empty), `kernel` and `initrd` are paths on
+/// the device `root` names once `search` ran.
+fn grub_cfg(variant: &str, search: &str, kernel: &str, initrd: &str, token: &str) -> String {
+    format!(
+        "set timeout=0\n\
+         set default=0\n\
+         {search}\
+         menuentry 'Debian GNU/Linux 12 (vmfw test, shim + GRUB, {variant})' {{\n\
+         \techo '{GRUB_ECHO} {variant}'\n\
+         \tlinux {kernel} {BASE_OPTIONS} {token}\n\
+         \tinitrd {initrd}\n\
+         }}\n"
+    )
+}
+
+/// `grub.cfg` of the ESP variant: kernel and initrd on the ESP.
+pub fn grub_cfg_esp() -> String {
+    grub_cfg("esp", "", "/debian/vmlinuz", "/debian/initrd.img", ESP_TOKEN)
+}
+
+/// `grub.cfg` of the ext4 variant: kernel and initrd on the ext4 file
+/// system [`BOOT_FS_UUID`].
+pub fn grub_cfg_ext4() -> String {
+    let search = format!("search --no-floppy --fs-uuid --set=root {BOOT_FS_UUID}\n");
+    grub_cfg("ext4", &search, "/vmlinuz", "/initrd.img", EXT4_TOKEN)
+}
+
+/// The ESP every variant shares: shim, GRUB, `grub.cfg`.
+fn esp(name: &str, cfg: String) -> Result<Disk, String> {
+    Ok(Disk::new(name)
+        .file("/EFI/BOOT/BOOTX64.EFI", Contents::Host(shim()?))
+        .file("/EFI/BOOT/grubx64.efi", Contents::Host(grub()?))
+        .file(GRUB_CFG, Contents::Bytes(cfg.into_bytes())))
+}
+
+/// A disk with shim and GRUB, and the kernel and initrd on the ESP.
+pub fn esp_disk(then: Then) -> Result<PathBuf, String> {
+    let kernel = crate::debian::kernel()?;
+    let initrd = crate::uefi::efi_initrd(then)?;
+    let _turn = take_turn();
+    Ok(esp("shim-grub-esp", grub_cfg_esp())?
+        .file("/debian/vmlinuz", Contents::Host(kernel))
+        .file("/debian/initrd.img", Contents::Bytes(initrd))
+        .build())
+}
+
+/// A disk with shim and GRUB on the ESP, and the kernel and initrd on an
+/// ext4 file system ([`boot_fs`]) in GPT partition 2.
+pub fn ext4_disk(then: Then) -> Result<PathBuf, String> {
+    let kernel = crate::debian::kernel()?;
+    let kernel = std::fs::read(&kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
+    let initrd = crate::uefi::efi_initrd(then)?;
+    let _turn = take_turn();
+    let fs = boot_fs(&[("vmlinuz", &kernel), ("initrd.img", &initrd)])?;
+    Ok(esp("shim-grub-ext4", grub_cfg_ext4())?
+        .partition(Guid::LINUX_FILESYSTEM, "boot", Contents::Host(fs))
+        .build())
+}
+
+/// An ext4 file system image holding `files` (`(name, contents)`, in its
+/// root directory), with the UUID [`BOOT_FS_UUID`], made by
+/// `mkfs.ext4 -d` (no root, no loop device); cached in
+/// `~/.cache/vmfw/images` keyed by its inputs. Returns its path.
+///
+/// The image is reproducible: fixed UUID and directory hash seed, owner
+/// root, every time stamp a fixed date (set with `debugfs`).
+pub fn boot_fs(files: &[(&str, &[u8])]) -> Result<PathBuf, String> {
+    let mut h = Sha256::new();
+    h.update(RECIPE);
+    h.update(BOOT_FS_UUID);
+    for (name, contents) in files {
+        h.update(name.as_bytes());
+        h.update(Sha256::digest(contents));
+    }
+    let key: String = sha256_hex(&h.finalize())[..16].into();
+    let dir = cache_dir().join("images");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join(format!("boot-ext4-{key}.fs"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let scratch = dir.join(format!(".boot-ext4-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let root = scratch.join("root");
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let result = make_ext4(&scratch, &root, files).and_then(|img| {
+        std::fs::rename(&img, &path).map_err(|e| format!("{}: {e}", path.display()))
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    result.map(|()| path)
+}
+
+/// 2024-01-01 00:00:00 UTC: the time stamps of the ext4 image.
+const FIXED_TIME: u64 = 1_704_067_200;
+
+/// Makes the ext4 image in `scratch` (outside `root`) from `files`
+/// written into `root`; returns the image's path.
+fn make_ext4(scratch: &Path, root: &Path, files: &[(&str, &[u8])]) -> Result<PathBuf, String> {
+    let mut total = 0u64;
+    // mke2fs copies the files' times from the host; debugfs then sets
+    // them (and the root directory's) to FIXED_TIME.
+    let mut stamps = String::new();
+    for (name, contents) in files {
+        let p = root.join(name);
+        std::fs::write(&p, contents).map_err(|e| format!("{}: {e}", p.display()))?;
+        total += contents.len() as u64;
+        for field in ["atime", "mtime", "ctime"] {
+            stamps += &format!("sif /{name} {field} @{FIXED_TIME}\n");
+        }
+    }
+    for field in ["atime", "mtime", "ctime"] {
+        stamps += &format!("sif / {field} @{FIXED_TIME}\n");
+    }
+    // Room for the files, the journal and the metadata, in whole MiB.
+    let mib = (total + (24 << 20)).div_ceil(1 << 20).next_multiple_of(8);
+    let img = scratch.join("boot.ext4");
+    tool(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-t", "ext4", "-L", "vmfw-boot", "-U", BOOT_FS_UUID])
+            .arg("-E")
+            .arg(format!("root_owner=0:0,hash_seed={BOOT_FS_UUID}"))
+            .arg("-d")
+            .arg(root)
+            .arg(&img)
+            .arg(format!("{mib}M")),
+    )?;
+    let script = scratch.join("stamps.debugfs");
+    std::fs::write(&script, stamps).map_err(|e| format!("{}: {e}", script.display()))?;
+    tool(Command::new("debugfs").arg("-w").arg("-f").arg(&script).arg(&img))?;
+    Ok(img)
+}
+
+/// Runs an e2fsprogs tool with its clock set to FIXED_TIME.
+fn tool(cmd: &mut Command) -> Result<(), String> {
+    cmd.env("E2FSPROGS_FAKE_TIME", FIXED_TIME.to_string());
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {:?}: {e} (run .ci/deps)", cmd.get_program()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
