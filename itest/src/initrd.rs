@@ -122,7 +122,7 @@ pub fn build(busybox: &[u8], then: Then) -> Vec<u8> {
 /// what the kernel sees of UEFI on one line:
 ///
 /// ```text
-/// VMFW-EFI loader=[<LoaderEntrySelected>] loaderinfo=[<LoaderInfo>] stubinfo=[<StubInfo>] fwinfo=[<LoaderFirmwareInfo>] image=[<LoaderImageIdentifier>] part=[<LoaderDevicePartUUID>] efivars=<n>
+/// VMFW-EFI loader=[<LoaderEntrySelected>] loaderinfo=[<LoaderInfo>] stubinfo=[<StubInfo>] fwinfo=[<LoaderFirmwareInfo>] image=[<LoaderImageIdentifier>] part=[<LoaderDevicePartUUID>] secureboot=[<hex>] setupmode=[<hex>] efivars=<n>
 /// ```
 ///
 /// Each `[...]` holds a variable of systemd's loader interface
@@ -148,7 +148,15 @@ pub fn build_efi(busybox: &[u8], efivarfs: &[u8], then: Then) -> Vec<u8> {
         format!(
             "  if mount -t efivarfs none {dir}; then n=$(ls {dir} | wc -l); else n=unmounted; fi"
         ),
-        format!("  echo \"{EFI_MARKER} {} efivars=$n\"", fields.join(" ")),
+        // SecureBoot and SetupMode (EFI_GLOBAL_VARIABLE) as hex bytes.
+        format!(
+            "  h() {{ f={dir}/$1-8be4df61-93ca-11d2-aa0d-00e098032b8c; \
+             [ -r $f ] && tail -c +5 $f | od -An -tx1 | tr -d ' \\n'; }}"
+        ),
+        format!(
+            "  echo \"{EFI_MARKER} {} secureboot=[$(h SecureBoot)] setupmode=[$(h SetupMode)] efivars=$n\"",
+            fields.join(" ")
+        ),
         "else".into(),
         format!("  echo \"{EFI_ABSENT}\""),
         "fi".into(),

@@ -71,6 +71,11 @@ fn check(out: &Outcome, variant: &str, token: &str) {
         "the kernel saw no UEFI (/sys/firmware/efi missing): {report} ({})",
         out.log_path.display()
     );
+    // Secure Boot is off, and says so (UEFI §3.3: SecureBoot 0).
+    assert!(
+        report.contains("secureboot=[00]") && report.contains("setupmode=[01]"),
+        "SecureBoot/SetupMode missing or not off: {report}"
+    );
     let n = report
         .rsplit_once(" efivars=")
         .map(|(_, n)| n.trim())
