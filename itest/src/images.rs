@@ -322,3 +322,84 @@ fn run(cmd: &mut Command) {
         panic!("{cmd:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     }
 }
+
+impl Disk {
+    /// Writes only the ESP's FAT file system (no partition table) to
+    /// `path`: a partition image for [`assemble_gpt`].
+    pub fn write_esp_image(&self, path: &Path) {
+        self.make_fat(path, self.esp_mib * MIB);
+    }
+}
+
+/// One partition of a disk put together by [`assemble_gpt`]: a file system
+/// image made elsewhere (e.g. by `mkfs.ext4 -d`).
+#[derive(Debug, Clone)]
+pub struct PartImage {
+    /// Partition type GUID.
+    pub type_guid: Guid,
+    /// Partition name in the GPT.
+    pub name: String,
+    /// The file holding the partition's contents; its length, rounded up
+    /// to a MiB, is the partition's size.
+    pub image: PathBuf,
+}
+
+/// Writes a GPT disk with 512-byte blocks to `out`: `parts` as partitions
+/// 1, 2, … in order, each starting on a MiB boundary, with 1 MiB before the
+/// first for the primary table and 1 MiB after the last for the backup.
+/// The disk is a sparse file: blocks of zeros in the images are not written.
+pub fn assemble_gpt(out: &Path, parts: &[PartImage]) {
+    const BS: u64 = 512;
+    let align = MIB / BS;
+    let mut first = align;
+    let mut layout = Vec::new();
+    for p in parts {
+        let len = fs::metadata(&p.image)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.image.display()))
+            .len()
+            .next_multiple_of(MIB);
+        layout.push((first, len / BS));
+        first += len / BS;
+    }
+    let total = first + align;
+    let mut gpt = GptImage::new(BS as usize, total);
+    for (n, (p, &(start, blocks))) in (1u32..).zip(parts.iter().zip(&layout)) {
+        gpt = gpt.part(n, GptPart::new(p.type_guid, start, start + blocks - 1).named(&p.name));
+    }
+    let (head, tail) = gpt.head_and_tail();
+    let mut f = File::create(out).expect("create image");
+    f.set_len(total * BS).expect("size image");
+    f.write_all(&head).expect("write partition table");
+    f.seek(SeekFrom::Start(total * BS - tail.len() as u64)).expect("seek");
+    f.write_all(&tail).expect("write backup GPT");
+    for (p, &(start, _)) in parts.iter().zip(&layout) {
+        copy_sparse(&p.image, &mut f, start * BS);
+    }
+    f.sync_all().expect("sync image");
+}
+
+/// Copies `src` into `dst` at `offset`, skipping (leaving as holes) every
+/// 64 KiB chunk that is all zeros; `dst` must read as zeros there already.
+fn copy_sparse(src: &Path, dst: &mut File, offset: u64) {
+    use std::io::Read;
+    let mut s = File::open(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let mut buf = vec![0u8; 64 << 10];
+    let mut at = offset;
+    loop {
+        let mut n = 0;
+        while n < buf.len() {
+            match s.read(&mut buf[n..]).expect("read partition image") {
+                0 => break,
+                k => n += k,
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            dst.seek(SeekFrom::Start(at)).expect("seek");
+            dst.write_all(&buf[..n]).expect("write partition image");
+        }
+        at += n as u64;
+    }
+}

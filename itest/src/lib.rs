@@ -7,6 +7,7 @@
 
 pub mod bls;
 pub mod debian;
+pub mod debian_system;
 pub mod images;
 pub mod initrd;
 pub mod shim;
