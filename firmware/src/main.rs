@@ -175,11 +175,13 @@ fn boot(
     // boot options kept from before a warm reset bring it up first.
     let mut before_uefi = Some(disks);
     let mut env = None;
+    let mut options_tried = false;
     if uefi::saved_boot_options() {
         if let Some(d) = before_uefi.take() {
             env = uefi::init(d, tables, platform.rsdp);
         }
         if let Some(e) = env.as_ref() {
+            options_tried = true;
             e.boot_options();
         }
     }
@@ -194,6 +196,11 @@ fn boot(
             env = uefi::init(d, tables, platform.rsdp);
         }
         let Some(env) = env.as_ref() else { break };
+        // Options from a variable file on an ESP are known only now.
+        if !options_tried {
+            options_tried = true;
+            env.boot_options();
+        }
         env.boot_disk(i, tables);
     }
     if let Some(mut d) = before_uefi {

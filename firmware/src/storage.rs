@@ -103,8 +103,19 @@ impl BlockIo for Disk {
         with_driver!(mut self, d => d.read(lba, buf).map_err(Error::from))
     }
 
+    fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), Error> {
+        with_driver!(mut self, d => d.write(lba, buf).map_err(Error::from))
+    }
+
     fn read_only(&self) -> bool {
         with_driver!(self, d => d.read_only())
+    }
+}
+
+impl Disk {
+    /// Makes written data durable (a no-op for devices without a cache).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        with_driver!(mut self, d => d.flush().map_err(Error::from))
     }
 }
 

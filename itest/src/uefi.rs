@@ -291,6 +291,21 @@ pub fn uki_disk(then: Then) -> Result<PathBuf, String> {
     Ok(Disk::new("uki").file("/EFI/BOOT/BOOTX64.EFI", Contents::Host(uki)).build())
 }
 
+/// The firmware's variable file on the ESP (see the README: variables
+/// across VM runs).
+pub const VARS_FILE: &str = "/EFI/vmfw/VARS.BIN";
+
+/// As [`uki_disk`], with an empty, preallocated [`VARS_FILE`] (two
+/// 96 KiB slots of zeros) for the firmware to keep variables in.
+pub fn uki_disk_with_vars(then: Then) -> Result<PathBuf, String> {
+    let uki = uki(then)?;
+    let _turn = take_turn();
+    Ok(Disk::new("uki-vars")
+        .file("/EFI/BOOT/BOOTX64.EFI", Contents::Host(uki))
+        .file(VARS_FILE, Contents::Bytes(vec![0; 2 * 96 * 1024]))
+        .build())
+}
+
 /// The systemd-boot entry ([`SDBOOT_ENTRY`]).
 pub fn sdboot_entry() -> String {
     format!(

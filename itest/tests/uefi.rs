@@ -254,3 +254,44 @@ fn broken_boot_file_falls_back_to_the_next_disk_q35() {
     marker(&out);
     out.expect_exited();
 }
+
+/// Variables survive separate VM runs through `\EFI\vmfw\VARS.BIN` on a
+/// writable ESP. Run 1 is the warm-reset scenario: Linux writes a variable
+/// and a `BootOrder` at runtime and reboots, and the second boot (which
+/// finds them in RAM) brings the file up to date. Run 2 is a new QEMU
+/// process on the same disk: RAM starts empty, so everything it sees came
+/// from the file.
+#[test]
+fn variables_survive_a_new_vm_run_through_the_esp_file_q35() {
+    use itest::initrd::{KEPT_MARKER, REBOOTING_MARKER};
+    let cached = uefi::uki_disk_with_vars(Then::RebootOnce)
+        .unwrap_or_else(|e| panic!("building the UKI disk: {e}"));
+    let dir = itest::root().join("target").join("itest-tmp");
+    std::fs::create_dir_all(&dir).expect("mkdir target/itest-tmp");
+    let disk = dir.join("uefi-vars-file.img");
+    std::fs::copy(&cached, &disk).expect("copy the disk image");
+    let vm = |name: &str| {
+        Vm::new(name, Machine::Q35)
+            .append(FIRMWARE_CMDLINE)
+            .arg("-drive")
+            .arg(&format!("file={},if=none,id=d0,format=raw", disk.display()))
+            .arg("-device")
+            .arg("virtio-blk-pci,drive=d0,disable-legacy=on")
+            .boots_kernel()
+            .arg("-action")
+            .arg("reboot=reset")
+    };
+    let first = vm("uefi-vars-file-1").run();
+    line(&first, REBOOTING_MARKER);
+    line(&first, "brought up to date");
+    line(&first, KEPT_MARKER);
+    first.expect_exited();
+
+    let second = vm("uefi-vars-file-2").run();
+    line(&second, "restored from disk0 \\EFI\\vmfw\\VARS.BIN");
+    line(&second, "Boot0001 (");
+    let kept = line(&second, KEPT_MARKER);
+    assert!(kept.contains("warm-reset-ok"), "the variable lost its value: {kept}");
+    assert!(!second.log.contains(REBOOTING_MARKER), "run 2 did not see the variable");
+    second.expect_exited();
+}

@@ -440,6 +440,37 @@ impl<D: BlockIo> FileSystem<D> {
 
     /// Reads bytes `offset..offset + n` of `file` into `buf[..n]`, using
     /// `buf[n..]` as scratch.
+    /// Where `file`'s bytes are on the device: `(byte offset, length)`
+    /// pieces in file order, one per cluster run, together exactly
+    /// [`File::size`] bytes long. For writing a preallocated file in place
+    /// (the firmware's variable store) without changing the file system.
+    ///
+    /// Errors: those of the chain walk, as for [`FileSystem::read_at`].
+    pub fn extents(&mut self, file: &mut File) -> Result<Vec<(u64, u64)>, Error> {
+        let cs = u64::from(self.geo.cluster_size);
+        if file.runs.is_none() {
+            let needed = u32::try_from(file.size().div_ceil(cs))
+                .map_err(|_| Error::SizeBeyondVolume(file.size()))?;
+            file.runs =
+                Some(table::runs(&mut self.dev, &self.geo, file.entry.first_cluster, needed)?);
+        }
+        let mut left = file.size();
+        let mut out = Vec::new();
+        for run in file.runs.as_deref().unwrap_or(&[]) {
+            if left == 0 {
+                break;
+            }
+            let start = self.geo.cluster_offset(run.disk_cluster)?;
+            let len = (u64::from(run.len) * cs).min(left);
+            out.push((start, len));
+            left -= len;
+        }
+        if left != 0 {
+            return Err(Error::TruncatedChain);
+        }
+        Ok(out)
+    }
+
     fn read_into(
         &mut self,
         file: &mut File,

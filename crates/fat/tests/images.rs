@@ -330,3 +330,22 @@ fn directory_cursor_resumes() {
     sorted.sort();
     assert_eq!(sorted, ["EFI", "Grüße aus Köln.txt", "big.bin", "deep", "empty", "loader"]);
 }
+
+#[test]
+fn extents_locate_every_byte_of_a_fragmented_file() {
+    let runs = [3, 1, 2, 4, 1];
+    for c in [&cases()[0], &cases()[3], &cases()[5]] {
+        let mut img = format(c.fat, c.bps, c.bytes, Some(c.cluster));
+        let data = fragmented(&mut img, c.cluster as usize, &runs);
+        let raw = img.clone();
+        let mut fs = FileSystem::mount(MemDisk::new(img, c.dev_bs)).expect("mount");
+        let mut f = fs.open("/FRAG.BIN").expect("open");
+        let ext = fs.extents(&mut f).expect("extents");
+        assert_eq!(ext.len(), runs.len());
+        let mut joined = Vec::new();
+        for (off, len) in ext {
+            joined.extend_from_slice(&raw[off as usize..(off + len) as usize]);
+        }
+        assert!(joined == data, "{:?}", c.expect);
+    }
+}

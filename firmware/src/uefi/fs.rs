@@ -143,6 +143,22 @@ pub fn read_path(h: Handle, file_path: &[u8]) -> Result<PageBuf> {
     })
 }
 
+/// Where the file at `path` on volume handle `h` lies: the disk's index
+/// and `(byte offset on the disk, length)` pieces in file order.
+pub fn file_extents(h: Handle, path: &str) -> Result<(usize, Vec<(u64, u64)>)> {
+    let vol = volume_of(h)?;
+    VOLUMES.with(|v| {
+        let fs = &mut v.get_mut(vol).ok_or(Error::NotFound)?.fs;
+        let mut f = fs.open(&to_fat_path(path)).map_err(fat_err)?;
+        let pieces = fs.extents(&mut f).map_err(fat_err)?;
+        let part = fs.device();
+        let base =
+            part.start_lba().saturating_mul(u64::from(vmfw_block::BlockIo::block_size(part)));
+        let disk = part.inner().0;
+        Ok((disk, pieces.into_iter().map(|(o, l)| (base + o, l)).collect()))
+    })
+}
+
 /// Whether volume handle `h` has a file at `path`.
 pub fn exists(h: Handle, path: &str) -> bool {
     let Ok(vol) = volume_of(h) else { return false };

@@ -76,6 +76,7 @@ pub fn init(
         misc::init();
         devpath::install_protocols()?;
         let partitions = disk::install(disks, tables_);
+        attach_variable_file(&partitions, tables_);
         Ok(Uefi { partitions })
     })();
     match r {
@@ -87,6 +88,24 @@ pub fn init(
             log::error!("UEFI: cannot set up the environment: {e}");
             None
         }
+    }
+}
+
+/// Finds `\EFI\vmfw\VARS.BIN` on the ESPs and lets the variable store use
+/// it (see `nvram`).
+fn attach_variable_file(partitions: &[Vec<(u32, Handle)>], tables_: &[Option<PartitionTable>]) {
+    let mut found = Vec::new();
+    for (i, parts) in partitions.iter().enumerate() {
+        let Some(t) = tables_.get(i).and_then(|t| t.as_ref()) else { continue };
+        for p in t.partitions.iter().filter(|p| p.is_esp()) {
+            let Some(&(_, h)) = parts.iter().find(|(n, _)| *n == p.number) else { continue };
+            if let Ok(e) = fs::file_extents(h, nvram::FILE) {
+                found.push(e);
+            }
+        }
+    }
+    if !found.is_empty() {
+        runtime::VARS.with(|s| nvram::attach(&found, s));
     }
 }
 
