@@ -396,9 +396,37 @@ impl Vm {
         self
     }
 
+    /// How long a run may take (default 2 minutes).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
     /// Boots and waits for the VM to stop (or the timeout).
     pub fn run(self) -> Outcome {
         self.run_scripted(&[])
+    }
+
+    /// Boots, and boots again (up to `attempts` runs in all) while `marker`
+    /// is missing because the guest kernel could not calibrate its TSC
+    /// ([`kernel_clock_failed`]); says so on stderr. Any other failure
+    /// stands: the last run is returned.
+    pub fn run_retrying_clock(self, marker: &str, attempts: u32) -> Outcome {
+        let mut attempt = 1;
+        loop {
+            let out = self.clone().run();
+            if out.log.contains(marker) || !kernel_clock_failed(&out.log) || attempt >= attempts {
+                return out;
+            }
+            eprintln!(
+                "{} on {}: the guest kernel could not calibrate its TSC against the emulated PIT \
+                 (TCG timing); booting again (attempt {})",
+                self.name,
+                self.machine.name(),
+                attempt + 1
+            );
+            attempt += 1;
+        }
     }
 
     /// Boots, typing `keys` on the serial console whenever `wait_for`

@@ -11,7 +11,7 @@
 //! the test says so and passes as skipped.
 
 use itest::debian_system::{self, Error, EFIVARS_MARKER, MARKER, ROOT_UUID};
-use itest::{Machine, Outcome};
+use itest::{Machine, Outcome, Vm};
 use std::path::Path;
 use std::time::Duration;
 
@@ -24,28 +24,15 @@ const TIMEOUT: Duration = Duration::from_secs(600);
 /// writable for the guest (`snapshot=on`: writes go to a temporary file
 /// QEMU drops), as a system disk is; the cached image is never changed.
 fn boot(img: &Path) -> Outcome {
-    let run = || {
-        let mut cmd = itest::qemu_command(Machine::Q35, &itest::firmware(), "1G", "");
-        if !itest::accel_args().iter().any(|a| a == "kvm") {
-            cmd.args(["-icount", "shift=auto"]);
-        }
-        cmd.arg("-drive")
-            .arg(format!("file={},if=none,id=d0,format=raw,snapshot=on", img.display()))
-            .args(["-device", "virtio-blk-pci,drive=d0,disable-legacy=on"]);
-        itest::run("debian-system-q35", cmd, TIMEOUT)
-    };
-    let mut attempt = 1;
-    loop {
-        let out = run();
-        if out.log.contains(MARKER) || !itest::kernel_clock_failed(&out.log) || attempt == 2 {
-            return out;
-        }
-        eprintln!(
-            "debian-system: the guest kernel could not calibrate its TSC against the emulated \
-             PIT (TCG timing); booting again"
-        );
-        attempt += 1;
-    }
+    Vm::new("debian-system", Machine::Q35)
+        .memory("1G")
+        .boots_kernel()
+        .timeout(TIMEOUT)
+        .arg("-drive")
+        .arg(&format!("file={},if=none,id=d0,format=raw,snapshot=on", img.display()))
+        .arg("-device")
+        .arg("virtio-blk-pci,drive=d0,disable-legacy=on")
+        .run_retrying_clock(MARKER, 2)
 }
 
 /// The value of `name=` in `line` (up to the next space).

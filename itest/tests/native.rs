@@ -12,20 +12,7 @@ fn boot(name: &str, machine: Machine, disk: &BlsDisk) -> Outcome {
     let img = disk.build().unwrap_or_else(|e| panic!("building {}: {e}", disk.name));
     let attach = if machine == Machine::Q35 { Attach::PciModern } else { Attach::Mmio };
     let vm = Vm::new(name, machine).disk_with(&img, attach, disk.block_size).boots_kernel();
-    let mut attempt = 1;
-    loop {
-        let out = vm.clone().run();
-        if out.log.contains(MARKER) || !itest::kernel_clock_failed(&out.log) || attempt == 3 {
-            return out;
-        }
-        eprintln!(
-            "{name} on {}: the guest kernel could not calibrate its TSC against the emulated PIT \
-             (TCG timing); booting again (attempt {})",
-            machine.name(),
-            attempt + 1
-        );
-        attempt += 1;
-    }
+    vm.run_retrying_clock(MARKER, 3)
 }
 
 /// The marker line the initrd printed.

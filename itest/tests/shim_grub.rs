@@ -23,20 +23,7 @@ use std::path::Path;
 fn boot(name: &str, machine: Machine, img: &Path) -> Outcome {
     let attach = if machine == Machine::Q35 { Attach::PciModern } else { Attach::Mmio };
     let vm = Vm::new(name, machine).disk(img, attach).boots_kernel();
-    let mut attempt = 1;
-    loop {
-        let out = vm.clone().run();
-        if out.log.contains(MARKER) || !itest::kernel_clock_failed(&out.log) || attempt == 3 {
-            return out;
-        }
-        eprintln!(
-            "{name} on {}: the guest kernel could not calibrate its TSC against the emulated PIT \
-             (TCG timing); booting again (attempt {})",
-            machine.name(),
-            attempt + 1
-        );
-        attempt += 1;
-    }
+    vm.run_retrying_clock(MARKER, 3)
 }
 
 /// The first line containing `needle`, or a panic with the log.
