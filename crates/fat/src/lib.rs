@@ -448,15 +448,9 @@ impl<D: BlockIo> FileSystem<D> {
     /// Errors: those of the chain walk, as for [`FileSystem::read_at`].
     pub fn extents(&mut self, file: &mut File) -> Result<Vec<(u64, u64)>, Error> {
         let cs = u64::from(self.geo.cluster_size);
-        if file.runs.is_none() {
-            let needed = u32::try_from(file.size().div_ceil(cs))
-                .map_err(|_| Error::SizeBeyondVolume(file.size()))?;
-            file.runs =
-                Some(table::runs(&mut self.dev, &self.geo, file.entry.first_cluster, needed)?);
-        }
         let mut left = file.size();
         let mut out = Vec::new();
-        for run in file.runs.as_deref().unwrap_or(&[]) {
+        for run in self.walk_chain(file)? {
             if left == 0 {
                 break;
             }
@@ -471,6 +465,19 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(out)
     }
 
+    /// The file's cluster runs, walking its chain on first use (bounded by
+    /// the clusters its size needs).
+    fn walk_chain<'f>(&mut self, file: &'f mut File) -> Result<&'f [table::Run], Error> {
+        if file.runs.is_none() {
+            let cs = u64::from(self.geo.cluster_size);
+            let needed = u32::try_from(file.size().div_ceil(cs))
+                .map_err(|_| Error::SizeBeyondVolume(file.size()))?;
+            file.runs =
+                Some(table::runs(&mut self.dev, &self.geo, file.entry.first_cluster, needed)?);
+        }
+        Ok(file.runs.as_deref().unwrap_or(&[]))
+    }
+
     fn read_into(
         &mut self,
         file: &mut File,
@@ -479,13 +486,7 @@ impl<D: BlockIo> FileSystem<D> {
         n: usize,
     ) -> Result<(), Error> {
         let cs = u64::from(self.geo.cluster_size);
-        if file.runs.is_none() {
-            let needed = u32::try_from(file.size().div_ceil(cs))
-                .map_err(|_| Error::SizeBeyondVolume(file.size()))?;
-            file.runs =
-                Some(table::runs(&mut self.dev, &self.geo, file.entry.first_cluster, needed)?);
-        }
-        let runs = file.runs.as_deref().unwrap_or(&[]);
+        let runs = self.walk_chain(file)?;
         let mut pos = offset;
         let mut done = 0usize;
         while done < n {
