@@ -204,7 +204,7 @@ fn event(raw: usize) -> Result<EventId> {
 
 /// Copies `count` items into a new pool allocation (for services that
 /// return buffers the caller frees with `FreePool()`).
-fn pool_copy<T: Copy>(items: &[T]) -> Result<u64> {
+pub fn pool_copy<T: Copy>(items: &[T]) -> Result<u64> {
     let bytes = core::mem::size_of_val(items) as u64;
     let addr = CORE.with(|c| {
         memory::with_map(|m| c.pool.allocate(m, EfiMemoryType::BOOT_SERVICES_DATA, bytes))
@@ -689,23 +689,25 @@ extern "efiapi" fn locate_device_path(g: *const Guid, path: *mut u64, device: *m
         }
         // SAFETY: a device path the caller passed (UEFI §7.3).
         let want = unsafe { devpath::from_raw(p) }?;
-        let found = CORE
-            .with(|c| -> Result<Vec<(Handle, u64)>> {
-                let hs =
-                    c.db.locate_handle_buffer(SearchType::ByProtocol(g))
-                        .map_err(|_| Error::NotFound)?;
-                let cands: Vec<(Handle, u64)> = hs
-                    .into_iter()
-                    .filter_map(|h| {
-                        c.db.handle_protocol(h, abi::guid::DEVICE_PATH).ok().map(|d| (h, d))
-                    })
-                    .collect();
-                Ok(cands)
-            })
-            .and_then(|cands| devpath::locate(want, &cands))?;
-        out(device, found.0 .0.get())?;
-        out(path, p + found.1 as u64)
+        let (h, rest) = locate_device(g, want)?;
+        out(device, h.0.get())?;
+        out(path, p + rest as u64)
     })())
+}
+
+/// `LocateDevicePath()`'s search: among the handles carrying protocol
+/// `g`, the one whose device path is the longest prefix of `want`, and
+/// the offset where the rest of `want` starts.
+pub fn locate_device(g: Guid, want: &[u8]) -> Result<(Handle, usize)> {
+    let cands = CORE.with(|c| -> Result<Vec<(Handle, u64)>> {
+        let hs =
+            c.db.locate_handle_buffer(SearchType::ByProtocol(g)).map_err(|_| Error::NotFound)?;
+        Ok(hs
+            .into_iter()
+            .filter_map(|h| c.db.handle_protocol(h, abi::guid::DEVICE_PATH).ok().map(|d| (h, d)))
+            .collect())
+    })?;
+    devpath::locate(want, &cands)
 }
 
 extern "efiapi" fn connect_controller(h: usize, _driver: u64, _remaining: u64, _rec: u8) -> Efi {

@@ -300,11 +300,7 @@ extern "efiapi" fn enable_cursor(_this: *const TextOut, visible: bool) -> Efi {
 /// while keys are waiting. Called whenever the firmware polls.
 pub fn poll_input() {
     let Some(events) = INPUT.try_with(|i| {
-        while let Some(b) = console::try_read() {
-            if i.bytes.len() < 256 {
-                i.bytes.push_back(b);
-            }
-        }
+        drain(i);
         (!i.bytes.is_empty()).then_some((i.wait, i.wait_ex))
     }) else {
         return;
@@ -314,6 +310,16 @@ pub fn poll_input() {
             let _ = c.events.signal_event(a);
             let _ = c.events.signal_event(b);
         });
+    }
+}
+
+/// Moves every byte the UART holds into the buffer (at most 256 kept;
+/// more is typing nobody reads).
+fn drain(i: &mut Input) {
+    while let Some(b) = console::try_read() {
+        if i.bytes.len() < 256 {
+            i.bytes.push_back(b);
+        }
     }
 }
 
@@ -330,9 +336,7 @@ fn more_bytes(want: usize) {
     let deadline = arch::rdtsc() + time::tsc_hz() / 200;
     while arch::rdtsc() < deadline {
         let have = INPUT.with(|i| {
-            while let Some(b) = console::try_read() {
-                i.bytes.push_back(b);
-            }
+            drain(i);
             i.bytes.len()
         });
         if have >= want {

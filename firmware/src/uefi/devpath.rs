@@ -6,12 +6,10 @@
 use super::abi::guid;
 use super::boot::{out, read, CORE};
 use super::global::Shared;
-use crate::memory;
 use alloc::vec::Vec;
 use vmfw_block::{PartitionInfo, PartitionKind};
 use vmfw_efi::devpath::{self as dp, HardDrive, PartitionSignature, PathBuilder};
 use vmfw_efi::handles::Handle;
-use vmfw_efi::memory::EfiMemoryType;
 use vmfw_efi::{Error, Result};
 
 /// Longest device path vmfw reads from a caller.
@@ -105,11 +103,6 @@ pub fn file(device: &[u8], path: &str) -> Result<Vec<u8>> {
     PathBuilder::from_path(device).file_path(path).finish()
 }
 
-/// The file path the FilePath nodes of `path` name, with `\` separators.
-pub fn file_path_string(path: &[u8]) -> Result<alloc::string::String> {
-    dp::file_path(path)
-}
-
 // ---------------------------------------------------------------------
 // EFI_DEVICE_PATH_TO_TEXT_PROTOCOL and EFI_DEVICE_PATH_UTILITIES_PROTOCOL
 // (UEFI §10.6, §10.5). Results are pool allocations the caller frees.
@@ -197,18 +190,9 @@ fn node_arg(addr: u64) -> Option<&'static [u8]> {
     }
 }
 
-/// Copies `bytes` into a new pool block; 0 when there is no memory.
+/// Copies `bytes` into a new pool block; 0 (NULL) when there is no memory.
 fn to_pool(bytes: &[u8]) -> u64 {
-    let Ok(addr) = CORE.with(|c| {
-        memory::with_map(|m| {
-            c.pool.allocate(m, EfiMemoryType::BOOT_SERVICES_DATA, bytes.len() as u64)
-        })
-    }) else {
-        return 0;
-    };
-    // SAFETY: a fresh pool block of `bytes.len()` bytes.
-    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
-    addr
+    super::boot::pool_copy(bytes).unwrap_or(0)
 }
 
 fn utf16_to_pool(text: Result<Vec<u16>>) -> u64 {

@@ -239,18 +239,25 @@ extern "efiapi" fn read_blocks(
 ) -> Efi {
     // SAFETY: `this` is the interface the caller got from this handle.
     let Some(dev) = (unsafe { from_block_io(this) }) else { return err(Error::InvalidParameter) };
-    if media_id != MEDIA_ID {
-        return MEDIA_CHANGED;
-    }
-    if size == 0 {
-        return 0;
-    }
-    if buf.is_null() {
-        return err(Error::InvalidParameter);
+    if let Some(answer) = precheck(media_id, size, buf) {
+        return answer;
     }
     // SAFETY: the caller's buffer of `size` bytes.
     let slice = unsafe { core::slice::from_raw_parts_mut(buf, size) };
     Status::from(read_into(dev, lba, slice)).0
+}
+
+/// The checks a Block I/O or Disk I/O read starts with; `Some(status)`
+/// answers at once: the media changed, there is nothing to read, or there
+/// is no buffer.
+fn precheck(media_id: u32, size: usize, buf: *mut u8) -> Option<Efi> {
+    if media_id != MEDIA_ID {
+        return Some(MEDIA_CHANGED);
+    }
+    if size == 0 {
+        return Some(0);
+    }
+    buf.is_null().then(|| err(Error::InvalidParameter))
 }
 
 /// `EFI_MEDIA_CHANGED`.
@@ -286,14 +293,8 @@ extern "efiapi" fn read_disk(
 ) -> Efi {
     // SAFETY: `this` is the interface the caller got from this handle.
     let Some(dev) = (unsafe { from_disk_io(this) }) else { return err(Error::InvalidParameter) };
-    if media_id != MEDIA_ID {
-        return MEDIA_CHANGED;
-    }
-    if size == 0 {
-        return 0;
-    }
-    if buf.is_null() {
-        return err(Error::InvalidParameter);
+    if let Some(answer) = precheck(media_id, size, buf) {
+        return answer;
     }
     let total = dev.blocks.saturating_mul(u64::from(dev.block_size));
     match offset.checked_add(size as u64) {

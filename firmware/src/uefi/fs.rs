@@ -9,7 +9,6 @@
 
 use super::abi::guid;
 use super::boot::{err, out, read, status, Efi, CORE};
-use super::devpath;
 use super::disk::DiskRef;
 use super::global::Global;
 use crate::memory::PageBuf;
@@ -17,7 +16,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use vmfw_block::Partition;
-use vmfw_efi::handles::{Handle, SearchType};
+use vmfw_efi::handles::Handle;
 use vmfw_efi::{Error, Guid, Result};
 use vmfw_fat::{DirCursor, Entry, FileSystem, Timestamp};
 use vmfw_memmap::MemoryType;
@@ -92,16 +91,7 @@ pub fn install(h: Handle, disk: usize, first_lba: u64, blocks: u64) {
 /// The handle with a file system whose device path is the longest prefix
 /// of `path`, and where the rest of the path starts.
 pub fn locate(path: &[u8]) -> Result<(Handle, usize)> {
-    let cands = CORE.with(|c| -> Result<Vec<(Handle, u64)>> {
-        let hs =
-            c.db.locate_handle_buffer(SearchType::ByProtocol(guid::SIMPLE_FILE_SYSTEM))
-                .map_err(|_| Error::NotFound)?;
-        Ok(hs
-            .into_iter()
-            .filter_map(|h| c.db.handle_protocol(h, guid::DEVICE_PATH).ok().map(|d| (h, d)))
-            .collect())
-    })?;
-    devpath::locate(path, &cands)
+    super::boot::locate_device(guid::SIMPLE_FILE_SYSTEM, path)
 }
 
 fn volume_of(h: Handle) -> Result<usize> {
@@ -128,7 +118,7 @@ fn to_fat_path(p: &str) -> String {
 /// Reads the file the FilePath nodes of `file_path` name on volume
 /// handle `h` into fresh pages.
 pub fn read_path(h: Handle, file_path: &[u8]) -> Result<PageBuf> {
-    let name = devpath::file_path_string(file_path)?;
+    let name = vmfw_efi::devpath::file_path(file_path)?;
     let vol = volume_of(h)?;
     VOLUMES.with(|v| {
         let fs = &mut v.get_mut(vol).ok_or(Error::NotFound)?.fs;

@@ -175,13 +175,12 @@ impl Uefi {
     /// with a hard-drive node are completed with the disk it names (UEFI
     /// §3.1.2).
     fn expand(&self, path: &[u8]) -> Result<Vec<u8>, Error> {
-        if !path.starts_with(&[4, 1]) {
+        use vmfw_efi::devpath::{Node, SUBTYPE_MEDIA_HARD_DRIVE, TYPE_MEDIA};
+        let first = Node::parse(path)?;
+        if (first.ty, first.subtype) != (TYPE_MEDIA, SUBTYPE_MEDIA_HARD_DRIVE) {
             return Ok(path.to_vec());
         }
-        let hd_len = usize::from(u16::from_le_bytes([
-            path.get(2).copied().unwrap_or(0),
-            path.get(3).copied().unwrap_or(0),
-        ]));
+        let hd_len = first.size();
         let hd = path.get(..hd_len).ok_or(Error::InvalidParameter)?;
         for &(_, h) in self.partitions.iter().flatten() {
             let Ok(dp) = boot::CORE.with(|c| c.db.handle_protocol(h, abi::guid::DEVICE_PATH))
