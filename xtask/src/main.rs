@@ -27,7 +27,7 @@ fn usage() -> ExitCode {
            demo                                        build and boot the demo under QEMU\n  \
            run [--machine q35|microvm] [--debug] [-- QEMU ARGS]\n                                               boot it under QEMU (serial on stdio)\n  \
            bench                                       storage benchmark under QEMU (64 MiB file)\n  \
-           fuzz [--seconds N] [TARGET...]              run the fuzz targets briefly (nightly + cargo-fuzz)\n  \
+           fuzz [--seconds N] [--toolchain T] [--if-available] [TARGET...]\n                                               run the fuzz targets briefly; needs nightly\n                                               (or T) and cargo-fuzz, fails without them\n                                               unless --if-available\n  \
            test [--quick]                              fmt, clippy, unit tests, integration tests\n                                               (--quick: skip the VM tests)"
     );
     ExitCode::from(2)
