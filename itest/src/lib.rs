@@ -1,9 +1,14 @@
 //! The integration test harness: boots the firmware ELF in a VMM, captures
 //! the serial console, enforces a timeout and keeps the log.
 //!
-//! QEMU runs with TCG unless `VMFW_ACCEL=kvm` asks for KVM. Cloud Hypervisor
-//! and Firecracker run when `CLOUD_HYPERVISOR` / `FIRECRACKER` name their
-//! binaries; tests skip them (saying so) otherwise.
+//! QEMU runs with TCG unless `VMFW_ACCEL=kvm` asks for KVM.
+//!
+//! Tests that need more than QEMU and the tools `.ci/deps` installs are
+//! `#[ignore]`d and listed in [`OPTIONAL_TESTS`] with what they need:
+//! `cargo xtask test` runs them (`--include-ignored`) exactly when that is
+//! present and says which it leaves out and why, so a test that did not run
+//! shows as ignored, never as passed. Run with `--include-ignored` anyway,
+//! such a test fails when its input is missing.
 
 pub mod bls;
 pub mod debian;
@@ -441,14 +446,92 @@ impl Vm {
     }
 }
 
-/// The Cloud Hypervisor binary named by `CLOUD_HYPERVISOR`, if any.
-pub fn cloud_hypervisor() -> Option<PathBuf> {
-    std::env::var_os("CLOUD_HYPERVISOR").map(PathBuf::from)
+/// A test that is `#[ignore]`d because it needs something besides QEMU and
+/// the tools `.ci/deps` installs (see the crate documentation).
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalTest {
+    /// The integration test binary: `itest/tests/<binary>.rs`.
+    pub binary: &'static str,
+    /// The test function's name in that binary.
+    pub test: &'static str,
+    /// What the test covers, for messages ("Cloud Hypervisor").
+    pub what: &'static str,
+    /// What the test will use when what it needs is here, else why it
+    /// cannot run.
+    pub inputs: fn() -> Result<String, String>,
 }
 
-/// The Firecracker binary named by `FIRECRACKER`, if any.
-pub fn firecracker() -> Option<PathBuf> {
-    std::env::var_os("FIRECRACKER").map(PathBuf::from)
+/// Every `#[ignore]`d test in `itest/tests` (`cargo xtask test` checks that
+/// this list and the `#[ignore]` attributes agree).
+pub const OPTIONAL_TESTS: &[OptionalTest] = &[
+    OptionalTest {
+        binary: "vmms",
+        test: "cloud_hypervisor_pvh",
+        what: "Cloud Hypervisor",
+        inputs: || cloud_hypervisor().map(|p| format!("CLOUD_HYPERVISOR={}", p.display())),
+    },
+    OptionalTest {
+        binary: "vmms",
+        test: "firecracker_both_doors",
+        what: "Firecracker",
+        inputs: || firecracker().map(|p| format!("FIRECRACKER={}", p.display())),
+    },
+    OptionalTest {
+        binary: "debian_system",
+        test: "debian_system_q35",
+        what: "Debian system",
+        inputs: debian_system_inputs,
+    },
+];
+
+/// The executable named by the environment variable `var`, or why there
+/// is none (`program` names the binary expected, for the message).
+fn binary_from_env(var: &str, program: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) else {
+        return Err(format!("{var} is not set (the path to a {program} binary)"));
+    };
+    let path = PathBuf::from(path);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(path),
+        Ok(_) => Err(format!("{var}={}: not an executable file", path.display())),
+        Err(e) => Err(format!("{var}={}: {e}", path.display())),
+    }
+}
+
+/// The Cloud Hypervisor binary named by `CLOUD_HYPERVISOR`, or why there
+/// is none.
+pub fn cloud_hypervisor() -> Result<PathBuf, String> {
+    binary_from_env("CLOUD_HYPERVISOR", "cloud-hypervisor")
+}
+
+/// The Firecracker binary named by `FIRECRACKER`, or why there is none.
+pub fn firecracker() -> Result<PathBuf, String> {
+    binary_from_env("FIRECRACKER", "firecracker")
+}
+
+/// Whether the Debian system image ([`debian_system::image`]) is cached
+/// or can be built here: running as root, with `debootstrap` installed
+/// (where the build looks for it) and a Debian mirror in apt's sources.
+/// `Ok` says which, `Err` why neither.
+pub fn debian_system_inputs() -> Result<String, String> {
+    let cached = debian_system::image_path();
+    if cached.exists() {
+        return Ok(format!("cached image {}", cached.display()));
+    }
+    if !debian_system::is_root() {
+        return Err(format!(
+            "not root, and no cached image at {} (building it needs root)",
+            cached.display()
+        ));
+    }
+    // The directories of the PATH the build runs its commands with.
+    let dirs = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+    if !dirs.iter().any(|d| Path::new(d).join("debootstrap").is_file()) {
+        return Err("debootstrap is not installed (.ci/deps installs it)".into());
+    }
+    let mirror = debian_system::mirror()?;
+    Ok(format!("builds the image (root, debootstrap from {mirror}; minutes)"))
 }
 
 /// Boots the firmware under Cloud Hypervisor (PVH door), with an optional
