@@ -1,13 +1,31 @@
-//! Bounds-checked little-endian field access, shared by every parser of
-//! untrusted bytes in vmfw (partition tables, kernel headers, PE images,
-//! ACPI tables).
+//! The leaf crate of primitives that vmfw's parsers share; it depends on
+//! nothing, so any crate can use it without pulling in another's domain.
 //!
-//! Reads return `None` when the field does not lie wholly inside the slice
-//! (including when `offset + size` overflows), so callers turn a short
-//! input into their own named error instead of panicking; writes report
-//! the same condition as `false`.
+//! * Bounds-checked little-endian field access ([`u8_at`], [`u16_at`],
+//!   [`u32_at`], [`u64_at`], [`array`], [`put`]) for every parser of
+//!   untrusted bytes (partition tables, FAT, kernel headers, PE images,
+//!   ACPI tables, UEFI variables).
+//! * [`Guid`], the one GUID type: GPT partition types and `EFI_GUID` share
+//!   its mixed-endian byte layout (UEFI 2.10 Appendix A).
+//! * [`Crc32`] and [`crc32()`], the IEEE CRC-32 of GPT headers, UEFI table
+//!   headers and the variable store.
+//!
+//! The readers have one meaning: a field that does not lie wholly inside
+//! the slice (including when `offset + size` overflows) is `None`, so
+//! callers turn a short input into their own named error instead of
+//! panicking or reading a made-up zero; writes report the same condition
+//! as `false`.
 #![no_std]
 #![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate alloc;
+
+mod crc;
+mod guid;
+
+pub use crc::{crc32, Crc32};
+pub use guid::{Guid, ParseGuidError};
 
 /// The `N` bytes at `off`, if they lie inside `b`.
 pub fn array<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
