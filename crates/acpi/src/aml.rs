@@ -14,6 +14,7 @@
 
 use crate::Error;
 use alloc::vec::Vec;
+use vmfw_bytes::{u16_at, u32_at, u64_at, u8_at};
 
 const NAME_OP: u8 = 0x08;
 const PACKAGE_OP: u8 = 0x12;
@@ -42,16 +43,13 @@ pub fn pkg_length(b: &[u8], at: usize) -> Option<(usize, usize)> {
 /// Decodes a small integer constant at `at`: (value, bytes used).
 fn integer(b: &[u8], at: usize) -> Option<(u32, usize)> {
     let op = *b.get(at)?;
-    let bytes = |n: usize| -> Option<u32> {
-        let s = b.get(at.checked_add(1)?..at.checked_add(1 + n)?)?;
-        Some(s.iter().rev().fold(0u32, |v, x| (v << 8) | u32::from(*x)))
-    };
+    let data = at.checked_add(1)?;
     match op {
         ZERO_OP => Some((0, 1)),
         ONE_OP => Some((1, 1)),
-        BYTE_PREFIX => Some((bytes(1)?, 2)),
-        WORD_PREFIX => Some((bytes(2)?, 3)),
-        DWORD_PREFIX => Some((bytes(4)?, 5)),
+        BYTE_PREFIX => Some((u32::from(u8_at(b, data)?), 2)),
+        WORD_PREFIX => Some((u32::from(u16_at(b, data)?), 3)),
+        DWORD_PREFIX => Some((u32_at(b, data)?, 5)),
         _ => None,
     }
 }
@@ -203,40 +201,40 @@ fn parse_resources(mut b: &[u8]) -> Option<DeviceResources> {
             let len = usize::from(tag & 7);
             ((tag >> 3) & 0xf, b.get(1..1 + len)?, 1 + len)
         } else {
-            let len = usize::from(u16::from_le_bytes([*b.get(1)?, *b.get(2)?]));
+            let len = usize::from(u16_at(b, 1)?);
             (tag, b.get(3..3 + len)?, 3 + len)
         };
         match kind {
             0x0f => break, // end tag
             0x04 => {
                 // IRQ descriptor: 16-bit mask, lowest set bit.
-                let mask = u16::from_le_bytes([*body.first()?, *body.get(1)?]);
+                let mask = u16_at(body, 0)?;
                 if irq.is_none() && mask != 0 {
                     irq = Some(mask.trailing_zeros());
                 }
             }
             0x86 => {
                 // Memory32Fixed: info, base u32, length u32.
-                let base = crate::le_u32(body, 1)?;
-                let len = crate::le_u32(body, 5)?;
+                let base = u32_at(body, 1)?;
+                let len = u32_at(body, 5)?;
                 mem.get_or_insert((u64::from(base), u64::from(len)));
             }
             // QWord address space (memory type 0): type, flags, specific,
             // granularity, min, max, translation, length.
             0x8a if body.first() == Some(&0) => {
-                let min = crate::le_u64(body, 11)?;
-                let len = crate::le_u64(body, 35)?;
+                let min = u64_at(body, 11)?;
+                let len = u64_at(body, 35)?;
                 mem.get_or_insert((min, len));
             }
             // DWord address space: the same layout with 32-bit fields.
             0x87 if body.first() == Some(&0) => {
-                let min = crate::le_u32(body, 7)?;
-                let len = crate::le_u32(body, 19)?;
+                let min = u32_at(body, 7)?;
+                let len = u32_at(body, 19)?;
                 mem.get_or_insert((u64::from(min), u64::from(len)));
             }
             // Extended interrupt: flags, count, then 32-bit numbers.
             0x89 if irq.is_none() && body.get(1).is_some_and(|n| *n > 0) => {
-                irq = crate::le_u32(body, 2);
+                irq = u32_at(body, 2);
             }
             _ => {}
         }
