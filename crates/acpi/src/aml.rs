@@ -111,10 +111,8 @@ pub fn find_devices(aml: &[u8], hid: &str) -> Vec<DeviceResources> {
         }
         let Some(body) = device_body(aml, pos) else { continue };
         // Only look at this device's own objects: stop at a nested device.
-        let own = match find(body, &[EXT_OP_PREFIX, DEVICE_OP], 0) {
-            Some(n) => &body[..n],
-            None => body,
-        };
+        let own =
+            find(body, &[EXT_OP_PREFIX, DEVICE_OP], 0).and_then(|n| body.get(..n)).unwrap_or(body);
         if !has_string_hid(own, hid) {
             continue;
         }
@@ -161,15 +159,24 @@ fn has_string_hid(own: &[u8], hid: &str) -> bool {
     let mut at = 0;
     while let Some(p) = find(own, b"_HID", at) {
         at = p + 1;
-        if p == 0 || own[p - 1] != NAME_OP || own.get(p + 4) != Some(&STRING_PREFIX) {
+        if !name_object_at(own, p, STRING_PREFIX) {
             continue;
         }
-        let s = &own[p + 5..];
-        if s.len() > hid.len() && &s[..hid.len()] == hid.as_bytes() && s[hid.len()] == 0 {
+        // The string and its NUL terminator.
+        let s = own.get(p + 5..).unwrap_or(&[]);
+        if s.strip_prefix(hid.as_bytes()).and_then(<[u8]>::first) == Some(&0) {
             return true;
         }
     }
     false
+}
+
+/// Whether the name segment found at `p` is the name of a `Name(seg, ...)`
+/// whose object starts with the opcode `op`: a `NameOp` right before the
+/// segment and `op` right after it.
+fn name_object_at(own: &[u8], p: usize, op: u8) -> bool {
+    p.checked_sub(1).and_then(|i| own.get(i)) == Some(&NAME_OP)
+        && p.checked_add(4).and_then(|i| own.get(i)) == Some(&op)
 }
 
 /// The byte list of `Name(_CRS, Buffer(){...})` in `own`.
@@ -177,7 +184,7 @@ fn crs_buffer(own: &[u8]) -> Option<&[u8]> {
     let mut at = 0;
     while let Some(p) = find(own, b"_CRS", at) {
         at = p + 1;
-        if p == 0 || own[p - 1] != NAME_OP || own.get(p + 4) != Some(&BUFFER_OP) {
+        if !name_object_at(own, p, BUFFER_OP) {
             continue;
         }
         let (len, used) = pkg_length(own, p + 5)?;

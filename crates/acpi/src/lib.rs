@@ -166,13 +166,18 @@ impl Tables {
         let mut t = Tables { entries: [0; MAX_TABLES], count: 0 };
         let sig = if entry_size == 8 { *b"XSDT" } else { *b"RSDT" };
         with_table(mem, root, sig, |body| {
-            for chunk in body.chunks_exact(entry_size).take(MAX_TABLES) {
+            // At most MAX_TABLES entries: the zip stops at the last slot.
+            for (slot, chunk) in t.entries.iter_mut().zip(body.chunks_exact(entry_size)) {
+                // Each chunk is one whole entry, so the read cannot miss;
+                // if it did, the list would end there rather than hold a
+                // made-up address 0.
                 let addr = if entry_size == 8 {
-                    u64_at(chunk, 0).unwrap_or(0)
+                    u64_at(chunk, 0)
                 } else {
-                    u64::from(u32_at(chunk, 0).unwrap_or(0))
+                    u32_at(chunk, 0).map(u64::from)
                 };
-                t.entries[t.count] = addr;
+                let Some(addr) = addr else { break };
+                *slot = addr;
                 t.count += 1;
             }
         })?;
@@ -181,7 +186,8 @@ impl Tables {
 
     /// Physical address of the first table with signature `sig`.
     pub fn find(&self, mem: &impl Memory, sig: [u8; 4]) -> Result<u64, Error> {
-        for &addr in &self.entries[..self.count] {
+        // `count` never exceeds MAX_TABLES (one per slot filled in `new`).
+        for &addr in self.entries.get(..self.count).unwrap_or(&[]) {
             let mut s = [0u8; 4];
             if mem.read(addr, &mut s).is_ok() && s == sig {
                 return Ok(addr);
