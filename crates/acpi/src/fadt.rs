@@ -70,6 +70,9 @@ impl Fadt {
     /// as in older revisions, read as absent.
     pub fn parse(t: &[u8]) -> Result<Fadt, Error> {
         let dsdt32 = u32_at(t, 40).ok_or(Error::TooShort(*b"FACP"))?;
+        // Deliberate zeros: a FADT too old to have X_DSDT (ACPI 2.0) or
+        // Flags means what 0 means there, "use the 32-bit DSDT" and "no
+        // flags set".
         let x_dsdt = u64_at(t, 140).unwrap_or(0);
         let flags = u32_at(t, 112).unwrap_or(0);
         let pick = |x: usize, legacy: usize| {
