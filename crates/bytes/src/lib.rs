@@ -2,7 +2,7 @@
 //! nothing, so any crate can use it without pulling in another's domain.
 //!
 //! * Bounds-checked little-endian field access ([`u8_at`], [`u16_at`],
-//!   [`u32_at`], [`u64_at`], [`array`], [`put`]) for every parser of
+//!   [`u32_at`], [`u64_at`], [`array()`], [`put`]) for every parser of
 //!   untrusted bytes (partition tables, FAT, kernel headers, PE images,
 //!   ACPI tables, UEFI variables), and the compile-time-checked
 //!   [`u16_in`], [`u32_in`], [`u64_in`] for fields at fixed offsets of a
