@@ -14,6 +14,7 @@
 
 use crate::Error;
 use alloc::vec::Vec;
+use vmfw_bytes::{u16_at, u32_at, u64_at, u8_at};
 
 const NAME_OP: u8 = 0x08;
 const PACKAGE_OP: u8 = 0x12;
@@ -42,16 +43,13 @@ pub fn pkg_length(b: &[u8], at: usize) -> Option<(usize, usize)> {
 /// Decodes a small integer constant at `at`: (value, bytes used).
 fn integer(b: &[u8], at: usize) -> Option<(u32, usize)> {
     let op = *b.get(at)?;
-    let bytes = |n: usize| -> Option<u32> {
-        let s = b.get(at.checked_add(1)?..at.checked_add(1 + n)?)?;
-        Some(s.iter().rev().fold(0u32, |v, x| (v << 8) | u32::from(*x)))
-    };
+    let data = at.checked_add(1)?;
     match op {
         ZERO_OP => Some((0, 1)),
         ONE_OP => Some((1, 1)),
-        BYTE_PREFIX => Some((bytes(1)?, 2)),
-        WORD_PREFIX => Some((bytes(2)?, 3)),
-        DWORD_PREFIX => Some((bytes(4)?, 5)),
+        BYTE_PREFIX => Some((u32::from(u8_at(b, data)?), 2)),
+        WORD_PREFIX => Some((u32::from(u16_at(b, data)?), 3)),
+        DWORD_PREFIX => Some((u32_at(b, data)?, 5)),
         _ => None,
     }
 }
@@ -113,10 +111,8 @@ pub fn find_devices(aml: &[u8], hid: &str) -> Vec<DeviceResources> {
         }
         let Some(body) = device_body(aml, pos) else { continue };
         // Only look at this device's own objects: stop at a nested device.
-        let own = match find(body, &[EXT_OP_PREFIX, DEVICE_OP], 0) {
-            Some(n) => &body[..n],
-            None => body,
-        };
+        let own =
+            find(body, &[EXT_OP_PREFIX, DEVICE_OP], 0).and_then(|n| body.get(..n)).unwrap_or(body);
         if !has_string_hid(own, hid) {
             continue;
         }
@@ -163,15 +159,24 @@ fn has_string_hid(own: &[u8], hid: &str) -> bool {
     let mut at = 0;
     while let Some(p) = find(own, b"_HID", at) {
         at = p + 1;
-        if p == 0 || own[p - 1] != NAME_OP || own.get(p + 4) != Some(&STRING_PREFIX) {
+        if !name_object_at(own, p, STRING_PREFIX) {
             continue;
         }
-        let s = &own[p + 5..];
-        if s.len() > hid.len() && &s[..hid.len()] == hid.as_bytes() && s[hid.len()] == 0 {
+        // The string and its NUL terminator.
+        let s = own.get(p + 5..).unwrap_or(&[]);
+        if s.strip_prefix(hid.as_bytes()).and_then(<[u8]>::first) == Some(&0) {
             return true;
         }
     }
     false
+}
+
+/// Whether the name segment found at `p` is the name of a `Name(seg, ...)`
+/// whose object starts with the opcode `op`: a `NameOp` right before the
+/// segment and `op` right after it.
+fn name_object_at(own: &[u8], p: usize, op: u8) -> bool {
+    p.checked_sub(1).and_then(|i| own.get(i)) == Some(&NAME_OP)
+        && p.checked_add(4).and_then(|i| own.get(i)) == Some(&op)
 }
 
 /// The byte list of `Name(_CRS, Buffer(){...})` in `own`.
@@ -179,7 +184,7 @@ fn crs_buffer(own: &[u8]) -> Option<&[u8]> {
     let mut at = 0;
     while let Some(p) = find(own, b"_CRS", at) {
         at = p + 1;
-        if p == 0 || own[p - 1] != NAME_OP || own.get(p + 4) != Some(&BUFFER_OP) {
+        if !name_object_at(own, p, BUFFER_OP) {
             continue;
         }
         let (len, used) = pkg_length(own, p + 5)?;
@@ -203,40 +208,40 @@ fn parse_resources(mut b: &[u8]) -> Option<DeviceResources> {
             let len = usize::from(tag & 7);
             ((tag >> 3) & 0xf, b.get(1..1 + len)?, 1 + len)
         } else {
-            let len = usize::from(u16::from_le_bytes([*b.get(1)?, *b.get(2)?]));
+            let len = usize::from(u16_at(b, 1)?);
             (tag, b.get(3..3 + len)?, 3 + len)
         };
         match kind {
             0x0f => break, // end tag
             0x04 => {
                 // IRQ descriptor: 16-bit mask, lowest set bit.
-                let mask = u16::from_le_bytes([*body.first()?, *body.get(1)?]);
+                let mask = u16_at(body, 0)?;
                 if irq.is_none() && mask != 0 {
                     irq = Some(mask.trailing_zeros());
                 }
             }
             0x86 => {
                 // Memory32Fixed: info, base u32, length u32.
-                let base = crate::le_u32(body, 1)?;
-                let len = crate::le_u32(body, 5)?;
+                let base = u32_at(body, 1)?;
+                let len = u32_at(body, 5)?;
                 mem.get_or_insert((u64::from(base), u64::from(len)));
             }
             // QWord address space (memory type 0): type, flags, specific,
             // granularity, min, max, translation, length.
             0x8a if body.first() == Some(&0) => {
-                let min = crate::le_u64(body, 11)?;
-                let len = crate::le_u64(body, 35)?;
+                let min = u64_at(body, 11)?;
+                let len = u64_at(body, 35)?;
                 mem.get_or_insert((min, len));
             }
             // DWord address space: the same layout with 32-bit fields.
             0x87 if body.first() == Some(&0) => {
-                let min = crate::le_u32(body, 7)?;
-                let len = crate::le_u32(body, 19)?;
+                let min = u32_at(body, 7)?;
+                let len = u32_at(body, 19)?;
                 mem.get_or_insert((u64::from(min), u64::from(len)));
             }
             // Extended interrupt: flags, count, then 32-bit numbers.
             0x89 if irq.is_none() && body.get(1).is_some_and(|n| *n > 0) => {
-                irq = crate::le_u32(body, 2);
+                irq = u32_at(body, 2);
             }
             _ => {}
         }

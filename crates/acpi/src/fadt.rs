@@ -1,7 +1,8 @@
 //! The Fixed ACPI Description Table (ACPI 6.5 §5.2.9): where the power
 //! management and reset registers are.
 
-use crate::{le_u32, le_u64, le_u8, Error};
+use crate::Error;
+use vmfw_bytes::{u32_at, u64_at, u8_at};
 
 /// Address space of a [`Gas`] (ACPI 6.5 §5.2.3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +28,13 @@ pub struct Gas {
 
 impl Gas {
     fn parse(b: &[u8], off: usize) -> Option<Gas> {
-        let space = match le_u8(b, off)? {
+        let space = match u8_at(b, off)? {
             0 => GasSpace::Memory,
             1 => GasSpace::Io,
             o => GasSpace::Other(o),
         };
-        let address = le_u64(b, off + 4)?;
-        (address != 0).then_some(Gas { space, bit_width: le_u8(b, off + 1)?, address })
+        let address = u64_at(b, off + 4)?;
+        (address != 0).then_some(Gas { space, bit_width: u8_at(b, off + 1)?, address })
     }
 
     fn io(port: u32) -> Option<Gas> {
@@ -68,14 +69,17 @@ impl Fadt {
     /// Parses a whole FADT (header included). Fields past the table's end,
     /// as in older revisions, read as absent.
     pub fn parse(t: &[u8]) -> Result<Fadt, Error> {
-        let dsdt32 = le_u32(t, 40).ok_or(Error::TooShort(*b"FACP"))?;
-        let x_dsdt = le_u64(t, 140).unwrap_or(0);
-        let flags = le_u32(t, 112).unwrap_or(0);
+        let dsdt32 = u32_at(t, 40).ok_or(Error::TooShort(*b"FACP"))?;
+        // Deliberate zeros: a FADT too old to have X_DSDT (ACPI 2.0) or
+        // Flags means what 0 means there, "use the 32-bit DSDT" and "no
+        // flags set".
+        let x_dsdt = u64_at(t, 140).unwrap_or(0);
+        let flags = u32_at(t, 112).unwrap_or(0);
         let pick = |x: usize, legacy: usize| {
-            Gas::parse(t, x).or_else(|| le_u32(t, legacy).and_then(Gas::io))
+            Gas::parse(t, x).or_else(|| u32_at(t, legacy).and_then(Gas::io))
         };
         let reset =
-            if flags & RESET_REG_SUP != 0 { Gas::parse(t, 116).zip(le_u8(t, 128)) } else { None };
+            if flags & RESET_REG_SUP != 0 { Gas::parse(t, 116).zip(u8_at(t, 128)) } else { None };
         Ok(Fadt {
             dsdt: if x_dsdt != 0 { x_dsdt } else { u64::from(dsdt32) },
             flags,

@@ -17,6 +17,9 @@ extern crate alloc;
 
 use alloc::vec;
 use alloc::vec::Vec;
+// Little-endian field readers: `None` when the slice is too short, so
+// callers turn that into a named error.
+use vmfw_bytes::{u16_at, u32_at, u64_at, u8_at};
 
 pub mod aml;
 mod fadt;
@@ -71,11 +74,6 @@ impl core::fmt::Display for Error {
 fn sig_str(s: &[u8; 4]) -> &str {
     core::str::from_utf8(s).unwrap_or("????")
 }
-
-/// Little-endian field readers (the project's shared, bounds-checked
-/// helpers): `None` when the slice is too short, so callers turn that into
-/// a named error.
-pub(crate) use vmfw_bytes::{u32_at as le_u32, u64_at as le_u64, u8_at as le_u8};
 
 fn checksum_ok(bytes: &[u8]) -> bool {
     bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)) == 0
@@ -161,20 +159,25 @@ impl Tables {
             if !checksum_ok(&r) {
                 return Err(Error::BadRsdp);
             }
-            (le_u64(&r, 24).ok_or(Error::BadRsdp)?, 8)
+            (u64_at(&r, 24).ok_or(Error::BadRsdp)?, 8)
         } else {
-            (u64::from(le_u32(&r, 16).ok_or(Error::BadRsdp)?), 4)
+            (u64::from(u32_at(&r, 16).ok_or(Error::BadRsdp)?), 4)
         };
         let mut t = Tables { entries: [0; MAX_TABLES], count: 0 };
         let sig = if entry_size == 8 { *b"XSDT" } else { *b"RSDT" };
         with_table(mem, root, sig, |body| {
-            for chunk in body.chunks_exact(entry_size).take(MAX_TABLES) {
+            // At most MAX_TABLES entries: the zip stops at the last slot.
+            for (slot, chunk) in t.entries.iter_mut().zip(body.chunks_exact(entry_size)) {
+                // Each chunk is one whole entry, so the read cannot miss;
+                // if it did, the list would end there rather than hold a
+                // made-up address 0.
                 let addr = if entry_size == 8 {
-                    le_u64(chunk, 0).unwrap_or(0)
+                    u64_at(chunk, 0)
                 } else {
-                    u64::from(le_u32(chunk, 0).unwrap_or(0))
+                    u32_at(chunk, 0).map(u64::from)
                 };
-                t.entries[t.count] = addr;
+                let Some(addr) = addr else { break };
+                *slot = addr;
                 t.count += 1;
             }
         })?;
@@ -183,7 +186,8 @@ impl Tables {
 
     /// Physical address of the first table with signature `sig`.
     pub fn find(&self, mem: &impl Memory, sig: [u8; 4]) -> Result<u64, Error> {
-        for &addr in &self.entries[..self.count] {
+        // `count` never exceeds MAX_TABLES (one per slot filled in `new`).
+        for &addr in self.entries.get(..self.count).unwrap_or(&[]) {
             let mut s = [0u8; 4];
             if mem.read(addr, &mut s).is_ok() && s == sig {
                 return Ok(addr);
@@ -213,9 +217,9 @@ impl Tables {
                 .chunks_exact(16)
                 .take(MAX_TABLES)
                 .filter_map(|e| {
-                    let base = le_u64(e, 0)?;
-                    let segment = u16::from_le_bytes([*e.get(8)?, *e.get(9)?]);
-                    let (start_bus, end_bus) = (le_u8(e, 10)?, le_u8(e, 11)?);
+                    let base = u64_at(e, 0)?;
+                    let segment = u16_at(e, 8)?;
+                    let (start_bus, end_bus) = (u8_at(e, 10)?, u8_at(e, 11)?);
                     (base != 0 && start_bus <= end_bus).then_some(Ecam {
                         base,
                         segment,
@@ -269,7 +273,7 @@ pub fn read_table<R>(
     if hdr[..4] != sig {
         return Err(Error::NotFound(sig));
     }
-    let len = le_u32(&hdr, 4).ok_or(Error::TooShort(sig))?;
+    let len = u32_at(&hdr, 4).ok_or(Error::TooShort(sig))?;
     if (len as usize) < HEADER_LEN {
         return Err(Error::TooShort(sig));
     }

@@ -42,10 +42,9 @@
 
 use alloc::vec::Vec;
 
-use crate::crc::Crc32;
 use crate::le::{array, u32_at, u64_at};
 use crate::table::{GptEntry, PartitionInfo, PartitionKind, Scheme, SkipReason, SkippedEntry};
-use crate::{crc32, try_push, zeroed_vec, BlockIo, Error, Guid};
+use crate::{crc32, try_push, zeroed_vec, BlockIo, Crc32, Error, Guid};
 
 /// The header signature, "EFI PART".
 pub const SIGNATURE: [u8; 8] = *b"EFI PART";

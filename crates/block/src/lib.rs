@@ -14,9 +14,12 @@
 //! * [`read_bytes`], byte-granular reads that keep the aligned middle of a
 //!   request one device call;
 //! * [`CachedDisk`], a small LRU read cache for metadata-sized requests;
-//! * [`crc32()`], [`Guid`], and the partition-table readers: GPT (UEFI 2.10
-//!   §5.3, see [`gpt`]) and MBR (UEFI 2.10 §5.2, see [`mbr`]), joined by
-//!   [`read_partition_table`].
+//! * the partition-table readers: GPT (UEFI 2.10 §5.3, see [`gpt`]) and
+//!   MBR (UEFI 2.10 §5.2, see [`mbr`]), joined by [`read_partition_table`].
+//!
+//! [`Guid`], [`Crc32`] and [`crc32()`] belong to the leaf crate `vmfw-bytes`;
+//! they are re-exported here because partition tables are made of them and
+//! existing code names them through this crate.
 //!
 //! Everything read from a disk is treated as hostile: offsets and sizes go
 //! through checked arithmetic and every way a table can be wrong maps to a
@@ -24,26 +27,12 @@
 //! [`SkipReason`]). The crate has no logging; callers report what they get.
 #![no_std]
 #![forbid(unsafe_code)]
-// Input paths must not be able to panic: no indexing, no unwrap. Tests may.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::indexing_slicing,
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::unreachable,
-        clippy::todo
-    )
-)]
 
 extern crate alloc;
 
 mod bytes;
 mod cache;
-mod crc;
 pub mod gpt;
-mod guid;
 mod le;
 pub mod mbr;
 mod mem;
@@ -56,15 +45,14 @@ pub mod testing;
 
 pub use bytes::read_bytes;
 pub use cache::CachedDisk;
-pub use crc::{crc32, Crc32};
 pub use gpt::GptFault;
-pub use guid::Guid;
 pub use mem::MemDisk;
 pub use partition::Partition;
 pub use table::{
     read_partition_table, GptEntry, MbrEntry, PartitionInfo, PartitionKind, PartitionTable, Scheme,
     SkipReason, SkippedEntry,
 };
+pub use vmfw_bytes::{crc32, Crc32, Guid, ParseGuidError};
 
 /// Largest logical block size the partition readers, [`read_bytes`] and
 /// [`CachedDisk`] accept (64 KiB). Real disks use 512 or 4096; the bound
@@ -127,6 +115,14 @@ impl core::fmt::Display for Error {
             }
             Error::InvalidGuid => f.write_str("malformed GUID string"),
         }
+    }
+}
+
+/// Lets code that parses a [`Guid`] with `?` keep returning this crate's
+/// [`Error`].
+impl From<vmfw_bytes::ParseGuidError> for Error {
+    fn from(_: vmfw_bytes::ParseGuidError) -> Self {
+        Error::InvalidGuid
     }
 }
 

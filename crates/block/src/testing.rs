@@ -213,7 +213,7 @@ impl GptImage {
 /// Recomputes the header CRC of the header at the start of `h` (over its
 /// `HeaderSize` bytes, CRC field zeroed), after a test edited a field.
 pub fn seal_header(h: &mut [u8]) {
-    let size = u32::from_le_bytes(h[12..16].try_into().unwrap()) as usize;
+    let size = vmfw_bytes::u32_at(h, 12).unwrap() as usize;
     h[16..20].fill(0);
     let crc = crc32(&h[..size]);
     h[16..20].copy_from_slice(&crc.to_le_bytes());
@@ -222,7 +222,7 @@ pub fn seal_header(h: &mut [u8]) {
 /// Reads a little-endian `u64` header field at `off` of block `lba` of `img`.
 pub fn header_u64(img: &[u8], bs: usize, lba: u64, off: usize) -> u64 {
     let at = lba as usize * bs + off;
-    u64::from_le_bytes(img[at..at + 8].try_into().unwrap())
+    vmfw_bytes::u64_at(img, at).unwrap()
 }
 
 /// Overwrites `bytes` at `off` in block `lba` of `img` and reseals that

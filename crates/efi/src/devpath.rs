@@ -44,6 +44,7 @@ use crate::{Error, Guid, Result};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
+use vmfw_bytes::{array, u16_at, u32_at, u64_at, u8_at};
 
 /// Size of a node header (type, subtype, length).
 pub const HEADER_SIZE: usize = 4;
@@ -554,22 +555,6 @@ impl HardDrive {
     }
 }
 
-fn array<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
-    b.get(off..off.checked_add(N)?)?.try_into().ok()
-}
-
-fn u8_at(b: &[u8], off: usize) -> Option<u8> {
-    b.get(off).copied()
-}
-
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    array(b, off).map(u32::from_le_bytes)
-}
-
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    array(b, off).map(u64::from_le_bytes)
-}
-
 /// Builds a device path node by node and ends it with one End Entire
 /// node. Methods chain; the first error (a node too long for its 16-bit
 /// length, a path over [`MAX_SIZE`], an invalid starting path, a NUL in a
@@ -832,9 +817,7 @@ pub fn file_path(remaining: &[u8]) -> Result<String> {
 /// The UTF-16LE code units of `data` up to the first NUL (an odd last
 /// byte is ignored).
 fn utf16_units(data: &[u8]) -> impl Iterator<Item = u16> + '_ {
-    data.chunks_exact(2)
-        .map(|c| <[u8; 2]>::try_from(c).map_or(0, u16::from_le_bytes))
-        .take_while(|&u| u != 0)
+    data.chunks_exact(2).map_while(|c| u16_at(c, 0)).take_while(|&u| u != 0)
 }
 
 /// A File Path node's string for text: up to the first NUL, unpaired

@@ -1,10 +1,10 @@
 //! `EFI_GUID` (UEFI Appendix A).
 //!
-//! The GUID type is the project's one [`vmfw_block::Guid`] (same byte
+//! The GUID type is the project's one [`vmfw_bytes::Guid`] (same byte
 //! layout as `EFI_GUID`: the first three fields little endian); this module
 //! adds the protocol and table GUIDs the UEFI environment needs.
 
-pub use vmfw_block::Guid;
+pub use vmfw_bytes::Guid;
 
 /// `EFI_DEVICE_PATH_PROTOCOL_GUID`.
 pub const DEVICE_PATH: Guid = Guid::from_fields(

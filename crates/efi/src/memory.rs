@@ -360,15 +360,12 @@ impl MemoryDescriptor {
 
     /// Parses a descriptor from at least [`DESCRIPTOR_STRUCT_SIZE`] bytes.
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        let u64_at = |at: usize| -> Option<u64> {
-            Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-        };
         Some(Self {
-            ty: EfiMemoryType(u32::from_le_bytes(b.get(0..4)?.try_into().ok()?)),
-            physical_start: u64_at(8)?,
-            virtual_start: u64_at(16)?,
-            number_of_pages: u64_at(24)?,
-            attribute: u64_at(32)?,
+            ty: EfiMemoryType(vmfw_bytes::u32_at(b, 0)?),
+            physical_start: vmfw_bytes::u64_at(b, 8)?,
+            virtual_start: vmfw_bytes::u64_at(b, 16)?,
+            number_of_pages: vmfw_bytes::u64_at(b, 24)?,
+            attribute: vmfw_bytes::u64_at(b, 32)?,
         })
     }
 }

@@ -85,7 +85,7 @@ pub fn encode(store: &Store, sequence: u64) -> Vec<u8> {
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&sequence.to_le_bytes());
     out.extend_from_slice(&(records.len() as u32).to_le_bytes());
-    let mut crc = vmfw_block::Crc32::new();
+    let mut crc = vmfw_bytes::Crc32::new();
     crc.update(&out);
     crc.update(&records);
     out.extend_from_slice(&crc.finish().to_le_bytes());
@@ -103,7 +103,7 @@ pub fn decode(slot: &[u8]) -> Result<(u64, Vec<Record>), DecodeError> {
     let want = u32_at(slot, 20).ok_or(DecodeError::BadLength)?;
     let end = HEADER.checked_add(len).ok_or(DecodeError::BadLength)?;
     let records = slot.get(HEADER..end).ok_or(DecodeError::BadLength)?;
-    let mut crc = vmfw_block::Crc32::new();
+    let mut crc = vmfw_bytes::Crc32::new();
     crc.update(slot.get(..20).ok_or(DecodeError::BadLength)?);
     crc.update(records);
     if crc.finish() != want {
@@ -204,7 +204,7 @@ mod tests {
         // A record length that overruns, with a matching checksum.
         let mut bad = img.clone();
         bad[HEADER + 22..HEADER + 26].copy_from_slice(&u32::MAX.to_le_bytes());
-        let mut crc = vmfw_block::Crc32::new();
+        let mut crc = vmfw_bytes::Crc32::new();
         crc.update(&bad[..20]);
         crc.update(&bad[HEADER..]);
         bad[20..24].copy_from_slice(&crc.finish().to_le_bytes());

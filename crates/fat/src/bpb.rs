@@ -19,6 +19,8 @@
 //! them, and other firmware does not insist either); a `BPB_TotSec*` larger
 //! than the device is accepted when every cluster still fits on it.
 
+use vmfw_bytes::{array, array_in, u16_in, u32_in};
+
 use crate::Error;
 
 /// Which FAT variant a volume uses (decided by its cluster count).
@@ -87,24 +89,6 @@ pub(crate) struct Geometry {
     pub volume_label: Option<[u8; 11]>,
 }
 
-fn le16(b: &[u8; 512], off: usize) -> u16 {
-    match b.get(off..).and_then(|s| s.first_chunk::<2>()) {
-        Some(v) => u16::from_le_bytes(*v),
-        None => 0,
-    }
-}
-
-fn le32(b: &[u8; 512], off: usize) -> u32 {
-    match b.get(off..).and_then(|s| s.first_chunk::<4>()) {
-        Some(v) => u32::from_le_bytes(*v),
-        None => 0,
-    }
-}
-
-fn byte(b: &[u8; 512], off: usize) -> u8 {
-    b.get(off).copied().unwrap_or(0)
-}
-
 impl Geometry {
     /// Highest valid cluster number (clusters are numbered from 2).
     pub fn max_cluster(&self) -> u32 {
@@ -136,35 +120,36 @@ impl Geometry {
     /// Parses and validates boot sector `bs` of a volume on a device of
     /// `device_bytes` bytes.
     pub fn parse(bs: &[u8; 512], device_bytes: u64) -> Result<Self, Error> {
-        if byte(bs, 510) != 0x55 || byte(bs, 511) != 0xAA {
+        if bs[510] != 0x55 || bs[511] != 0xAA {
             return Err(Error::NoBootSignature);
         }
-        let bps16 = le16(bs, 11);
+        let bps16 = u16_in::<11, _>(bs);
         if !matches!(bps16, 512 | 1024 | 2048 | 4096) {
             return Err(Error::BadBytesPerSector(bps16));
         }
         let bps = u64::from(bps16);
-        let spc8 = byte(bs, 13);
+        let spc8 = bs[13];
         if spc8 == 0 || !spc8.is_power_of_two() {
             return Err(Error::BadSectorsPerCluster(spc8));
         }
         let spc = u64::from(spc8);
-        let reserved = u64::from(le16(bs, 14));
+        let reserved = u64::from(u16_in::<14, _>(bs));
         if reserved == 0 {
             return Err(Error::BadReservedSectors);
         }
-        let num_fats = byte(bs, 16);
+        let num_fats = bs[16];
         if num_fats == 0 {
             return Err(Error::BadFatCount);
         }
-        let root_ent = le16(bs, 17);
-        let tot16 = le16(bs, 19);
-        let total = if tot16 != 0 { u64::from(tot16) } else { u64::from(le32(bs, 32)) };
+        let root_ent = u16_in::<17, _>(bs);
+        let tot16 = u16_in::<19, _>(bs);
+        let total = if tot16 != 0 { u64::from(tot16) } else { u64::from(u32_in::<32, _>(bs)) };
         if total == 0 {
             return Err(Error::ZeroTotalSectors);
         }
-        let fatsz16 = le16(bs, 22);
-        let fat_sectors = if fatsz16 != 0 { u64::from(fatsz16) } else { u64::from(le32(bs, 36)) };
+        let fatsz16 = u16_in::<22, _>(bs);
+        let fat_sectors =
+            if fatsz16 != 0 { u64::from(fatsz16) } else { u64::from(u32_in::<36, _>(bs)) };
         if fat_sectors == 0 {
             return Err(Error::ZeroFatSize);
         }
@@ -201,7 +186,7 @@ impl Geometry {
             if root_ent != 0 {
                 return Err(Error::BadRootEntryCount(root_ent));
             }
-            let ext_flags = le16(bs, 40);
+            let ext_flags = u16_in::<40, _>(bs);
             if ext_flags & 0x80 != 0 {
                 // Mirroring disabled: only the FAT named in bits 0..3 is live.
                 let n = (ext_flags & 0x0F) as u8;
@@ -210,7 +195,7 @@ impl Geometry {
                 }
                 active_fat = u64::from(n);
             }
-            let rc = le32(bs, 44);
+            let rc = u32_in::<44, _>(bs);
             if !(2..=cluster_count.saturating_add(1)).contains(&rc) {
                 return Err(Error::BadRootCluster(rc));
             }
@@ -267,12 +252,15 @@ impl Geometry {
 /// Reads the extended boot record at `at` (`BS_BootSig`, at offset 38 on FAT12/16 and 66 on FAT32, "Boot Sector and BPB"): volume
 /// ID and label are only meaningful when the signature byte is 0x29.
 fn ext_bpb(bs: &[u8; 512], at: usize) -> (Option<u32>, Option<[u8; 11]>) {
-    if byte(bs, at) != 0x29 {
+    // BS_BootSig, BS_VolID and BS_VolLab: 16 bytes from `at`, which both
+    // callers pass as a constant well inside the sector.
+    let Some(ebr) = array::<16>(bs, at) else {
+        return (None, None);
+    };
+    if ebr[0] != 0x29 {
         return (None, None);
     }
-    let id = le32(bs, at + 1);
-    let label = bs.get(at + 5..at + 16).and_then(|s| s.first_chunk::<11>()).copied();
-    (Some(id), label)
+    (Some(u32_in::<1, _>(&ebr)), Some(array_in::<5, 11, _>(&ebr)))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 //! [`crate::Error::ChainLoop`], so iteration always ends.
 
 use alloc::string::String;
+use vmfw_bytes::{u16_at, u16_in, u32_in};
 
 use crate::name;
 use crate::table::LoopGuard;
@@ -219,13 +220,6 @@ pub(crate) fn classify(raw: &[u8; 32]) -> Slot {
     }
 }
 
-fn le16(raw: &[u8; 32], off: usize) -> u16 {
-    match raw.get(off..).and_then(|s| s.first_chunk::<2>()) {
-        Some(b) => u16::from_le_bytes(*b),
-        None => 0,
-    }
-}
-
 /// Collects one run of long-name entries.
 pub(crate) struct LongName {
     units: [u16; 20 * LFN_UNITS],
@@ -255,7 +249,7 @@ impl LongName {
         let ord = raw[0];
         let seq = ord & !LAST_LONG_ENTRY;
         // LDIR_Type must be 0 and LDIR_FstClusLO 0 for a name entry.
-        let sane = (1..=20).contains(&seq) && raw[12] == 0 && le16(raw, 26) == 0;
+        let sane = (1..=20).contains(&seq) && raw[12] == 0 && u16_in::<26, _>(raw) == 0;
         if !sane {
             self.active = false;
             return;
@@ -270,8 +264,10 @@ impl LongName {
         }
         let base = usize::from(seq - 1) * LFN_UNITS;
         for (i, off) in LFN_OFFSETS.iter().enumerate() {
-            if let Some(u) = self.units.get_mut(base + i) {
-                *u = le16(raw, *off);
+            // Every offset in LFN_OFFSETS leaves room for a unit in the
+            // 32-byte entry, so the read always succeeds.
+            if let (Some(u), Some(v)) = (self.units.get_mut(base + i), u16_at(raw, *off)) {
+                *u = v;
             }
         }
         self.expect = seq - 1;
@@ -305,24 +301,21 @@ pub(crate) fn entry_from(raw: &[u8; 32], long_name: Option<String>, fat32: bool)
     if let Some(s) = raw.first_chunk::<11>() {
         short = *s;
     }
-    let lo = u32::from(le16(raw, 26));
-    let hi = u32::from(le16(raw, 20));
+    let lo = u32::from(u16_in::<26, _>(raw));
+    let hi = u32::from(u16_in::<20, _>(raw));
     // DIR_FstClusHI is only meaningful on FAT32; FAT12/16 may keep
     // other data there. The top 4 bits of a FAT32 cluster are reserved.
     let first_cluster = if fat32 { ((hi << 16) | lo) & 0x0FFF_FFFF } else { lo };
-    let size = match raw.get(28..).and_then(|s| s.first_chunk::<4>()) {
-        Some(b) => u32::from_le_bytes(*b),
-        None => 0,
-    };
+    let size = u32_in::<28, _>(raw);
     Entry {
         long_name,
         short_name: name::short_name(&short, raw[12]),
         attr: Attributes(raw[11]),
         size,
         first_cluster,
-        created: Timestamp::from_fat(le16(raw, 16), le16(raw, 14), raw[13]),
-        modified: Timestamp::from_fat(le16(raw, 24), le16(raw, 22), 0),
-        accessed: Timestamp::from_fat(le16(raw, 18), 0, 0),
+        created: Timestamp::from_fat(u16_in::<16, _>(raw), u16_in::<14, _>(raw), raw[13]),
+        modified: Timestamp::from_fat(u16_in::<24, _>(raw), u16_in::<22, _>(raw), 0),
+        accessed: Timestamp::from_fat(u16_in::<18, _>(raw), 0, 0),
         is_root: false,
     }
 }

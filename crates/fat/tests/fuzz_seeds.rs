@@ -2,6 +2,9 @@
 //! `fuzz/fuzz_targets/fat.rs`). `write_fuzz_seeds` is ignored by default;
 //! run `cargo test -p vmfw-fat --test fuzz_seeds -- --ignored` to rewrite
 //! `fuzz/seeds/fat/`. The other test checks the seeds still mount.
+// Test helpers outside #[test] functions, which clippy.toml's
+// allow-*-in-tests settings do not reach: a failure here is a failed test.
+#![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
 mod common;
 

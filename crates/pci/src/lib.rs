@@ -94,8 +94,9 @@ fn scan_bus(
 ) {
     // Each bus is scanned at most once, so a bridge pointing back at an
     // earlier bus cannot make the walk loop (and the recursion depth is at
-    // most 256).
-    if core::mem::replace(&mut visited[usize::from(bus)], true) {
+    // most 256). A u8 bus number always has its slot in the 256 entries.
+    let Some(seen) = visited.get_mut(usize::from(bus)) else { return };
+    if core::mem::replace(seen, true) {
         return;
     }
     for device in 0..32u8 {

@@ -175,11 +175,11 @@ fn set64(f: &mut [u8], off: usize, v: u64) {
 }
 
 fn get64(f: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(f[off..off + 8].try_into().unwrap())
+    vmfw_bytes::u64_at(f, off).unwrap()
 }
 
 fn get32(f: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(f[off..off + 4].try_into().unwrap())
+    vmfw_bytes::u32_at(f, off).unwrap()
 }
 
 fn load(img: &PeImage, file: &[u8], at: u64) -> Result<Vec<u8>, Error> {

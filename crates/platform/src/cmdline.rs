@@ -30,9 +30,10 @@ impl Cmdline {
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let mut c = Self::empty();
         let n = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
-        let keep = n.min(CMDLINE_MAX);
-        c.buf[..keep].copy_from_slice(&bytes[..keep]);
-        c.len = keep;
+        for (dst, &b) in c.buf.iter_mut().zip(bytes.iter().take(n)) {
+            *dst = b;
+        }
+        c.len = n.min(CMDLINE_MAX);
         c.truncated = n > CMDLINE_MAX;
         c
     }
@@ -54,10 +55,9 @@ impl Cmdline {
                 if b == 0 {
                     return Ok(c);
                 }
-                if c.len == CMDLINE_MAX {
-                    break;
-                }
-                c.buf[c.len] = b;
+                // No slot left once `len` reaches CMDLINE_MAX.
+                let Some(dst) = c.buf.get_mut(c.len) else { break };
+                *dst = b;
                 c.len += 1;
             }
         }
@@ -68,10 +68,13 @@ impl Cmdline {
     /// The command line as text; bytes after the first invalid UTF-8
     /// sequence are dropped.
     pub fn as_str(&self) -> &str {
-        let bytes = &self.buf[..self.len];
+        // `len` never exceeds CMDLINE_MAX, the size of `buf`.
+        let bytes = self.buf.get(..self.len).unwrap_or(&[]);
         match core::str::from_utf8(bytes) {
             Ok(s) => s,
-            Err(e) => core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+            Err(e) => {
+                core::str::from_utf8(bytes.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or("")
+            }
         }
     }
 

@@ -7,7 +7,8 @@
 //! Each memory map entry: addr u64, size u64, type u32 (E820 numbering),
 //! reserved u32.
 
-use crate::{read_u32, read_u64, Cmdline, Door, Error, PhysMem, Platform, MAX_VMM_ENTRIES};
+use crate::{Cmdline, Door, Error, PhysMem, Platform, MAX_VMM_ENTRIES};
+use vmfw_bytes::{u32_in, u64_in};
 use vmfw_memmap::MemoryType;
 
 /// `hvm_start_info.magic`.
@@ -19,19 +20,19 @@ const MEMMAP_ENTRY_SIZE: u64 = 24;
 pub fn from_pvh(mem: &impl PhysMem, addr: u64) -> Result<Platform, Error> {
     let mut si = [0u8; START_INFO_SIZE];
     mem.read(addr, &mut si)?;
-    let magic = read_u32(&si, 0);
+    let magic = u32_in::<0, _>(&si);
     if magic != PVH_MAGIC {
         return Err(Error::BadMagic(magic));
     }
-    if read_u32(&si, 4) < 1 {
+    if u32_in::<4, _>(&si) < 1 {
         return Err(Error::NoMemoryMap);
     }
     let mut p = Platform::new(Door::Pvh);
-    p.cmdline = Cmdline::read(mem, read_u64(&si, 24))?;
-    p.rsdp = Some(read_u64(&si, 32)).filter(|a| *a != 0);
+    p.cmdline = Cmdline::read(mem, u64_in::<24, _>(&si))?;
+    p.rsdp = Some(u64_in::<32, _>(&si)).filter(|a| *a != 0);
 
-    let map = read_u64(&si, 40);
-    let count = u64::from(read_u32(&si, 48));
+    let map = u64_in::<40, _>(&si);
+    let count = u64::from(u32_in::<48, _>(&si));
     if count > MAX_VMM_ENTRIES {
         return Err(Error::TooManyEntries(count));
     }
@@ -42,8 +43,8 @@ pub fn from_pvh(mem: &impl PhysMem, addr: u64) -> Result<Platform, Error> {
             .ok_or(Error::Unreadable(map))?;
         let mut e = [0u8; MEMMAP_ENTRY_SIZE as usize];
         mem.read(at, &mut e)?;
-        let ty = MemoryType::from_e820(read_u32(&e, 16));
-        p.memory.add(read_u64(&e, 0), read_u64(&e, 8), ty)?;
+        let ty = MemoryType::from_e820(u32_in::<16, _>(&e));
+        p.memory.add(u64_in::<0, _>(&e), u64_in::<8, _>(&e), ty)?;
     }
     p.finish()
 }

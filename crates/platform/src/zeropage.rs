@@ -2,7 +2,8 @@
 //! (`struct boot_params`) whose E820 table and command line pointer describe
 //! the machine. Firecracker uses it when the ELF has no PVH note.
 
-use crate::{read_u32, read_u64, Cmdline, Door, Error, PhysMem, Platform};
+use crate::{Cmdline, Door, Error, PhysMem, Platform};
+use vmfw_bytes::{array, u32_in, u64_in};
 use vmfw_linux::zeropage as zp;
 use vmfw_memmap::MemoryType;
 
@@ -18,13 +19,17 @@ pub fn from_zero_page(mem: &impl PhysMem, addr: u64) -> Result<Platform, Error> 
     }
     for i in 0..count {
         let off = zp::E820_TABLE + i * zp::E820_ENTRY_SIZE;
-        let ty = MemoryType::from_e820(read_u32(&page, off + 16));
-        p.memory.add(read_u64(&page, off), read_u64(&page, off + 8), ty)?;
+        // E820_MAX entries fit in the page; one that did not would be VMM
+        // data we cannot read.
+        let e: [u8; zp::E820_ENTRY_SIZE] =
+            array(&page, off).ok_or(Error::Unreadable(addr.saturating_add(off as u64)))?;
+        let ty = MemoryType::from_e820(u32_in::<16, _>(&e));
+        p.memory.add(u64_in::<0, _>(&e), u64_in::<8, _>(&e), ty)?;
     }
-    let cmdline = u64::from(read_u32(&page, zp::CMD_LINE_PTR))
-        | (u64::from(read_u32(&page, zp::EXT_CMD_LINE_PTR)) << 32);
+    let cmdline = u64::from(u32_in::<{ zp::CMD_LINE_PTR }, _>(&page))
+        | (u64::from(u32_in::<{ zp::EXT_CMD_LINE_PTR }, _>(&page)) << 32);
     p.cmdline = Cmdline::read(mem, cmdline)?;
-    p.rsdp = Some(read_u64(&page, zp::ACPI_RSDP_ADDR)).filter(|a| *a != 0);
+    p.rsdp = Some(u64_in::<{ zp::ACPI_RSDP_ADDR }, _>(&page)).filter(|a| *a != 0);
     p.finish()
 }
 

@@ -477,7 +477,9 @@ impl Job {
                 live.req.write_u32(hdr_off + 4, 0);
                 live.req.write_u64(hdr_off + 8, sector);
                 live.req.write_u8(live.status_off + h, STATUS_UNSET);
-                live.sectors[h] = sector;
+                // Heads are below the queue size (at most QUEUE_SIZE_LIMIT),
+                // so each has its slot.
+                *live.sectors.get_mut(h).ok_or(Error::QueueFull)? = sector;
 
                 let data = self.addr + done as u64;
                 let seg_size = self.seg_size;
@@ -530,7 +532,14 @@ impl Job {
             while let Some(u) = used {
                 let h = usize::from(u.head);
                 let status = live.req.read_u8(live.status_off + h);
-                if let Err(e) = status_result(status, live.sectors[h]) {
+                // pop_used only returns heads of chains in flight, which
+                // are below the queue size; any other is a bad used entry.
+                let sector = live
+                    .sectors
+                    .get(h)
+                    .copied()
+                    .ok_or(Error::BadUsedRing { id: u32::from(u.head) })?;
+                if let Err(e) = status_result(status, sector) {
                     first_err.get_or_insert(e);
                 }
                 used = live.queue.pop_used()?;

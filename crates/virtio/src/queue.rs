@@ -218,14 +218,18 @@ impl VirtQueue {
         let mut prev: Option<(u16, u16)> = None;
         let mut count = 0u16;
         for seg in segments {
-            if self.num_free == 0 {
+            // While a descriptor is free, the free list's head is a
+            // descriptor number below `size` (at most LIMIT), so its link
+            // is always found.
+            let d = self.free_head;
+            let link = self.next.get(usize::from(d)).copied();
+            let (Some(after), true) = (link, self.num_free > 0) else {
                 if let (Some(h), Some((p, _))) = (head, prev) {
                     self.release(h, p, count);
                 }
                 return Err(Error::QueueFull);
-            }
-            let d = self.free_head;
-            self.free_head = self.next[usize::from(d)];
+            };
+            self.free_head = after;
             self.num_free -= 1;
             count += 1;
 
@@ -240,7 +244,10 @@ impl VirtQueue {
                     let p_off = usize::from(p) * DESC_SIZE;
                     self.mem.write_u16(p_off + 12, p_flags | DESC_F_NEXT);
                     self.mem.write_u16(p_off + 14, d);
-                    self.next[usize::from(p)] = d;
+                    // `p` came off the free list, so it has a link slot.
+                    if let Some(link) = self.next.get_mut(usize::from(p)) {
+                        *link = d;
+                    }
                 }
                 None => head = Some(d),
             }
@@ -253,8 +260,14 @@ impl VirtQueue {
         let slot = usize::from(self.avail_idx % self.size);
         self.mem.write_u16(self.avail_off + 4 + 2 * slot, head);
         self.avail_idx = self.avail_idx.wrapping_add(1);
-        self.chain_len[usize::from(head)] = count;
-        self.in_flight[usize::from(head)] = true;
+        // `head` came off the free list, so it has its slots; were it not,
+        // its completion would be refused by `pop_used` as a bad used
+        // entry rather than panic.
+        let h = usize::from(head);
+        if let (Some(len), Some(flying)) = (self.chain_len.get_mut(h), self.in_flight.get_mut(h)) {
+            *len = count;
+            *flying = true;
+        }
         self.in_flight_count += 1;
         Ok(head)
     }
@@ -262,7 +275,10 @@ impl VirtQueue {
     /// Puts the chain `head..=tail` of `count` descriptors back on the free
     /// list.
     fn release(&mut self, head: u16, tail: u16, count: u16) {
-        self.next[usize::from(tail)] = self.free_head;
+        // `tail` is a descriptor of a chain, below `size`: it has a slot.
+        if let Some(link) = self.next.get_mut(usize::from(tail)) {
+            *link = self.free_head;
+        }
         self.free_head = head;
         self.num_free += count;
     }
@@ -309,19 +325,26 @@ impl VirtQueue {
         let elem = self.used_off + 4 + 8 * slot;
         let id = self.mem.read_u32(elem);
         let len = self.mem.read_u32(elem + 4);
-        let head = match u16::try_from(id) {
-            Ok(h) if h < self.size && self.in_flight[usize::from(h)] => h,
-            _ => return Err(Error::BadUsedRing { id }),
+        // `id` is the device's word: it must name a chain in flight.
+        let entry = u16::try_from(id).ok().filter(|&h| h < self.size).and_then(|h| {
+            let i = usize::from(h);
+            let count = *self.chain_len.get(i)?;
+            (*self.in_flight.get(i)?).then_some((h, count))
+        });
+        let Some((head, count)) = entry else {
+            return Err(Error::BadUsedRing { id });
         };
-        self.last_used = self.last_used.wrapping_add(1);
-
-        let count = self.chain_len[usize::from(head)];
+        // The links of a chain in flight were set by `add`, to descriptors
+        // below `size`, so the walk always finds them.
         let mut tail = head;
         for _ in 1..count {
-            tail = self.next[usize::from(tail)];
+            tail = self.next.get(usize::from(tail)).copied().ok_or(Error::BadUsedRing { id })?;
         }
+        self.last_used = self.last_used.wrapping_add(1);
         self.release(head, tail, count);
-        self.in_flight[usize::from(head)] = false;
+        if let Some(flying) = self.in_flight.get_mut(usize::from(head)) {
+            *flying = false;
+        }
         self.in_flight_count -= 1;
         Ok(Some(UsedElem { head, len }))
     }

@@ -7,13 +7,13 @@ use crate::{load_initrd_plan, load_kernel_plan, Error, SetupHeader, ZeroPage};
 use vmfw_memmap::PAGE_SIZE;
 
 fn u16_at(p: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes(p[off..off + 2].try_into().unwrap())
+    vmfw_bytes::u16_at(p, off).unwrap()
 }
 fn u32_at(p: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(p[off..off + 4].try_into().unwrap())
+    vmfw_bytes::u32_at(p, off).unwrap()
 }
 fn u64_at(p: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(p[off..off + 8].try_into().unwrap())
+    vmfw_bytes::u64_at(p, off).unwrap()
 }
 
 fn page_for(s: &Synth) -> (ZeroPage, Vec<u8>) {

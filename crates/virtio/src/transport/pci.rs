@@ -215,11 +215,11 @@ fn walk_capabilities<C: PciConfig + ?Sized>(config: &mut C) -> Result<Caps, Erro
         if u16::from(ptr) < CAP_AREA_START {
             return Err(Error::PciCapabilityOutOfRange(ptr));
         }
-        let slot = usize::from(ptr / 4);
-        if visited[slot] {
-            return Err(Error::PciCapabilityLoop(ptr));
+        // A u8 pointer over 4 is at most 63: every dword has its slot.
+        match visited.get_mut(usize::from(ptr / 4)) {
+            Some(seen) if !*seen => *seen = true,
+            _ => return Err(Error::PciCapabilityLoop(ptr)),
         }
-        visited[slot] = true;
 
         let header = config.read_u32(ptr);
         let [id, next, cap_len, cfg_type] = header.to_le_bytes();

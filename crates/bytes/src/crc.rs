@@ -2,10 +2,11 @@
 //! ISO-HDLC polynomial 0x04C11DB7 in its reflected form 0xEDB88320, initial
 //! value and final XOR 0xFFFFFFFF).
 //!
-//! Table-driven, one byte per step; the 256-entry table is computed at
-//! compile time. GPT checksums a header of at most one block and an entry
-//! array bounded by [`crate::gpt::MAX_ENTRY_ARRAY_BYTES`], so this is never
-//! on a hot path.
+//! The same checksum guards the UEFI system table headers and vmfw's
+//! variable store file. Table-driven, one byte per step; the 256-entry
+//! table is computed at compile time. Its users checksum a GPT header of at
+//! most one block, an entry array bounded by the GPT reader, or a few
+//! kilobytes of variables, so this is never on a hot path.
 
 /// The reflected IEEE polynomial.
 const POLY: u32 = 0xEDB8_8320;
@@ -34,7 +35,7 @@ const fn make_table() -> [u32; 256] {
 /// An incremental CRC-32 (IEEE) computation.
 ///
 /// ```
-/// let mut c = vmfw_block::Crc32::new();
+/// let mut c = vmfw_bytes::Crc32::new();
 /// c.update(b"1234");
 /// c.update(b"56789");
 /// assert_eq!(c.finish(), 0xCBF4_3926);

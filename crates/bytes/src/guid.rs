@@ -1,4 +1,6 @@
-//! GUIDs as GPT stores them (UEFI 2.10 Appendix A, §5.3.3).
+//! GUIDs as GPT and UEFI store them (UEFI 2.10 Appendix A, §5.3.3): one
+//! type for partition types and GUIDs on disk and for `EFI_GUID` in the
+//! UEFI environment, which share the byte layout.
 //!
 //! On disk a GUID is 16 bytes in "mixed-endian" order: the first three
 //! fields (`u32`, `u16`, `u16`) are little-endian, the last eight bytes are
@@ -8,8 +10,6 @@
 
 use core::fmt;
 use core::str::FromStr;
-
-use crate::Error;
 
 /// A GUID, kept in its on-disk byte order.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -75,6 +75,16 @@ impl Guid {
     }
 }
 
+/// A GUID string was not of the form `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseGuidError;
+
+impl fmt::Display for ParseGuidError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("malformed GUID string")
+    }
+}
+
 /// Order in which the text form's 32 hex digits (pairs) fill the on-disk
 /// bytes: the first three fields are byte-swapped.
 const TEXT_ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
@@ -99,20 +109,20 @@ impl fmt::Debug for Guid {
 }
 
 impl FromStr for Guid {
-    type Err = Error;
+    type Err = ParseGuidError;
 
     /// Parses `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX` (either case).
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ParseGuidError> {
         let s = s.as_bytes();
         if s.len() != 36 {
-            return Err(Error::InvalidGuid);
+            return Err(ParseGuidError);
         }
         let mut digits = [0u8; 32];
         let mut n = 0usize;
         for (pos, &c) in s.iter().enumerate() {
             if matches!(pos, 8 | 13 | 18 | 23) {
                 if c != b'-' {
-                    return Err(Error::InvalidGuid);
+                    return Err(ParseGuidError);
                 }
                 continue;
             }
@@ -120,9 +130,9 @@ impl FromStr for Guid {
                 b'0'..=b'9' => c - b'0',
                 b'a'..=b'f' => c - b'a' + 10,
                 b'A'..=b'F' => c - b'A' + 10,
-                _ => return Err(Error::InvalidGuid),
+                _ => return Err(ParseGuidError),
             };
-            *digits.get_mut(n).ok_or(Error::InvalidGuid)? = v;
+            *digits.get_mut(n).ok_or(ParseGuidError)? = v;
             n += 1;
         }
         let mut bytes = [0u8; 16];
@@ -171,7 +181,7 @@ mod tests {
             "{12A7328-F81F-11D2-BA4B-00A0C93EC93B}",
             "C12A7328-F81F-11D2-BA4B-00A0C93EC9\u{e9}",
         ] {
-            assert_eq!(bad.parse::<Guid>(), Err(Error::InvalidGuid), "{bad}");
+            assert_eq!(bad.parse::<Guid>(), Err(ParseGuidError), "{bad}");
         }
     }
 }
