@@ -13,6 +13,7 @@ use crate::console::try_read;
 use crate::{arch, println, time};
 use alloc::string::String;
 use alloc::vec::Vec;
+use vmfw_keys::{Decoder, Event, Key};
 
 /// What the user chose.
 pub struct Choice {
@@ -30,7 +31,8 @@ pub struct Item {
     pub cmdline: String,
 }
 
-enum Key {
+/// What a key does in the menu.
+enum Action {
     Up,
     Down,
     Enter,
@@ -39,42 +41,68 @@ enum Key {
     Other,
 }
 
-/// Waits up to `ms` milliseconds for a key (forever when `ms` is None).
-fn key(ms: Option<u64>) -> Option<Key> {
-    let deadline = ms.map(|ms| arch::rdtsc() + ms * (time::tsc_hz() / 1000));
-    let byte = loop {
-        if let Some(b) = try_read() {
-            break b;
-        }
-        if deadline.is_some_and(|d| arch::rdtsc() >= d) {
-            return None;
-        }
-        core::hint::spin_loop();
-    };
-    Some(match byte {
-        b'\r' | b'\n' => Key::Enter,
-        b'e' => Key::Edit,
-        b'k' => Key::Up,
-        b'j' => Key::Down,
-        b'1'..=b'9' => Key::Digit(usize::from(byte - b'1')),
-        0x1b => match (key_byte(), key_byte()) {
-            (Some(b'['), Some(b'A')) => Key::Up,
-            (Some(b'['), Some(b'B')) => Key::Down,
-            _ => Key::Other,
-        },
-        _ => Key::Other,
-    })
+/// How long the rest of an escape sequence may take after its previous
+/// byte before a lone `ESC` counts as the Escape key (a terminal sends a
+/// sequence in one burst; a person pressing Escape sends nothing more).
+const ESCAPE_MS: u64 = 50;
+
+/// The serial console's bytes, decoded into keys.
+struct Input {
+    decoder: Decoder,
+    /// The second event of a byte that completed two (an interrupted
+    /// escape sequence, then the byte that interrupted it).
+    queued: Option<Event>,
 }
 
-/// The next byte of an escape sequence (they arrive together).
-fn key_byte() -> Option<u8> {
-    let deadline = arch::rdtsc() + 50 * (time::tsc_hz() / 1000);
-    while arch::rdtsc() < deadline {
-        if let Some(b) = try_read() {
-            return Some(b);
+impl Input {
+    fn new() -> Self {
+        Input { decoder: Decoder::new(), queued: None }
+    }
+
+    /// Waits until TSC `deadline` (forever when None) for the next key or
+    /// unknown escape sequence. An escape sequence under way may take
+    /// [`ESCAPE_MS`] past the deadline to complete.
+    fn next(&mut self, deadline: Option<u64>) -> Option<Event> {
+        if let Some(e) = self.queued.take() {
+            return Some(e);
+        }
+        let escape_ticks = ESCAPE_MS * (time::tsc_hz() / 1000);
+        let mut escape_deadline = self.decoder.pending().then(|| arch::rdtsc() + escape_ticks);
+        loop {
+            if let Some(b) = try_read() {
+                let mut events = self.decoder.push(b);
+                if let Some(first) = events.next() {
+                    self.queued = events.next();
+                    return Some(first);
+                }
+                escape_deadline = Some(arch::rdtsc() + escape_ticks);
+                continue;
+            }
+            let now = arch::rdtsc();
+            if self.decoder.pending() {
+                if escape_deadline.is_none_or(|d| now >= d) {
+                    return self.decoder.flush();
+                }
+            } else if deadline.is_some_and(|d| now >= d) {
+                return None;
+            }
+            core::hint::spin_loop();
         }
     }
-    None
+}
+
+/// Waits up to `ms` milliseconds for a key (forever when `ms` is None).
+fn key(input: &mut Input, ms: Option<u64>) -> Option<Action> {
+    let deadline = ms.map(|ms| arch::rdtsc() + ms * (time::tsc_hz() / 1000));
+    let event = input.next(deadline)?;
+    Some(match event.key() {
+        Some(Key::Enter) => Action::Enter,
+        Some(Key::Char('e')) => Action::Edit,
+        Some(Key::Up | Key::Char('k')) => Action::Up,
+        Some(Key::Down | Key::Char('j')) => Action::Down,
+        Some(Key::Char(c @ '1'..='9')) => Action::Digit(c as usize - '1' as usize),
+        _ => Action::Other,
+    })
 }
 
 fn draw(items: &[Item], selected: usize) {
@@ -88,6 +116,7 @@ fn draw(items: &[Item], selected: usize) {
 /// Runs the menu. `timeout_s` is the countdown (None: wait for a key).
 pub fn run(items: &[Item], default: usize, timeout_s: Option<u64>) -> Choice {
     let mut selected = default.min(items.len().saturating_sub(1));
+    let mut input = Input::new();
     draw(items, selected);
     let mut countdown = timeout_s;
     loop {
@@ -99,26 +128,26 @@ pub fn run(items: &[Item], default: usize, timeout_s: Option<u64>) -> Choice {
         }
         let k = match countdown {
             Some(0) => return Choice { index: selected, cmdline: None },
-            Some(s) => match key(Some(1000)) {
+            Some(s) => match key(&mut input, Some(1000)) {
                 None => {
                     countdown = Some(s - 1);
                     continue;
                 }
                 Some(k) => k,
             },
-            None => match key(None) {
+            None => match key(&mut input, None) {
                 Some(k) => k,
                 None => continue,
             },
         };
         countdown = None;
         match k {
-            Key::Up => selected = selected.checked_sub(1).unwrap_or(items.len() - 1),
-            Key::Down => selected = (selected + 1) % items.len(),
-            Key::Digit(d) if d < items.len() => selected = d,
-            Key::Enter => return Choice { index: selected, cmdline: None },
-            Key::Edit => {
-                if let Some(line) = edit(&items[selected].cmdline) {
+            Action::Up => selected = selected.checked_sub(1).unwrap_or(items.len() - 1),
+            Action::Down => selected = (selected + 1) % items.len(),
+            Action::Digit(d) if d < items.len() => selected = d,
+            Action::Enter => return Choice { index: selected, cmdline: None },
+            Action::Edit => {
+                if let Some(line) = edit(&mut input, &items[selected].cmdline) {
                     return Choice { index: selected, cmdline: Some(line) };
                 }
             }
@@ -129,37 +158,31 @@ pub fn run(items: &[Item], default: usize, timeout_s: Option<u64>) -> Choice {
 }
 
 /// Line editor for the command line: printable characters append,
-/// Backspace/DEL deletes, Enter accepts, Escape cancels.
-fn edit(start: &str) -> Option<String> {
+/// Backspace/DEL deletes, Enter accepts, Escape cancels; other keys
+/// (cursor keys, function keys) do nothing.
+fn edit(input: &mut Input, start: &str) -> Option<String> {
     println!("Edit the command line (Enter boots, Esc cancels):");
     let mut line: Vec<u8> = start.as_bytes().to_vec();
     crate::console::write_str(&alloc::format!("> {start}"));
     loop {
-        match wait_byte() {
-            b'\r' | b'\n' => {
+        match input.next(None).and_then(Event::key) {
+            Some(Key::Enter) => {
                 println!();
                 return Some(String::from_utf8_lossy(&line).into_owned());
             }
-            0x1b => {
+            Some(Key::Escape) => {
                 println!("\n(cancelled)");
                 return None;
             }
-            0x08 | 0x7f if line.pop().is_some() => crate::console::write_str("\x08 \x08"),
-            b @ 0x20..=0x7e => {
-                line.push(b);
-                crate::console::write_str(core::str::from_utf8(&[b]).unwrap_or(""));
+            Some(Key::Backspace) if line.pop().is_some() => crate::console::write_str("\x08 \x08"),
+            Some(Key::Char(c @ ' '..='~')) => {
+                let mut utf8 = [0u8; 4];
+                let c = c.encode_utf8(&mut utf8);
+                line.extend_from_slice(c.as_bytes());
+                crate::console::write_str(c);
             }
             _ => {}
         }
-    }
-}
-
-fn wait_byte() -> u8 {
-    loop {
-        if let Some(b) = try_read() {
-            return b;
-        }
-        core::hint::spin_loop();
     }
 }
 

@@ -257,6 +257,11 @@ impl<D: BlockIo> BlockIo for CachedDisk<D> {
     fn read_only(&self) -> bool {
         self.inner.read_only()
     }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        // Write-through: nothing of ours to write out.
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

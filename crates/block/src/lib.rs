@@ -153,6 +153,13 @@ pub trait BlockIo {
     fn read_only(&self) -> bool {
         true
     }
+
+    /// Makes every completed write durable (a disk's volatile write cache
+    /// written out, a virtio-blk `VIRTIO_BLK_T_FLUSH`). Devices without a
+    /// write cache, and read-only ones, have nothing to do (the default).
+    fn flush(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 impl<T: BlockIo + ?Sized> BlockIo for &mut T {
@@ -170,6 +177,9 @@ impl<T: BlockIo + ?Sized> BlockIo for &mut T {
     }
     fn read_only(&self) -> bool {
         (**self).read_only()
+    }
+    fn flush(&mut self) -> Result<(), Error> {
+        (**self).flush()
     }
 }
 

@@ -82,6 +82,10 @@ impl<D: BlockIo> BlockIo for Partition<D> {
     fn read_only(&self) -> bool {
         self.inner.read_only()
     }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]
@@ -144,5 +148,39 @@ mod tests {
         }
         assert_eq!(d.data()[8 * 512], 0xAB);
         assert_eq!(d.data()[9 * 512], 9);
+    }
+
+    /// Counts flushes, for checking that adapters pass them on.
+    struct Flushes(MemDisk, u32);
+
+    impl BlockIo for Flushes {
+        fn block_size(&self) -> u32 {
+            self.0.block_size()
+        }
+        fn num_blocks(&self) -> u64 {
+            self.0.num_blocks()
+        }
+        fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
+            self.0.read_blocks(lba, buf)
+        }
+        fn flush(&mut self) -> Result<(), Error> {
+            self.1 += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn flush_reaches_the_device_through_every_adapter() {
+        let mut d = Flushes(disk(), 0);
+        {
+            let view = Partition::new(&mut d, 2, 10).unwrap();
+            let mut cached = crate::CachedDisk::new(view).unwrap();
+            cached.flush().unwrap();
+            let mut by_ref = &mut cached;
+            BlockIo::flush(&mut by_ref).unwrap();
+        }
+        assert_eq!(d.1, 2);
+        // The default: nothing to do.
+        assert_eq!(disk().flush(), Ok(()));
     }
 }

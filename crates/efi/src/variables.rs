@@ -454,6 +454,26 @@ impl Store {
         })
     }
 
+    /// The boot options: every visible `Boot####` variable of
+    /// [`GLOBAL_VARIABLE`] as `(number, data)`, in increasing number order
+    /// (see [`crate::load_option::parse_boot_name`] for which names count).
+    /// One range walk of the store, not 65536 lookups; feed it to
+    /// [`crate::load_option::option_for_path`].
+    pub fn boot_options(&self) -> impl Iterator<Item = (u16, &[u8])> + '_ {
+        // Names sort as UTF-16 unit sequences, and the hex digits as
+        // UEFI spells them sort in numeric order, so every option lies
+        // between these two keys (with other names, such as `Boot0000x`,
+        // which the name check drops).
+        let low = (GLOBAL_VARIABLE, utf16("Boot0000"));
+        let high = (GLOBAL_VARIABLE, utf16("BootFFFF"));
+        self.vars
+            .range((Bound::Included(low), Bound::Included(high)))
+            .filter(|(_, v)| self.visible(v))
+            .filter_map(|((_, name), v)| {
+                crate::load_option::parse_boot_name(name).map(|n| (n, v.data.as_slice()))
+            })
+    }
+
     /// Bytes in use, as counted against [`Limits::max_storage`].
     pub fn used(&self) -> u64 {
         self.used

@@ -3,14 +3,22 @@
 //! The FAT's sector size may differ from the device's block size (a 512-byte
 //! sector volume on a 4Kn disk, or 4096-byte sectors on a 512-byte disk), so
 //! everything above this module works in byte offsets and this module turns
-//! them into whole-block reads.
+//! them into whole-block reads and writes.
 //!
-//! Caches (both are plain copies; the device is only read, so they never go
-//! stale):
-//! - one device block, for directory entries and the unaligned ends of data
-//!   reads;
+//! Caches (plain copies of device blocks):
+//! - one device block, for directory entries, the unaligned ends of data
+//!   reads and the read-modify-write of partial blocks;
 //! - a window of [`FAT_WINDOW`] bytes of FAT, so that following a chain reads
 //!   each FAT block once rather than once per cluster.
+//!
+//! Coherence: every write goes through [`Dev::write_bytes`], which writes
+//! whole blocks with [`BlockIo::write_blocks`] and then puts the written
+//! bytes into whichever cache holds those blocks; a failed write drops both
+//! caches, as the device's contents are then unknown. So the caches are
+//! always copies of what the device holds, as long as nothing else writes
+//! to the device underneath: a write made through another handle on the
+//! same disk (bypassing [`crate::FileSystem::write_at`]) can leave them
+//! stale.
 //!
 //! Invariant: `bs` is a power of two in 512..=65536 (checked in
 //! [`Dev::new`]), so
@@ -187,6 +195,126 @@ impl<D: BlockIo> Dev<D> {
     }
 }
 
+impl<D: BlockIo> Dev<D> {
+    /// Writes `data` at byte offset `off` of the device, whatever its
+    /// alignment: the block-aligned middle as one [`BlockIo::write_blocks`]
+    /// call straight from `data`, an unaligned head or tail as a
+    /// read-modify-write of its block through the block cache. Both caches
+    /// stay coherent (see the module docs).
+    ///
+    /// Errors: [`Error::ReadOnly`] before anything is written when the
+    /// device says it is read-only; [`Error::Io`] from the device (what
+    /// came before the failing request is written).
+    pub fn write_bytes(&mut self, off: u64, data: &[u8]) -> Result<(), Error> {
+        if self.dev.read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let bs = self.bs;
+        let bsz = self.block.len();
+        let mut pos = off;
+        let mut done = 0usize;
+        while let Some(rest) = data.get(done..).filter(|r| !r.is_empty()) {
+            let lba = pos.checked_div(bs).ok_or(OUT_OF_RANGE)?;
+            let within = pos.checked_rem(bs).and_then(|w| usize::try_from(w).ok());
+            let within = within.ok_or(OUT_OF_RANGE)?;
+            let n = if within == 0 && rest.len() >= bsz {
+                let whole = rest.len().checked_rem(bsz).and_then(|r| rest.len().checked_sub(r));
+                let whole = whole.ok_or(OUT_OF_RANGE)?;
+                let src = rest.get(..whole).ok_or(OUT_OF_RANGE)?;
+                if let Err(e) = self.dev.write_blocks(lba, src) {
+                    self.forget();
+                    return Err(e.into());
+                }
+                self.patch_caches(lba, src);
+                whole
+            } else {
+                let take = rest.len().min(bsz.saturating_sub(within));
+                if take == 0 {
+                    // Only if the block cache were not one block long.
+                    return Err(OUT_OF_RANGE);
+                }
+                self.load_block(lba)?;
+                copy(&mut self.block, within, rest, 0, take);
+                if let Err(e) = self.dev.write_blocks(lba, &self.block) {
+                    self.forget();
+                    return Err(e.into());
+                }
+                // The block cache now holds the written block; the FAT
+                // window may hold it too.
+                if let Some((start, len)) = self.fat_win {
+                    if !patch(&mut self.fat, start, len, bs, lba, &self.block) {
+                        self.fat_win = None;
+                    }
+                }
+                take
+            };
+            done = done.checked_add(n).ok_or(OUT_OF_RANGE)?;
+            pos = pos.checked_add(n as u64).ok_or(OUT_OF_RANGE)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the device's completed writes durable.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.dev.flush().map_err(Error::Io)
+    }
+
+    /// Puts `data`, just written at block `lba`, into the caches that hold
+    /// any of its blocks (or drops a cache that cannot be patched).
+    fn patch_caches(&mut self, lba: u64, data: &[u8]) {
+        if let Some(b) = self.block_lba {
+            let len = self.block.len();
+            if !patch(&mut self.block, b, len, self.bs, lba, data) {
+                self.block_lba = None;
+            }
+        }
+        if let Some((start, len)) = self.fat_win {
+            if !patch(&mut self.fat, start, len, self.bs, lba, data) {
+                self.fat_win = None;
+            }
+        }
+    }
+
+    /// Drops both caches: a write failed, so the device may hold the old
+    /// bytes, the new ones or a mix.
+    fn forget(&mut self) {
+        self.block_lba = None;
+        self.fat_win = None;
+    }
+}
+
+const OUT_OF_RANGE: Error = Error::Io(vmfw_block::Error::OutOfRange);
+
+/// Copies the part of `data` (device bytes written at block `lba`) that
+/// falls into `cache[..len]` (a copy of the device from block `start` on).
+/// False when the overlap cannot be computed or copied (the caller then
+/// drops the cache); true when it was copied or there is none.
+fn patch(cache: &mut [u8], start: u64, len: usize, bs: u64, lba: u64, data: &[u8]) -> bool {
+    let span = |block: u64, n: usize| -> Option<(u64, u64)> {
+        let from = block.checked_mul(bs)?;
+        Some((from, from.checked_add(u64::try_from(n).ok()?)?))
+    };
+    let (Some((c0, c1)), Some((d0, d1))) = (span(start, len), span(lba, data.len())) else {
+        return false;
+    };
+    let (lo, hi) = (c0.max(d0), c1.min(d1));
+    if lo >= hi {
+        return true;
+    }
+    let at = |a: u64, base: u64| usize::try_from(a.checked_sub(base)?).ok();
+    let (Some(cs), Some(ce), Some(ds), Some(de)) = (at(lo, c0), at(hi, c0), at(lo, d0), at(hi, d0))
+    else {
+        return false;
+    };
+    match (cache.get_mut(cs..ce), data.get(ds..de)) {
+        (Some(dst), Some(src)) => {
+            dst.copy_from_slice(src);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Copies `len` bytes from `src[from..]` to `dst[to..]`, clamped to both
 /// slices (callers compute in-bounds ranges; the clamp keeps that a
 /// non-panicking property rather than an assumption).
@@ -239,6 +367,61 @@ mod tests {
         }
         assert_eq!(d.dev.read_calls(), 1);
         assert!(d.fat_byte(40000).is_err());
+    }
+
+    fn writable(bs: u32) -> Dev<MemDisk> {
+        let img = (0..32768u32).map(|i| (i % 251) as u8).collect();
+        Dev::new(MemDisk::new(img, bs).writable()).unwrap()
+    }
+
+    #[test]
+    fn writes_keep_both_caches_coherent() {
+        for bs in [512, 4096] {
+            let mut d = writable(bs);
+            let mut model: Vec<u8> = d.dev.data().to_vec();
+            // Fill the FAT window and the block cache.
+            assert_eq!(d.fat_byte(700).unwrap(), model[700]);
+            let mut b = [0u8; 3];
+            d.read_bytes(1000, &mut b).unwrap();
+            for (off, len) in [(699u64, 3usize), (1001, 1), (0, 8192), (511, 1030), (4095, 2)] {
+                let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(7) ^ 0x5a).collect();
+                d.write_bytes(off, &data).unwrap();
+                model[off as usize..off as usize + len].copy_from_slice(&data);
+                assert_eq!(d.dev.data(), &model[..], "bs {bs} write {off}+{len}");
+                // Cached reads see the write.
+                for at in [699u64, 700, 701, 1000, 1001, 1002, 4095, 4096] {
+                    assert_eq!(d.fat_byte(at).unwrap(), model[at as usize], "fat {at}");
+                    let mut one = [0u8; 1];
+                    d.read_bytes(at, &mut one).unwrap();
+                    assert_eq!(one[0], model[at as usize], "byte {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn aligned_writes_are_one_request_and_read_only_is_refused() {
+        let mut d = disk(512);
+        assert!(matches!(d.write_bytes(0, &[1]), Err(Error::ReadOnly)));
+        let mut d = writable(512);
+        d.write_bytes(1024, &[9u8; 4096]).unwrap();
+        assert_eq!(&d.dev.data()[1024..5120], &[9u8; 4096][..]);
+        assert_eq!(d.dev.read_calls(), 0, "no read-modify-write for whole blocks");
+        d.write_bytes(100, &[8u8; 10]).unwrap();
+        assert_eq!(d.dev.read_calls(), 1);
+        assert!(d.write_bytes(32768 - 1, &[0, 0]).is_err());
+    }
+
+    #[test]
+    fn patch_copies_only_the_overlap() {
+        let mut cache = [0u8; 8];
+        // Cache holds bytes 512..520 (block 1 of 512, first 8 bytes).
+        assert!(patch(&mut cache, 1, 8, 512, 0, &[1u8; 516]));
+        assert_eq!(cache, [1, 1, 1, 1, 0, 0, 0, 0]);
+        assert!(patch(&mut cache, 1, 8, 512, 2, &[2u8; 512]), "no overlap");
+        assert_eq!(cache, [1, 1, 1, 1, 0, 0, 0, 0]);
+        assert!(!patch(&mut cache, u64::MAX, 8, 512, 0, &[3u8; 8]), "overflow");
+        assert!(!patch(&mut cache, 1, 16, 512, 1, &[3u8; 16]), "cache shorter than len");
     }
 
     #[test]

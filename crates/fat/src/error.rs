@@ -3,7 +3,7 @@
 use core::fmt;
 
 /// Everything that can go wrong while mounting a FAT volume, walking its
-/// directories or reading its files.
+/// directories, reading its files or overwriting their bytes in place.
 ///
 /// Variants that carry a value report the offending on-disk value, so that a
 /// failed boot option can log one line that says what was wrong.
@@ -73,6 +73,19 @@ pub enum Error {
     /// An allocation failed (the cluster-run list of a badly fragmented
     /// file, or a file read into a new vector).
     OutOfMemory,
+    /// A write was asked of a volume whose device is read-only; nothing
+    /// was written.
+    ReadOnly,
+    /// A write would end at byte `end` of a file of `size` bytes (an `end`
+    /// of `u64::MAX` stands for one past the range of offsets). Writes
+    /// overwrite existing bytes only and never extend a file; nothing was
+    /// written.
+    WriteBeyondEnd {
+        /// Offset one past the last byte the write would touch.
+        end: u64,
+        /// The file's size.
+        size: u64,
+    },
 }
 
 impl From<vmfw_block::Error> for Error {
@@ -112,6 +125,10 @@ impl fmt::Display for Error {
             Error::BufferTooSmall { needed } => write!(f, "buffer too small, need {needed} bytes"),
             Error::FileTooLarge(v) => write!(f, "file too large ({v} bytes)"),
             Error::OutOfMemory => f.write_str("out of memory"),
+            Error::ReadOnly => f.write_str("volume is read-only"),
+            Error::WriteBeyondEnd { end, size } => {
+                write!(f, "write up to byte {end} of a {size}-byte file (files do not grow)")
+            }
         }
     }
 }

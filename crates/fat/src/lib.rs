@@ -60,6 +60,7 @@ mod file;
 mod name;
 mod table;
 mod time;
+mod write;
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -36,6 +36,7 @@
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod bootparams;
+mod cmdline;
 mod header;
 mod le;
 mod plan;
@@ -45,6 +46,7 @@ pub mod zeropage;
 mod tests;
 
 pub use bootparams::ZeroPage;
+pub use cmdline::kernel_cmdline;
 pub use header::{BzImage, SetupHeader, MIN_PROTOCOL};
 pub use plan::{
     load_initrd_plan, load_kernel_plan, load_params_plan, plan_kernel, KernelPlacement, KernelPlan,

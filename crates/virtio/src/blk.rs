@@ -576,4 +576,8 @@ impl<T: Transport, D: Dma> vmfw_block::BlockIo for VirtioBlk<T, D> {
     fn read_only(&self) -> bool {
         VirtioBlk::read_only(self)
     }
+
+    fn flush(&mut self) -> Result<(), vmfw_block::Error> {
+        VirtioBlk::flush(self).map_err(Into::into)
+    }
 }

@@ -339,3 +339,59 @@ fn iterator_exposes_everything() {
     let nv: Vec<_> = s.iter().filter(|v| v.attributes & NON_VOLATILE != 0).collect();
     assert_eq!(nv.len(), 1);
 }
+
+#[test]
+fn boot_options_are_walked_in_number_order() {
+    let mut s = store();
+    for name in ["Boot0002", "BootOrder", "Boot0000", "Boot000a", "Boot00A0", "BootFFFF"] {
+        s.set_variable(&n(name), GLOBAL_VARIABLE, NV_BS_RT, name.as_bytes()).unwrap();
+    }
+    for name in ["Boot0000x", "Boot", "BootNext", "Boot00"] {
+        s.set_variable(&n(name), GLOBAL_VARIABLE, BS_RT, b"not an option").unwrap();
+    }
+    // Another vendor's Boot0001 is not a boot option.
+    s.set_variable(&n("Boot0001"), V, NV_BS_RT, b"other vendor").unwrap();
+    let got: Vec<(u16, &[u8])> = s.boot_options().collect();
+    assert_eq!(
+        got,
+        [
+            (0x0000, &b"Boot0000"[..]),
+            (0x0002, b"Boot0002"),
+            (0x00a0, b"Boot00A0"),
+            (0xffff, b"BootFFFF"),
+        ]
+    );
+    assert_eq!(store().boot_options().count(), 0);
+}
+
+#[test]
+fn boot_options_hidden_at_runtime_are_skipped() {
+    let mut s = store();
+    s.set_variable(&n("Boot0000"), GLOBAL_VARIABLE, BS, b"bs only").unwrap();
+    s.set_variable(&n("Boot0001"), GLOBAL_VARIABLE, NV_BS_RT, b"rt").unwrap();
+    assert_eq!(s.boot_options().count(), 2);
+    s.exit_boot_services();
+    assert_eq!(s.boot_options().collect::<Vec<_>>(), [(1, &b"rt"[..])]);
+}
+
+#[test]
+fn boot_options_feed_option_for_path() {
+    use crate::devpath::PathBuilder;
+    use crate::load_option::{option_for_path, LoadOption, OptionSlot, ACTIVE};
+    let path = |f: &str| PathBuilder::new().file_path(f).finish().unwrap();
+    let opt = |p: &[u8]| {
+        LoadOption {
+            attributes: ACTIVE,
+            description: "x".into(),
+            file_path: p.to_vec(),
+            optional_data: vec![],
+        }
+        .to_bytes()
+    };
+    let (a, b) = (path("\\a.efi"), path("\\b.efi"));
+    let mut s = store();
+    s.set_variable(&n("Boot0000"), GLOBAL_VARIABLE, NV_BS_RT, &opt(&a)).unwrap();
+    s.set_variable(&n("Boot0002"), GLOBAL_VARIABLE, NV_BS_RT, &opt(&b)).unwrap();
+    assert_eq!(option_for_path(s.boot_options(), &b), OptionSlot::Existing(2));
+    assert_eq!(option_for_path(s.boot_options(), &path("\\c.efi")), OptionSlot::Free(1));
+}
