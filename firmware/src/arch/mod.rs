@@ -18,9 +18,10 @@
 //! | devices | [`port_write`], [`pci_config_ports`] |
 //! | power | [`power`] |
 //! | boot | [`linux_handoff`] |
+//! | UEFI | [`rtc`], [`rng`], [`efi_call`] |
 //!
 //! Rules for implementations: every function that UEFI runtime services
-//! reach ([`power`], [`counter`]) must run under the OS's page
+//! reach ([`power`], [`rtc`], [`counter`]) must run under the OS's page
 //! tables after `ExitBootServices()`: no logging, no heap, no memory but
 //! the firmware image and registers the VMM emulates in I/O space (or
 //! MMIO that the runtime memory map describes).
@@ -38,7 +39,7 @@ use self::x86_64 as imp;
 /// The x86 Linux handoff (caller: native.rs, until it uses
 /// [`linux_handoff`]).
 pub use imp::handoff;
-/// x86 port I/O (caller: uefi/runtime.rs).
+/// x86 port I/O (caller: uefi/runtime.rs, until it uses [`rtc`]).
 pub use imp::io;
 /// Old name of [`counter`] (callers: uefi/*, esp.rs, menu.rs).
 pub use imp::tsc::read as rdtsc;
@@ -294,4 +295,149 @@ pub mod power {
 pub unsafe fn linux_handoff(entry: u64, param: u64) -> ! {
     // SAFETY: forwarded from the caller.
     unsafe { imp::handoff::linux64(entry, param) }
+}
+
+// ---------------------------------------------------------------------
+// UEFI support.
+
+/// The real-time clock behind UEFI `GetTime()`/`SetTime()`/
+/// `GetWakeupTime()`/`SetWakeupTime()` (x86_64: the CMOS RTC; aarch64: a
+/// PL031). Runtime-safe. The clock keeps no time zone, daylight flags or
+/// nanoseconds: times read have `UNSPECIFIED_TIMEZONE`, daylight 0 and
+/// 0 ns, and those fields of times written are ignored (the UEFI layer
+/// remembers the zone itself). `DeviceError` when the registers do not
+/// decode to a valid time or another call holds the clock.
+#[allow(dead_code)] // used by the UEFI layer once it switches
+pub mod rtc {
+    use super::imp;
+    use vmfw_efi::time::{Capabilities, Time};
+    use vmfw_efi::Result;
+
+    /// The alarm as `GetWakeupTime()` reports it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Wakeup {
+        /// The alarm is armed.
+        pub enabled: bool,
+        /// The alarm time was reached (reading clears it on the CMOS RTC).
+        pub pending: bool,
+        /// The alarm time (the CMOS alarm has a time of day only: the date
+        /// is today's).
+        pub time: Time,
+    }
+
+    /// The current time.
+    pub fn get_time() -> Result<Time> {
+        imp::rtc::get_time()
+    }
+
+    /// Sets the clock; `InvalidParameter` when `time` fails
+    /// [`Time::validate`].
+    pub fn set_time(time: &Time) -> Result<()> {
+        imp::rtc::set_time(time)
+    }
+
+    /// `EFI_TIME_CAPABILITIES` of the clock.
+    pub fn capabilities() -> Capabilities {
+        imp::rtc::capabilities()
+    }
+
+    /// The alarm.
+    pub fn get_wakeup() -> Result<Wakeup> {
+        imp::rtc::get_wakeup()
+    }
+
+    /// Arms the alarm at `alarm`, or disarms it for `None`;
+    /// `InvalidParameter` when the time fails [`Time::validate`].
+    pub fn set_wakeup(alarm: Option<&Time>) -> Result<()> {
+        imp::rtc::set_wakeup(alarm)
+    }
+}
+
+/// Random numbers from the CPU, for `EFI_RNG_PROTOCOL` (x86_64: RDRAND and
+/// RDSEED; aarch64: RNDR where FEAT_RNG exists).
+#[allow(dead_code)] // used by the UEFI layer once it switches
+pub mod rng {
+    use super::imp;
+
+    /// A kind of randomness; the UEFI layer maps each to its
+    /// `EFI_RNG_ALGORITHM` GUID.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Algorithm {
+        /// SP 800-90A CTR_DRBG with AES-256 (RDRAND).
+        CtrDrbg256,
+        /// Conditioned entropy-source output (RDSEED).
+        Raw,
+        /// Arm's RNDR (`EFI_RNG_ALGORITHM_ARM_RNDR`).
+        #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+        ArmRndr,
+    }
+
+    /// The algorithms this CPU offers, the preferred (default) first;
+    /// empty when it has none. Asks the CPU each time (CPUID).
+    pub fn algorithms() -> alloc::vec::Vec<Algorithm> {
+        imp::rng::algorithms()
+    }
+
+    /// Fills `buf` from `alg`. False when the CPU does not offer `alg` or
+    /// it failed to deliver after bounded retries (`EFI_NOT_READY`).
+    pub fn fill(alg: Algorithm, buf: &mut [u8]) -> bool {
+        imp::rng::fill(alg, buf)
+    }
+}
+
+/// Calls between the firmware and UEFI code: the image trampoline and the
+/// variadic boot services.
+///
+/// The variadic entry points call two functions the UEFI layer defines
+/// with `#[no_mangle]`:
+/// `extern "efiapi" fn vmfw_install_multiple_impl(args: *const u64) -> usize`
+/// and `extern "efiapi" fn vmfw_uninstall_multiple_impl(args: *const u64)
+/// -> usize`, where `args` points at all the caller's arguments as one
+/// array of 64-bit slots (handle or handle pointer first, then GUID
+/// pointer / interface pairs up to a NULL GUID pointer).
+#[allow(dead_code)] // used by the UEFI layer once it switches
+pub mod efi_call {
+    use super::imp;
+
+    /// Calls the UEFI image entry point `entry(handle, system_table)` with
+    /// the UEFI calling convention and returns its status. Before the
+    /// call the firmware's callee-saved registers and stack pointer are
+    /// saved on its stack, and that stack pointer stored in `*jump`, so
+    /// that [`exit_image`] can return here.
+    ///
+    /// # Safety
+    /// `entry` must be the entry point of a loaded, relocated image;
+    /// `jump` must stay valid while the image runs.
+    pub unsafe fn call_image(
+        entry: u64,
+        handle: usize,
+        system_table: u64,
+        jump: *mut u64,
+    ) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { imp::efi_call::call_image(entry, handle, system_table, jump) }
+    }
+
+    /// Returns from the [`call_image`] that stored `jump`, with `status`
+    /// (UEFI `Exit()`): everything the image pushed since is abandoned.
+    ///
+    /// # Safety
+    /// `jump` must be the value a [`call_image`] that has not returned yet
+    /// stored; nothing on the abandoned stack may need dropping.
+    pub unsafe fn exit_image(jump: u64, status: usize) -> ! {
+        // SAFETY: forwarded from the caller.
+        unsafe { imp::efi_call::exit_image(jump, status) }
+    }
+
+    /// The address to put in the boot services table for
+    /// `InstallMultipleProtocolInterfaces()`.
+    pub fn install_multiple() -> usize {
+        imp::efi_call::install_multiple()
+    }
+
+    /// The address to put in the boot services table for
+    /// `UninstallMultipleProtocolInterfaces()`.
+    pub fn uninstall_multiple() -> usize {
+        imp::efi_call::uninstall_multiple()
+    }
 }

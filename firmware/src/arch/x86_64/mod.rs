@@ -5,6 +5,7 @@
 //! Nothing outside `arch` names these modules (except the transition paths
 //! in `arch/mod.rs`): the boot flow goes through the interface there.
 
+pub mod efi_call;
 pub mod gdt;
 pub mod handoff;
 pub mod idt;
@@ -12,6 +13,8 @@ pub mod io;
 pub mod paging;
 pub mod pci;
 pub mod power;
+pub mod rng;
+pub mod rtc;
 pub mod serial;
 pub mod tsc;
 
