@@ -78,9 +78,10 @@ pub fn counter_hz() -> (u64, &'static str) {
     imp::tsc::hz()
 }
 
-/// An upper bound on [`counter_hz`], for waits that must not measure the
-/// rate (the way down from a fault): they may then last longer than
-/// asked, never endlessly.
+/// A counter rate at the fast end of what hosts run at (x86_64: 4 GHz;
+/// aarch64: 1 GHz, the rate Armv8.6 fixes the generic timer at), for
+/// waits that must not measure the rate (the way down from a fault): they
+/// then last about as long as asked or longer, never endlessly.
 pub const COUNTER_HZ_MAX: u64 = imp::tsc::HZ_MAX;
 
 /// What the counter is called in the log ("TSC").
@@ -96,8 +97,9 @@ pub mod paging {
     use super::imp;
 
     /// What a range holds, which decides its memory attributes (aarch64:
-    /// Normal write-back for RAM, Device-nGnRE for MMIO; x86_64 maps both
-    /// alike and leaves the memory type to the VMM's EPT).
+    /// Normal write-back for RAM, Device-nGnRE for MMIO). x86_64 maps both
+    /// alike, as it always did: under KVM an access to emulated MMIO exits
+    /// to the VMM whatever the cache type.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Kind {
         /// RAM, whoever uses it (free, firmware, ACPI tables).
@@ -128,12 +130,13 @@ pub mod paging {
     /// a table could not be allocated or the range cannot be
     /// identity-mapped (beyond the virtual address width).
     pub fn map(start: u64, len: u64, kind: Kind, alloc: &mut dyn FnMut() -> Option<u64>) -> bool {
+        // x86_64 has one kind of mapping for both (see [`Kind`]).
         let _ = kind;
         imp::paging::map_identity(start, len, alloc)
     }
 
     /// Unmaps the 4 KiB page at `addr` so that any access faults (the
-    /// stack guard), splitting a block mapping when needed; False when it
+    /// stack guard), splitting a block mapping when needed; false when it
     /// was not mapped or a table could not be allocated.
     pub fn unmap_page(addr: u64, alloc: &mut dyn FnMut() -> Option<u64>) -> bool {
         imp::paging::unmap_page(addr, alloc)

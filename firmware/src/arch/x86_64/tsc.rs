@@ -9,8 +9,8 @@ use super::io;
 /// What the counter is called in the log.
 pub const NAME: &str = "TSC";
 
-/// An upper bound on the TSC rate of any CPU a VM runs on, for waits that
-/// must not measure the rate (the way down from a fault).
+/// A fast TSC rate (few hosts exceed it), for waits that must not measure
+/// the rate (the way down from a fault).
 pub const HZ_MAX: u64 = 4_000_000_000;
 
 /// Reads the time-stamp counter.
