@@ -1,33 +1,21 @@
-//! The serial console (COM1, a 16550 UART) and the `log` backend.
+//! The serial console (the architecture's UART, [`serial`]) and the
+//! `log` backend.
 //!
-//! Every port access is a VM exit, so output is written in bursts: one
-//! line-status read per 16 bytes (the UART's FIFO depth), not per byte.
-//! The writer holds no state besides the port, so the exception handler
+//! Every UART register access is a VM exit, so output is written in
+//! bursts: the transmitter is asked for room once per FIFO load (one
+//! line-status read per 16 bytes on a 16550), not before every byte.
+//! The writer holds no state besides the UART, so the exception handler
 //! can always print, even if it interrupted a half-written line.
 
-use crate::arch::io::{inb, outb};
+use crate::arch::serial;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-const COM1: u16 = 0x3f8;
-const FIFO_DEPTH: usize = 16;
-const LSR_THR_EMPTY: u8 = 1 << 5;
-
 static PRESENT: AtomicBool = AtomicBool::new(false);
 
-/// Programs COM1 for 115200 8N1 with FIFOs, polled (no interrupts).
+/// Programs the UART (115200 8N1, FIFOs, polled).
 pub fn init() {
-    // SAFETY: COM1's registers; the UART does no DMA.
-    unsafe {
-        outb(COM1 + 1, 0x00); // IER: no interrupts
-        outb(COM1 + 3, 0x80); // LCR: DLAB to set the divisor
-        outb(COM1, 0x01); // divisor 1 = 115200 baud
-        outb(COM1 + 1, 0x00);
-        outb(COM1 + 3, 0x03); // 8N1, DLAB off
-        outb(COM1 + 2, 0xc7); // FIFO on, cleared, 14-byte threshold
-        outb(COM1 + 4, 0x03); // DTR, RTS
-    }
-    PRESENT.store(true, Ordering::Relaxed);
+    PRESENT.store(serial::init(), Ordering::Relaxed);
 }
 
 /// Reads one received byte, if any (never waits).
@@ -35,8 +23,7 @@ pub fn try_read() -> Option<u8> {
     if !PRESENT.load(Ordering::Relaxed) {
         return None;
     }
-    // SAFETY: COM1 line status and receive buffer registers.
-    unsafe { (inb(COM1 + 5) & 1 != 0).then(|| inb(COM1)) }
+    serial::rx()
 }
 
 /// Writes raw bytes, translating `\n` to `\r\n`.
@@ -47,19 +34,10 @@ fn write_bytes(bytes: &[u8]) {
     let mut room = 0usize;
     let mut put = |b: u8| {
         if room == 0 {
-            // Bounded wait: a missing or wedged UART must not hang the
-            // firmware (the line is then lost, which is all we can do).
-            for _ in 0..100_000 {
-                // SAFETY: COM1 line status register read.
-                if unsafe { inb(COM1 + 5) } & LSR_THR_EMPTY != 0 {
-                    break;
-                }
-                core::hint::spin_loop();
-            }
-            room = FIFO_DEPTH;
+            // A bounded wait: a wedged UART loses bytes, never hangs us.
+            room = serial::tx_room().max(1);
         }
-        // SAFETY: COM1 transmit holding register.
-        unsafe { outb(COM1, b) };
+        serial::tx(b);
         room -= 1;
     };
     for &b in bytes {
@@ -79,7 +57,7 @@ pub fn write_str(s: &str) {
 pub struct Writer(());
 
 impl Writer {
-    /// A writer to COM1.
+    /// A writer to the serial console.
     pub fn new() -> Self {
         Writer(())
     }

@@ -30,10 +30,9 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// hand-over pointer and the door number (0 = PVH, 1 = Linux 64-bit).
 #[no_mangle]
 extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
-    let t0 = arch::rdtsc();
+    let t0 = arch::counter();
     console::init();
-    arch::gdt::init();
-    arch::idt::init();
+    arch::init_cpu();
 
     // Read the hand-over data while the door's page tables still map page 0
     // (QEMU puts the PVH start info there); the firmware's own tables leave
@@ -50,8 +49,8 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
             power::fatal("no platform description")
         }
     };
-    // SAFETY: called once; the firmware runs from its image at 1 MiB, which
-    // the new tables map identically.
+    // SAFETY: called once, before anything relies on other mappings; the
+    // firmware runs from its image, which the new tables map identically.
     unsafe { arch::paging::init() };
     console::init_logger(platform.cmdline.value("vmfw.log"));
     println!("vmfw {VERSION} (x86_64), entered via {}", door_name(door));

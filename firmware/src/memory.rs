@@ -87,10 +87,10 @@ pub unsafe fn reserved_slice<'a>(addr: u64, len: usize) -> &'a mut [u8] {
     unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len) }
 }
 
-/// Makes sure `[start, start + len)` is identity-mapped (device windows
-/// above 4 GiB); page tables come from the map.
+/// Makes sure `[start, start + len)` is identity-mapped as device memory
+/// (device windows above 4 GiB); page tables come from the map.
 pub fn map_device(start: u64, len: u64) -> bool {
-    paging::map_identity(start, len, &mut || alloc_zeroed(1, MemoryType::FirmwareData))
+    paging::map(start, len, paging::Kind::Device, &mut || alloc_zeroed(1, MemoryType::FirmwareData))
 }
 
 /// The DMA allocator drivers use: zeroed, page-aligned, contiguous,
@@ -258,14 +258,13 @@ impl vmfw_acpi::Memory for Phys {
     }
 }
 
-const FOUR_GIB: u64 = 1 << 32;
-
 /// Most of RAM the heap takes.
 const HEAP_MAX: u64 = 32 << 20;
 /// Least heap the firmware runs with.
 const HEAP_MIN: u64 = 2 << 20;
 
-/// Carves the firmware out of the map, maps all RAM above 4 GiB, punches
+/// Carves the firmware out of the map, maps all RAM above what
+/// `paging::init` mapped (4 GiB on x86), punches
 /// the stack guard page, sets up the heap, and takes the map into this
 /// module. Returns the heap size.
 pub fn init(mut map: MemoryMap) -> Result<u64, &'static str> {
@@ -282,13 +281,14 @@ fn prepare(map: &mut MemoryMap) -> Result<u64, &'static str> {
     let alloc_table = |map: &mut MemoryMap| {
         map.allocate(1, PAGE_SIZE, Placement::Anywhere, MemoryType::FirmwareData).ok()
     };
-    // Everything the VMM described above 4 GiB (RAM and reserved windows);
-    // iterate a snapshot because mapping allocates from the map.
+    // Everything the VMM described above the initial map (RAM and reserved
+    // windows); iterate a snapshot because mapping allocates from the map.
     let snapshot = map.clone();
-    for r in snapshot.regions().iter().filter(|r| r.end > FOUR_GIB) {
-        let s = r.start.max(FOUR_GIB);
-        if !paging::map_identity(s, r.end - s, &mut || alloc_table(map)) {
-            return Err("cannot map memory above 4 GiB");
+    for r in snapshot.regions().iter().filter(|r| r.end > paging::INIT_MAP_END) {
+        let s = r.start.max(paging::INIT_MAP_END);
+        let kind = if r.ty.is_ram() { paging::Kind::Ram } else { paging::Kind::Device };
+        if !paging::map(s, r.end - s, kind, &mut || alloc_table(map)) {
+            return Err("cannot map memory above the initial map");
         }
     }
     let guard = &raw const __stack_guard as u64;

@@ -1,9 +1,10 @@
 //! PCI configuration access for the firmware: ECAM windows from the ACPI
-//! MCFG table where the VMM provides them, else the legacy CF8/CFC ports
-//! (PCI Local Bus 3.0 §3.2.2.3.2), which reach the first 256 bytes of each
-//! function, all virtio needs.
+//! MCFG table where the VMM provides them, else the architecture's legacy
+//! configuration ports where it has them (x86 CF8/CFC, PCI Local Bus 3.0
+//! §3.2.2.3.2), which reach the first 256 bytes of each function, all
+//! virtio needs.
 
-use crate::arch::io;
+use crate::arch::{self, PciConfigPorts};
 use crate::memory;
 use vmfw_acpi::Ecam;
 use vmfw_pci::{Bdf, ConfigSpace};
@@ -12,12 +13,14 @@ use vmfw_pci::{Bdf, ConfigSpace};
 pub enum Access {
     /// Memory-mapped windows (one per segment / bus range).
     Ecam(alloc::vec::Vec<Ecam>),
-    /// Ports 0xCF8 (address) and 0xCFC (data).
-    Ports,
+    /// The architecture's configuration ports (x86: 0xCF8 address, 0xCFC
+    /// data).
+    Ports(PciConfigPorts),
 }
 
 impl Access {
-    /// ECAM when the MCFG lists usable windows (mapped here), else ports.
+    /// ECAM when the MCFG lists usable windows (mapped here), else ports;
+    /// with neither, ECAM without windows (nothing to enumerate).
     pub fn new(acpi: Option<&vmfw_acpi::Tables>) -> Self {
         let windows = acpi.map(|t| t.mcfg(&memory::Phys)).transpose().unwrap_or_else(|e| {
             log::warn!("ACPI MCFG: {e}; using PCI ports");
@@ -34,10 +37,9 @@ impl Access {
                 ok
             })
             .collect();
-        if windows.is_empty() {
-            Access::Ports
-        } else {
-            Access::Ecam(windows)
+        match arch::pci_config_ports() {
+            Some(p) if windows.is_empty() => Access::Ports(p),
+            _ => Access::Ecam(windows),
         }
     }
 
@@ -50,7 +52,7 @@ impl Access {
                 s.dedup();
                 s
             }
-            Access::Ports => alloc::vec![0],
+            Access::Ports(_) => alloc::vec![0],
         }
     }
 
@@ -82,12 +84,8 @@ impl ConfigSpace for Access {
                 Some(a) => unsafe { core::ptr::read_volatile(a as *const u32) },
                 None => 0xffff_ffff,
             },
-            Access::Ports => match Self::port_address(bdf, offset) {
-                // SAFETY: the PCI configuration address/data ports.
-                Some(a) => unsafe {
-                    io::outl(0xcf8, a);
-                    io::inl(0xcfc)
-                },
+            Access::Ports(p) => match Self::port_address(bdf, offset) {
+                Some(a) => p.read(a),
                 None => 0xffff_ffff,
             },
         }
@@ -102,13 +100,9 @@ impl ConfigSpace for Access {
                     unsafe { core::ptr::write_volatile(a as *mut u32, value) }
                 }
             }
-            Access::Ports => {
+            Access::Ports(p) => {
                 if let Some(a) = Self::port_address(bdf, offset) {
-                    // SAFETY: the PCI configuration address/data ports.
-                    unsafe {
-                        io::outl(0xcf8, a);
-                        io::outl(0xcfc, value);
-                    }
+                    p.write(a, value);
                 }
             }
         }

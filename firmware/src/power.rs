@@ -2,14 +2,17 @@
 //! through every mechanism VMMs implement, so the firmware never spins
 //! forever. Run QEMU with `-no-reboot` to make a reset end the VM too.
 //!
-//! Order: ACPI S5 from the FADT/DSDT (QEMU q35 and microvm, Cloud
-//! Hypervisor), the keyboard controller's reset line (Firecracker stops the
-//! VM on it), the PCI reset control register 0xCF9, the FADT reset
-//! register, QEMU's `isa-debug-exit` port when present, and finally a
-//! triple fault. Between attempts the firmware waits a few milliseconds by
-//! the TSC (not with PAUSE loops, which trap on some nested hypervisors).
+//! Power-off order: ACPI S5 from the FADT/DSDT (QEMU q35 and microvm,
+//! Cloud Hypervisor), the architecture's power-off steps
+//! ([`arch::power::off`]; x86: the keyboard controller's reset line, which
+//! Firecracker stops the VM on, and the reset control register 0xCF9), the
+//! FADT reset register, the architecture's last steps
+//! ([`arch::power::off_last`]; x86: QEMU's `isa-debug-exit` port when
+//! present), and finally [`arch::power::stop`] (x86: a triple fault).
+//! Between attempts the firmware waits a few milliseconds by the counter
+//! (not with PAUSE loops, which trap on some nested hypervisors).
 
-use crate::arch::{self, io};
+use crate::arch::{self, PortWidth};
 use spin::Once;
 use vmfw_acpi::{Gas, GasSpace, PowerControl};
 
@@ -40,50 +43,38 @@ pub fn off_quiet() -> ! {
         }
         settle();
     }
-    // SAFETY: each write below targets a fixed platform port whose only
-    // effect is to stop or reset the VM: the i8042 command port (0x64,
-    // pulse reset) and the reset control register (0xcf9, hard reset).
-    unsafe {
-        io::outb(0x64, 0xfe);
-        settle();
-        io::outb(0xcf9, 0x02);
-        io::outb(0xcf9, 0x06);
-        settle();
-    }
+    arch::power::off(settle);
     if let Some((gas, value)) = ACPI.get().and_then(|pc| pc.reset) {
         write_gas(&gas, u16::from(value));
         settle();
     }
-    // SAFETY: QEMU's isa-debug-exit port (0xf4), present only when the VMM
-    // adds it; elsewhere the write goes nowhere.
-    unsafe { io::outl(0xf4, 0) };
-    settle();
-    arch::triple_fault()
+    arch::power::off_last(settle);
+    arch::power::stop()
 }
 
 /// Gives the VMM a moment (about 20 ms) to act on a write before trying
-/// the next way. Measured with the TSC, using the calibrated rate when one
-/// exists and otherwise assuming a fast 4 GHz clock (so the wait is at most
-/// a little long, never endless).
+/// the next way. Measured with the counter, using its rate when it is
+/// known and otherwise the architecture's upper bound (so the wait is at
+/// most a little long, never endless).
 fn settle() {
-    let hz = crate::time::tsc_hz_if_known().unwrap_or(4_000_000_000);
-    let start = arch::rdtsc();
-    while arch::rdtsc().wrapping_sub(start) < hz / 50 {}
+    let hz = crate::time::counter_hz_if_known().unwrap_or(arch::COUNTER_HZ_MAX);
+    let start = arch::counter();
+    while arch::counter().wrapping_sub(start) < hz / 50 {}
 }
 
 fn write_gas(gas: &Gas, value: u16) {
     match gas.space {
         GasSpace::Io => {
             let Ok(port) = u16::try_from(gas.address) else { return };
+            let width = match gas.bit_width {
+                8 => PortWidth::U8,
+                32 => PortWidth::U32,
+                _ => PortWidth::U16,
+            };
             // SAFETY: an ACPI power-management register named by the FADT;
-            // writing it can only change the machine's power state.
-            unsafe {
-                match gas.bit_width {
-                    8 => io::outb(port, value as u8),
-                    32 => io::outl(port, u32::from(value)),
-                    _ => io::outw(port, value),
-                }
-            }
+            // writing it can only change the machine's power state. Where
+            // there are no ports (aarch64) nothing is written.
+            unsafe { arch::port_write(port, width, u32::from(value)) };
         }
         GasSpace::Memory => {
             if !arch::paging::is_mapped(gas.address) {
@@ -118,24 +109,17 @@ pub fn off_at_runtime() -> ! {
     reset()
 }
 
-/// Resets the machine (UEFI `ResetSystem()` cold and warm): the reset
-/// control register, the keyboard controller, the FADT reset register
-/// when it is an I/O port, then a triple fault.
+/// Resets the machine (UEFI `ResetSystem()` cold and warm): the
+/// architecture's reset steps ([`arch::power::reset`]; x86: the reset
+/// control register, the keyboard controller), the FADT reset register
+/// when it is an I/O port, then [`arch::power::stop`].
 pub fn reset() -> ! {
-    // SAFETY: fixed platform ports whose only effect is a reset: 0xcf9
-    // (reset control, full reset) and the i8042 command port (pulse reset).
-    unsafe {
-        io::outb(0xcf9, 0x02);
-        io::outb(0xcf9, 0x06);
-        settle();
-        io::outb(0x64, 0xfe);
-        settle();
-    }
+    arch::power::reset(settle);
     if let Some((gas, value)) = ACPI.get().and_then(|pc| pc.reset) {
         if gas.space == GasSpace::Io {
             write_gas(&gas, u16::from(value));
             settle();
         }
     }
-    arch::triple_fault()
+    arch::power::stop()
 }

@@ -1,12 +1,31 @@
-//! x86_64 support: entry doors, CPU tables, paging and port I/O.
+//! x86_64 support: entry doors, CPU tables, paging, port I/O, and the
+//! platform devices every x86 VMM emulates (16550 UART, CMOS RTC, PIT,
+//! PCI configuration ports, reset ports).
+//!
+//! Nothing outside `arch` names these modules (except the transition paths
+//! in `arch/mod.rs`): the boot flow goes through the interface there.
 
+pub mod efi_call;
 pub mod gdt;
 pub mod handoff;
 pub mod idt;
 pub mod io;
 pub mod paging;
+pub mod pci;
+pub mod power;
+pub mod rng;
+pub mod rtc;
+pub mod serial;
+pub mod tsc;
 
 core::arch::global_asm!(include_str!("entry.s"));
+
+/// Loads the firmware's GDT and TSS, then the IDT with the exception
+/// handlers.
+pub fn init_cpu() {
+    gdt::init();
+    idt::init();
+}
 
 /// Stops this CPU for good: interrupts off, halt forever.
 pub fn halt() -> ! {
@@ -16,19 +35,19 @@ pub fn halt() -> ! {
     }
 }
 
-/// Reads the time-stamp counter.
-pub fn rdtsc() -> u64 {
-    // SAFETY: RDTSC has no side effects; CR4.TSD is clear in the firmware.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
-/// Forces a triple fault: loads an empty IDT and raises an exception. The
-/// last resort when no reset or power-off register works.
-pub fn triple_fault() -> ! {
-    let empty: [u8; 10] = [0; 10];
-    // SAFETY: deliberately makes the CPU shut down; nothing after runs.
+/// Writes `value` (truncated to `width`) to I/O port `port`.
+///
+/// # Safety
+/// As for [`io::outb`]: the port must belong to a device whose reaction
+/// cannot break memory safety.
+pub unsafe fn port_write(port: u16, width: super::PortWidth, value: u32) -> bool {
+    // SAFETY: forwarded from the caller.
     unsafe {
-        core::arch::asm!("lidt [{}]", "int3", in(reg) empty.as_ptr(), options(nostack));
+        match width {
+            super::PortWidth::U8 => io::outb(port, value as u8),
+            super::PortWidth::U16 => io::outw(port, value as u16),
+            super::PortWidth::U32 => io::outl(port, value),
+        }
     }
-    halt()
+    true
 }

@@ -22,6 +22,9 @@ const MIB2: u64 = 2 << 20;
 
 type Table = [u64; 512];
 
+/// [`init`] maps everything below this (page 0 excepted).
+pub const INIT_MAP_END: u64 = 4 * GIB;
+
 /// The static tables: PML4, one PDPT, four PDs (0–4 GiB), and the PT for
 /// the first 2 MiB.
 #[repr(C, align(4096))]
