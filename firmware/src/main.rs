@@ -2,16 +2,20 @@
 //!
 //! Boot flow (see the README's architecture section): entry door (asm) →
 //! CPU tables and paging → [`vmfw_platform::Platform`] → console and log →
-//! memory (page allocator, heap) → ACPI power control → boot devices →
-//! boot, or power off with a clear message when there is nothing to boot.
+//! memory (page allocator, heap) → ACPI power control → disks (each
+//! opened once: partition table, ESP volumes) → the boot manager's one
+//! list of boot options, tried in order → power off with a clear message
+//! when nothing booted.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 mod arch;
+mod bootmgr;
 mod console;
-mod esp;
+mod diag;
+mod disks;
 mod memory;
 mod menu;
 mod native;
@@ -92,120 +96,35 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     if log::log_enabled!(log::Level::Debug) {
         log::debug!("firmware ready after {} us", time::us_since(t0));
     }
-    let mut disks = storage::discover(&platform, acpi.as_ref());
-    for (i, d) in disks.iter().enumerate() {
-        use vmfw_block::BlockIo;
-        let bytes = d.num_blocks().saturating_mul(u64::from(d.block_size()));
-        log::info!(
-            "disk{i}: virtio-blk {}, {} MiB ({} x {} B){}",
-            d.location,
-            bytes >> 20,
-            d.num_blocks(),
-            d.block_size(),
-            if d.read_only() { ", read-only" } else { "" }
-        );
-        log::debug!("disk{i}: requests up to {} KiB", d.max_request_bytes() >> 10);
-    }
-    let tables = esp::partition_tables(&mut disks);
-    esp::diagnostics(
+    let disks: alloc::vec::Vec<disks::BootDisk> = storage::discover(&platform, acpi.as_ref())
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            use vmfw_block::BlockIo;
+            let bytes = d.num_blocks().saturating_mul(u64::from(d.block_size()));
+            log::info!(
+                "disk{i}: virtio-blk {}, {} MiB ({} x {} B){}",
+                d.location,
+                bytes >> 20,
+                d.num_blocks(),
+                d.block_size(),
+                if d.read_only() { ", read-only" } else { "" }
+            );
+            log::debug!("disk{i}: requests up to {} KiB", d.max_request_bytes() >> 10);
+            disks::BootDisk::open(i, d)
+        })
+        .collect();
+    let mut disks = disks;
+    diag::diagnostics(
         &mut disks,
-        &tables,
         platform.cmdline.value("vmfw.hash"),
         platform.cmdline.value("vmfw.bench"),
     );
 
     // A key typed while the firmware ran brings up the boot menu.
     let ask = menu::key_pressed();
-    let count = disks.len();
-    boot(disks, &tables, &platform, ask);
-
-    if count == 0 {
-        log::error!("no bootable device");
-    } else {
-        log::error!("no bootable entry on {count} disk(s)");
-    }
+    bootmgr::run(disks, &platform, ask);
     power::off()
-}
-
-/// Which boot paths `vmfw.boot=` allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BootMode {
-    /// Per disk: BLS entries natively, then `\EFI\BOOT\BOOTX64.EFI`.
-    Auto,
-    /// BLS entries only.
-    Native,
-    /// `\EFI\BOOT\BOOTX64.EFI` only.
-    Uefi,
-}
-
-fn boot_mode(value: Option<&str>) -> BootMode {
-    match value {
-        None | Some("auto") => BootMode::Auto,
-        Some("native") => BootMode::Native,
-        Some("uefi") => BootMode::Uefi,
-        Some(other) => {
-            log::warn!("vmfw.boot={other:?} is not auto, native or uefi; using auto");
-            BootMode::Auto
-        }
-    }
-}
-
-/// The boot manager: per disk in order, the BLS entries (natively), then
-/// the removable-media UEFI boot file, as `vmfw.boot=` allows. Returns
-/// when nothing booted, with every disk quiesced.
-fn boot(
-    mut disks: alloc::vec::Vec<storage::Disk>,
-    tables: &[Option<vmfw_block::PartitionTable>],
-    platform: &Platform,
-    mut ask: bool,
-) {
-    let mode = boot_mode(platform.cmdline.value("vmfw.boot"));
-    if mode != BootMode::Auto {
-        log::info!("boot path forced by vmfw.boot: {mode:?}");
-    }
-    if mode == BootMode::Native {
-        native::boot(&mut disks, tables, platform, ask);
-        disks.iter_mut().for_each(storage::Disk::quiesce);
-        return;
-    }
-    let count = disks.len();
-    // The UEFI environment comes up only when a disk gets that far, so a
-    // native boot before it hands the kernel a map without runtime ranges;
-    // boot options kept from before a warm reset bring it up first.
-    let mut before_uefi = Some(disks);
-    let mut env = None;
-    let mut options_tried = false;
-    if uefi::saved_boot_options() {
-        if let Some(d) = before_uefi.take() {
-            env = uefi::init(d, tables, platform.rsdp);
-        }
-        if let Some(e) = env.as_ref() {
-            options_tried = true;
-            e.boot_options();
-        }
-    }
-    for i in 0..count {
-        if mode == BootMode::Auto {
-            match before_uefi.as_mut() {
-                Some(d) => native::boot_disk(d, i, tables, platform, &mut ask),
-                None => uefi::with_disks(|d| native::boot_disk(d, i, tables, platform, &mut ask)),
-            }
-        }
-        if let Some(d) = before_uefi.take() {
-            env = uefi::init(d, tables, platform.rsdp);
-        }
-        let Some(env) = env.as_ref() else { break };
-        // Options from a variable file on an ESP are known only now.
-        if !options_tried {
-            options_tried = true;
-            env.boot_options();
-        }
-        env.boot_disk(i, tables);
-    }
-    if let Some(mut d) = before_uefi {
-        d.iter_mut().for_each(storage::Disk::quiesce);
-    }
-    uefi::quiesce_disks();
 }
 
 fn door_name(door: Door) -> &'static str {

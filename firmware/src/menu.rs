@@ -66,8 +66,8 @@ impl Input {
         if let Some(e) = self.queued.take() {
             return Some(e);
         }
-        let escape_ticks = ESCAPE_MS * (time::tsc_hz() / 1000);
-        let mut escape_deadline = self.decoder.pending().then(|| arch::rdtsc() + escape_ticks);
+        let escape_ticks = ESCAPE_MS * (time::counter_hz() / 1000);
+        let mut escape_deadline = self.decoder.pending().then(|| arch::counter() + escape_ticks);
         loop {
             if let Some(b) = try_read() {
                 let mut events = self.decoder.push(b);
@@ -75,10 +75,10 @@ impl Input {
                     self.queued = events.next();
                     return Some(first);
                 }
-                escape_deadline = Some(arch::rdtsc() + escape_ticks);
+                escape_deadline = Some(arch::counter() + escape_ticks);
                 continue;
             }
-            let now = arch::rdtsc();
+            let now = arch::counter();
             if self.decoder.pending() {
                 if escape_deadline.is_none_or(|d| now >= d) {
                     return self.decoder.flush();
@@ -93,7 +93,7 @@ impl Input {
 
 /// Waits up to `ms` milliseconds for a key (forever when `ms` is None).
 fn key(input: &mut Input, ms: Option<u64>) -> Option<Action> {
-    let deadline = ms.map(|ms| arch::rdtsc() + ms * (time::tsc_hz() / 1000));
+    let deadline = ms.map(|ms| arch::counter() + ms * (time::counter_hz() / 1000));
     let event = input.next(deadline)?;
     Some(match event.key() {
         Some(Key::Enter) => Action::Enter,

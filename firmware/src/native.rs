@@ -1,7 +1,7 @@
 //! The native boot path: Boot Loader Specification Type #1 entries on each
 //! disk's ESP, booted with the Linux x86 boot protocol, no UEFI involved.
 //!
-//! Per disk, in order: read `/loader/loader.conf` and
+//! Per ESP, when the boot manager gets to it: read `/loader/loader.conf` and
 //! `/loader/entries/*.conf`, build the menu (sorted and with the default as
 //! the spec says), optionally let the user choose on the serial console,
 //! then try entries in boot order (the chosen or default one first). An
@@ -9,25 +9,23 @@
 //! unexpanded `$variables`) gets one log line saying why and the next one
 //! is tried. Files are read straight into their final place.
 //!
-//! Kernel command line rule: the entry's `options` (or the line edited in
-//! the menu), plus each `virtio_mmio.device=` hint from the VMM's command
-//! line that the options do not already contain, because the kernel cannot
-//! discover virtio-mmio devices without ACPI or a device tree.
+//! Kernel command line rule (`vmfw_linux::kernel_cmdline`): the entry's
+//! `options` (or the line edited in the menu), plus each
+//! `virtio_mmio.device=` hint from the VMM's command line that the options
+//! do not already contain, because the kernel cannot discover virtio-mmio
+//! devices without ACPI or a device tree.
 
+use crate::disks::{BootDisk, Fs};
 use crate::memory;
 use crate::menu;
-use crate::storage::Disk;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use vmfw_block::{Partition, PartitionTable};
 use vmfw_bls::{Arch, Entry, LoaderConf, Menu, Timeout};
-use vmfw_fat::FileSystem;
+use vmfw_boot::Attempt;
 use vmfw_linux::{SetupHeader, ZeroPage};
 use vmfw_memmap::PAGE_SIZE;
 use vmfw_platform::Platform;
-
-type Fs<'a> = FileSystem<Partition<&'a mut Disk>>;
 
 /// Where a prepared kernel starts.
 struct Prepared {
@@ -56,60 +54,41 @@ impl Drop for Taken {
     }
 }
 
-/// Tries every disk's BLS entries; returns only when none could be booted.
-pub fn boot(
-    disks: &mut [Disk],
-    tables: &[Option<PartitionTable>],
-    platform: &Platform,
-    mut ask: bool,
-) {
-    for i in 0..disks.len() {
-        boot_disk(disks, i, tables, platform, &mut ask);
-    }
-}
-
-/// Tries the BLS entries on disk `i`'s ESP; returns only when none could
-/// be booted (or there are none).
-pub fn boot_disk(
-    disks: &mut [Disk],
-    i: usize,
-    tables: &[Option<PartitionTable>],
+/// Tries the BLS entries on ESP `esp` of disk `disk`; returns only when
+/// none could be booted (or there are none), saying which.
+pub fn boot_esp(
+    disks: &mut [BootDisk],
+    disk: usize,
+    esp: u32,
     platform: &Platform,
     ask: &mut bool,
-) {
-    let Some(esp) = tables.get(i).and_then(|t| t.as_ref()).and_then(|t| t.esp()).cloned() else {
-        return;
-    };
+) -> Attempt {
     let prepared = {
-        let Some(disk) = disks.get_mut(i) else { return };
-        let Ok(part) = esp.open(disk) else { return };
-        let mut fs = match FileSystem::mount(part) {
-            Ok(fs) => fs,
-            Err(e) => {
-                log::warn!("disk{i}: ESP #{}: {e}", esp.number);
-                return;
-            }
+        let Some(fs) = disks.iter_mut().find(|d| d.index == disk).and_then(|d| d.volume(esp))
+        else {
+            return Attempt::Absent("not a FAT volume".into());
         };
-        try_disk(i, &mut fs, platform, ask)
-    };
-    if let Some(p) = prepared {
-        for d in disks.iter_mut() {
-            d.quiesce();
+        match try_esp(disk, fs, platform, ask) {
+            Ok(p) => p,
+            Err(a) => return a,
         }
-        // SAFETY: `prepare` loaded the kernel, initrd, command line and
-        // zero page into memory reserved in the map (which the zero
-        // page's E820 protects), every device is quiesced, and nothing
-        // of the firmware runs after this.
-        unsafe { crate::arch::handoff::linux64(p.entry, p.zero_page) }
+    };
+    for d in disks.iter() {
+        d.quiesce();
     }
+    // SAFETY: `prepare` loaded the kernel, initrd, command line and zero
+    // page into memory reserved in the map (which the zero page's E820
+    // protects), every device is quiesced, and nothing of the firmware
+    // runs after this.
+    unsafe { crate::arch::linux_handoff(prepared.entry, prepared.zero_page) }
 }
 
-fn read_text(fs: &mut Fs<'_>, path: &str) -> Result<Vec<u8>, String> {
+fn read_text(fs: &mut Fs, path: &str) -> Result<Vec<u8>, String> {
     let mut f = fs.open(path).map_err(|e| e.to_string())?;
     fs.read_to_vec(&mut f, vmfw_bls::MAX_FILE_SIZE).map_err(|e| e.to_string())
 }
 
-fn load_menu(disk: usize, fs: &mut Fs<'_>) -> Option<(Menu, LoaderConf)> {
+fn load_menu(disk: usize, fs: &mut Fs) -> Option<(Menu, LoaderConf)> {
     let entries_dir = fs.lookup("/loader/entries").ok()?;
     let dir = fs.dir_of(&entries_dir).ok()?;
     let names: Vec<String> = fs
@@ -158,9 +137,18 @@ fn title(e: &Entry) -> String {
     e.title().map_or_else(|| e.id().to_string(), str::to_string)
 }
 
-fn try_disk(disk: usize, fs: &mut Fs<'_>, platform: &Platform, ask: &mut bool) -> Option<Prepared> {
-    let (menu, conf) = load_menu(disk, fs)?;
-    let default = menu.default_entry()?;
+fn try_esp(
+    disk: usize,
+    fs: &mut Fs,
+    platform: &Platform,
+    ask: &mut bool,
+) -> Result<Prepared, Attempt> {
+    let Some((menu, conf)) = load_menu(disk, fs) else {
+        return Err(Attempt::Absent("no /loader/entries".into()));
+    };
+    let Some(default) = menu.default_entry() else {
+        return Err(Attempt::Absent("no entry for this machine".into()));
+    };
     log::info!(
         "disk{disk}: {} boot entr{}, default {:?}",
         menu.entries().len(),
@@ -201,26 +189,11 @@ fn try_disk(disk: usize, fs: &mut Fs<'_>, platform: &Platform, ask: &mut bool) -
         }
         log::info!("disk{disk}: booting entry {:?} ({})", entry.id(), title(entry));
         match prepare(fs, entry, edited, platform) {
-            Ok(p) => return Some(p),
+            Ok(p) => return Ok(p),
             Err(e) => log::warn!("disk{disk}: entry {:?} failed: {e}; trying the next", entry.id()),
         }
     }
-    None
-}
-
-/// The kernel command line for `entry` (see the module docs for the rule).
-fn command_line(entry: &Entry, edited: Option<String>, platform: &Platform) -> String {
-    let mut line = edited.unwrap_or_else(|| entry.options().unwrap_or("").to_string());
-    for hint in platform.cmdline.values("virtio_mmio.device") {
-        let word = format!("virtio_mmio.device={hint}");
-        if !line.split_ascii_whitespace().any(|w| w == word) {
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(&word);
-        }
-    }
-    line
+    Err(Attempt::Failed("no entry could be booted".into()))
 }
 
 /// Most of a bzImage read to find and check its setup header (the real-mode
@@ -229,7 +202,7 @@ fn command_line(entry: &Entry, edited: Option<String>, platform: &Platform) -> S
 const HEADER_READ: usize = 64 * 1024;
 
 fn prepare(
-    fs: &mut Fs<'_>,
+    fs: &mut Fs,
     entry: &Entry,
     edited: Option<String>,
     platform: &Platform,
@@ -287,7 +260,9 @@ fn prepare(
         zp.set_initrd(addr, total).map_err(|e| format!("initrd: {e}"))?;
     }
 
-    let cmdline = command_line(entry, edited, platform);
+    let options = edited.as_deref().unwrap_or(entry.options().unwrap_or(""));
+    let cmdline =
+        vmfw_linux::kernel_cmdline(options, platform.cmdline.values("virtio_mmio.device"));
     log::info!("kernel command line: {cmdline:?}");
     let params = memory::with_map(|m| vmfw_linux::load_params_plan(&hdr, cmdline.len() as u64, m))
         .map_err(|e| format!("command line: {e}"))?;

@@ -18,12 +18,6 @@ pub fn counter_hz() -> u64 {
     })
 }
 
-/// Old name of [`counter_hz`], kept until its callers (the UEFI layer,
-/// the menu) switch.
-pub fn tsc_hz() -> u64 {
-    counter_hz()
-}
-
 /// The counter rate if it was learnt already (never measures: safe to
 /// call on the way down from a fault).
 pub fn counter_hz_if_known() -> Option<u64> {
@@ -38,4 +32,25 @@ pub fn ticks_to_ns(ticks: u64) -> u64 {
 /// Microseconds since the counter reading `t0`.
 pub fn us_since(t0: u64) -> u64 {
     ticks_to_ns(arch::counter().wrapping_sub(t0)) / 1000
+}
+
+/// Nanoseconds since the counter started (an arbitrary but fixed origin).
+pub fn now_ns() -> u64 {
+    ticks_to_ns(arch::counter())
+}
+
+/// The counter value `us` microseconds from now (saturating).
+pub fn deadline_us(us: u64) -> u64 {
+    let ticks = (u128::from(us) * u128::from(counter_hz()) / 1_000_000).min(u128::from(u64::MAX));
+    arch::counter().saturating_add(ticks as u64)
+}
+
+/// Whether the counter reached `deadline`.
+pub fn passed(deadline: u64) -> bool {
+    arch::counter() >= deadline
+}
+
+/// Microseconds left until `deadline` (0 when it passed).
+pub fn us_until(deadline: u64) -> u64 {
+    ticks_to_ns(deadline.saturating_sub(arch::counter())) / 1000
 }

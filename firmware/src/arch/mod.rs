@@ -32,19 +32,6 @@ mod x86_64;
 use self::x86_64 as imp;
 
 // ---------------------------------------------------------------------
-// Transition: paths the UEFI layer, `native.rs`, `esp.rs` and `menu.rs`
-// still use. Remove each once its last caller has switched to the
-// interface below.
-
-/// The x86 Linux handoff (caller: native.rs, until it uses
-/// [`linux_handoff`]).
-pub use imp::handoff;
-/// x86 port I/O (caller: uefi/runtime.rs, until it uses [`rtc`]).
-pub use imp::io;
-/// Old name of [`counter`] (callers: uefi/*, esp.rs, menu.rs).
-pub use imp::tsc::read as rdtsc;
-
-// ---------------------------------------------------------------------
 // CPU.
 
 /// Sets up the CPU's exception handling, right after the console is up:
@@ -294,7 +281,6 @@ pub mod power {
 /// memory, and `param` a complete boot parameter block whose memory map
 /// protects everything the kernel must not overwrite. Devices must be
 /// quiesced: nothing of the firmware runs afterwards.
-#[allow(dead_code)] // used by native.rs once it switches from `handoff::linux64`
 pub unsafe fn linux_handoff(entry: u64, param: u64) -> ! {
     // SAFETY: forwarded from the caller.
     unsafe { imp::handoff::linux64(entry, param) }
@@ -310,7 +296,6 @@ pub unsafe fn linux_handoff(entry: u64, param: u64) -> ! {
 /// 0 ns, and those fields of times written are ignored (the UEFI layer
 /// remembers the zone itself). `DeviceError` when the registers do not
 /// decode to a valid time or another call holds the clock.
-#[allow(dead_code)] // used by the UEFI layer once it switches
 pub mod rtc {
     use super::imp;
     use vmfw_efi::time::{Capabilities, Time};
@@ -358,7 +343,6 @@ pub mod rtc {
 
 /// Random numbers from the CPU, for `EFI_RNG_PROTOCOL` (x86_64: RDRAND and
 /// RDSEED; aarch64: RNDR where FEAT_RNG exists).
-#[allow(dead_code)] // used by the UEFI layer once it switches
 pub mod rng {
     use super::imp;
 
@@ -393,12 +377,11 @@ pub mod rng {
 ///
 /// The variadic entry points call two functions the UEFI layer defines
 /// with `#[no_mangle]`:
-/// `extern "efiapi" fn vmfw_install_multiple_impl(args: *const u64) -> usize`
+/// `extern "efiapi" fn vmfw_install_multiple_impl(args: *const u64) -> Status`
 /// and `extern "efiapi" fn vmfw_uninstall_multiple_impl(args: *const u64)
-/// -> usize`, where `args` points at all the caller's arguments as one
+/// -> Status`, where `args` points at all the caller's arguments as one
 /// array of 64-bit slots (handle or handle pointer first, then GUID
 /// pointer / interface pairs up to a NULL GUID pointer).
-#[allow(dead_code)] // used by the UEFI layer once it switches
 pub mod efi_call {
     use super::imp;
 
@@ -432,15 +415,13 @@ pub mod efi_call {
         unsafe { imp::efi_call::exit_image(jump, status) }
     }
 
-    /// The address to put in the boot services table for
-    /// `InstallMultipleProtocolInterfaces()`.
-    pub fn install_multiple() -> usize {
+    /// The boot services table's `InstallMultipleProtocolInterfaces()`.
+    pub fn install_multiple() -> imp::efi_call::InstallMultiple {
         imp::efi_call::install_multiple()
     }
 
-    /// The address to put in the boot services table for
-    /// `UninstallMultipleProtocolInterfaces()`.
-    pub fn uninstall_multiple() -> usize {
+    /// The boot services table's `UninstallMultipleProtocolInterfaces()`.
+    pub fn uninstall_multiple() -> imp::efi_call::UninstallMultiple {
         imp::efi_call::uninstall_multiple()
     }
 }

@@ -1,137 +1,100 @@
-//! The UEFI 2.10 ABI as vmfw lays it out: table headers, the system table,
-//! the boot and runtime services tables, configuration tables and the
-//! GUIDs of the protocols vmfw installs or is asked for.
-//!
-//! Function pointers are stored as `usize` (every shim is an
-//! `extern "efiapi" fn`, cast when the table is built), which keeps these
-//! structs plain data with the exact UEFI layout.
+//! The UEFI 2.10 ABI: the tables and protocol layouts come from the
+//! `uefi-raw` crate (every function field is a typed
+//! `unsafe extern "efiapi" fn`, so a shim with the wrong signature does
+//! not compile); this module adds compile-time checks of their sizes and
+//! offsets against the specification, the header CRC, and the GUIDs vmfw
+//! installs or is asked for, as `vmfw-efi` GUIDs.
 
+pub use uefi_raw::protocol::block::{BlockIoMedia, BlockIoProtocol};
+pub use uefi_raw::protocol::console::{
+    InputKey, KeyData, SimpleTextInputExProtocol, SimpleTextInputProtocol, SimpleTextOutputMode,
+    SimpleTextOutputProtocol,
+};
+pub use uefi_raw::protocol::device_path::{
+    DevicePathProtocol, DevicePathToTextProtocol, DevicePathUtilitiesProtocol,
+};
+pub use uefi_raw::protocol::disk::DiskIoProtocol;
+pub use uefi_raw::protocol::file_system::{FileProtocolV1, SimpleFileSystemProtocol};
+pub use uefi_raw::protocol::loaded_image::LoadedImageProtocol;
+pub use uefi_raw::protocol::rng::RngProtocol;
+pub use uefi_raw::table::boot::BootServices;
+pub use uefi_raw::table::configuration::ConfigurationTable;
+pub use uefi_raw::table::runtime::RuntimeServices;
+pub use uefi_raw::table::system::SystemTable;
+pub use uefi_raw::table::{Header, Revision};
+
+use core::mem::{offset_of, size_of};
 use vmfw_efi::Guid;
 
-/// `EFI_TABLE_HEADER` (UEFI §4.2).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct TableHeader {
-    pub signature: u64,
-    pub revision: u32,
-    pub header_size: u32,
-    pub crc32: u32,
-    pub reserved: u32,
-}
-
 /// UEFI 2.10.
-pub const SPEC_REVISION: u32 = (2 << 16) | 100;
+pub const SPEC_REVISION: Revision = Revision::new(2, 100);
 
-pub const SYSTEM_TABLE_SIGNATURE: u64 = u64::from_le_bytes(*b"IBI SYST");
+// Layouts, UEFI 2.10 §4.2–§4.6 and the protocol chapters, for a 64-bit
+// target: a shim table whose layout drifted would call the wrong function.
+const P: usize = size_of::<usize>();
+const _: () = {
+    assert!(P == 8);
+    assert!(size_of::<Header>() == 24);
+    assert!(size_of::<SystemTable>() == 24 + 12 * P);
+    assert!(offset_of!(SystemTable, runtime_services) == 24 + 8 * P);
+    assert!(offset_of!(SystemTable, configuration_table) == 24 + 11 * P);
+    // 44 services after the header.
+    assert!(size_of::<BootServices>() == 24 + 44 * P);
+    assert!(offset_of!(BootServices, handle_protocol) == 24 + 16 * P);
+    assert!(offset_of!(BootServices, load_image) == 24 + 22 * P);
+    assert!(offset_of!(BootServices, exit_boot_services) == 24 + 26 * P);
+    assert!(offset_of!(BootServices, open_protocol) == 24 + 32 * P);
+    assert!(offset_of!(BootServices, install_multiple_protocol_interfaces) == 24 + 38 * P);
+    assert!(offset_of!(BootServices, create_event_ex) == 24 + 43 * P);
+    // 14 services after the header.
+    assert!(size_of::<RuntimeServices>() == 24 + 14 * P);
+    assert!(offset_of!(RuntimeServices, get_variable) == 24 + 6 * P);
+    assert!(offset_of!(RuntimeServices, reset_system) == 24 + 10 * P);
+    assert!(offset_of!(RuntimeServices, query_variable_info) == 24 + 13 * P);
+    assert!(size_of::<ConfigurationTable>() == 16 + P);
+    assert!(size_of::<BlockIoMedia>() == 48);
+    assert!(size_of::<BlockIoProtocol>() == 8 + 5 * P);
+    assert!(size_of::<DiskIoProtocol>() == 8 + 2 * P);
+    assert!(size_of::<SimpleFileSystemProtocol>() == 8 + P);
+    assert!(size_of::<FileProtocolV1>() == 8 + 10 * P);
+    assert!(size_of::<SimpleTextOutputMode>() == 24);
+    assert!(size_of::<SimpleTextOutputProtocol>() == 10 * P);
+    assert!(size_of::<SimpleTextInputProtocol>() == 3 * P);
+    assert!(size_of::<SimpleTextInputExProtocol>() == 6 * P);
+    assert!(size_of::<InputKey>() == 4);
+    assert!(size_of::<LoadedImageProtocol>() == 12 * P);
+    assert!(offset_of!(LoadedImageProtocol, load_options_size) == 6 * P);
+    assert!(offset_of!(LoadedImageProtocol, image_base) == 8 * P);
+    assert!(offset_of!(LoadedImageProtocol, unload) == 11 * P);
+    assert!(size_of::<DevicePathToTextProtocol>() == 2 * P);
+    assert!(size_of::<DevicePathUtilitiesProtocol>() == 8 * P);
+    assert!(size_of::<RngProtocol>() == 2 * P);
+};
+
+pub const SYSTEM_TABLE_SIGNATURE: u64 = SystemTable::SIGNATURE;
 pub const BOOT_SERVICES_SIGNATURE: u64 = u64::from_le_bytes(*b"BOOTSERV");
 pub const RUNTIME_SERVICES_SIGNATURE: u64 = u64::from_le_bytes(*b"RUNTSERV");
 
-/// `EFI_SYSTEM_TABLE` (UEFI §4.3).
-#[repr(C)]
-pub struct SystemTable {
-    pub hdr: TableHeader,
-    pub firmware_vendor: u64,
-    pub firmware_revision: u32,
-    pub console_in_handle: usize,
-    pub con_in: u64,
-    pub console_out_handle: usize,
-    pub con_out: u64,
-    pub standard_error_handle: usize,
-    pub std_err: u64,
-    pub runtime_services: u64,
-    pub boot_services: u64,
-    pub number_of_table_entries: usize,
-    pub configuration_table: u64,
+/// A table header for a table of type `T`.
+pub const fn header<T>(signature: u64) -> Header {
+    Header { signature, revision: SPEC_REVISION, size: size_of::<T>() as u32, crc: 0, reserved: 0 }
 }
 
-/// `EFI_CONFIGURATION_TABLE` (UEFI §4.6).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct ConfigurationTable {
-    pub vendor_guid: Guid,
-    pub vendor_table: u64,
-}
-
-/// `EFI_BOOT_SERVICES` (UEFI §4.4): the header and 44 function pointers in
-/// the specification's order.
-#[repr(C)]
-pub struct BootServices {
-    pub hdr: TableHeader,
-    pub raise_tpl: usize,
-    pub restore_tpl: usize,
-    pub allocate_pages: usize,
-    pub free_pages: usize,
-    pub get_memory_map: usize,
-    pub allocate_pool: usize,
-    pub free_pool: usize,
-    pub create_event: usize,
-    pub set_timer: usize,
-    pub wait_for_event: usize,
-    pub signal_event: usize,
-    pub close_event: usize,
-    pub check_event: usize,
-    pub install_protocol_interface: usize,
-    pub reinstall_protocol_interface: usize,
-    pub uninstall_protocol_interface: usize,
-    pub handle_protocol: usize,
-    pub reserved: usize,
-    pub register_protocol_notify: usize,
-    pub locate_handle: usize,
-    pub locate_device_path: usize,
-    pub install_configuration_table: usize,
-    pub load_image: usize,
-    pub start_image: usize,
-    pub exit: usize,
-    pub unload_image: usize,
-    pub exit_boot_services: usize,
-    pub get_next_monotonic_count: usize,
-    pub stall: usize,
-    pub set_watchdog_timer: usize,
-    pub connect_controller: usize,
-    pub disconnect_controller: usize,
-    pub open_protocol: usize,
-    pub close_protocol: usize,
-    pub open_protocol_information: usize,
-    pub protocols_per_handle: usize,
-    pub locate_handle_buffer: usize,
-    pub locate_protocol: usize,
-    pub install_multiple_protocol_interfaces: usize,
-    pub uninstall_multiple_protocol_interfaces: usize,
-    pub calculate_crc32: usize,
-    pub copy_mem: usize,
-    pub set_mem: usize,
-    pub create_event_ex: usize,
-}
-
-/// `EFI_RUNTIME_SERVICES` (UEFI §4.5).
-#[repr(C)]
-pub struct RuntimeServices {
-    pub hdr: TableHeader,
-    pub get_time: usize,
-    pub set_time: usize,
-    pub get_wakeup_time: usize,
-    pub set_wakeup_time: usize,
-    pub set_virtual_address_map: usize,
-    pub convert_pointer: usize,
-    pub get_variable: usize,
-    pub get_next_variable_name: usize,
-    pub set_variable: usize,
-    pub get_next_high_monotonic_count: usize,
-    pub reset_system: usize,
-    pub update_capsule: usize,
-    pub query_capsule_capabilities: usize,
-    pub query_variable_info: usize,
-}
-
-/// The CRC32 of a table whose header says how long it is, computed with
-/// the header's CRC field zero (UEFI §4.2).
-pub fn table_crc(bytes: &[u8]) -> u32 {
-    let mut c = vmfw_block::Crc32::new();
-    // The CRC field is at offset 16..20.
-    c.update(bytes.get(..16).unwrap_or(&[]));
-    c.update(&[0; 4]);
-    c.update(bytes.get(20..).unwrap_or(&[]));
-    c.finish()
+/// Recomputes the CRC32 of the table at `t`, whose header says how long
+/// it is (UEFI §4.2: computed with the CRC field zero).
+///
+/// # Safety
+/// `t` must point at a table of type `T` owned by the firmware, with no
+/// other reference to it alive.
+pub unsafe fn update_crc<T>(t: *mut T) {
+    let hdr = t as *mut Header;
+    // SAFETY: every UEFI table starts with its header; the table is the
+    // firmware's own plain data (caller's contract).
+    unsafe {
+        (*hdr).crc = 0;
+        let bytes = core::slice::from_raw_parts(t as *const u8, size_of::<T>());
+        (*hdr).crc = vmfw_block::crc32(bytes);
+    }
 }
 
 const fn g(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Guid {
@@ -173,6 +136,12 @@ pub mod guid {
         g(0x3152bca5, 0xeade, 0x433d, [0x86, 0x2e, 0xc0, 0x1c, 0xdc, 0x29, 0x1f, 0x44]);
     pub const RNG_ALGORITHM_RAW: Guid =
         g(0xe43176d7, 0xb6e8, 0x4827, [0xb7, 0x84, 0x7f, 0xfd, 0xc4, 0xb6, 0x85, 0x61]);
+    /// `EFI_RNG_ALGORITHM_SP800_90_CTR_256_GUID`: what RDRAND delivers.
+    pub const RNG_ALGORITHM_CTR_DRBG_256: Guid =
+        g(0x44f0de6e, 0x4d8c, 0x4045, [0xa8, 0xc7, 0x4d, 0xd1, 0x68, 0x85, 0x6b, 0x9e]);
+    /// `EFI_RNG_ALGORITHM_ARM_RNDR`.
+    pub const RNG_ALGORITHM_ARM_RNDR: Guid =
+        g(0x43d2fde3, 0x9d4e, 0x4d79, [0x02, 0x96, 0xa8, 0x9b, 0xca, 0x78, 0x08, 0x41]);
     pub const ACPI_20_TABLE: Guid =
         g(0x8868e871, 0xe4f1, 0x11d3, [0xbc, 0x22, 0x00, 0x80, 0xc7, 0x3c, 0x88, 0x81]);
     pub const ACPI_10_TABLE: Guid =

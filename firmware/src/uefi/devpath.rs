@@ -3,14 +3,18 @@
 //! `InstallMultipleProtocolInterfaces()` need. Building and printing paths
 //! is host-tested logic in `vmfw_efi::devpath`.
 
-use super::abi::guid;
-use super::boot::{out, read, CORE};
-use super::global::Shared;
+use super::abi::{guid, DevicePathProtocol, DevicePathToTextProtocol, DevicePathUtilitiesProtocol};
+use super::ffi::{out, read};
+use super::global::Interface;
+use super::state::{pool_copy, BOOT};
 use alloc::vec::Vec;
+use uefi_raw::protocol::device_path::{DeviceSubType, DeviceType};
+use uefi_raw::Boolean;
 use vmfw_block::{PartitionInfo, PartitionKind};
 use vmfw_efi::devpath::{self as dp, HardDrive, PartitionSignature, PathBuilder};
 use vmfw_efi::handles::Handle;
-use vmfw_efi::{Error, Result};
+use vmfw_efi::handles::SearchType;
+use vmfw_efi::{Error, Guid, Result};
 
 /// Longest device path vmfw reads from a caller.
 const MAX_PATH: usize = 64 * 1024;
@@ -60,6 +64,21 @@ pub fn locate(want: &[u8], candidates: &[(Handle, u64)]) -> Result<(Handle, usiz
     Ok((l.handle, l.remaining))
 }
 
+/// `LocateDevicePath()`'s search: among the handles carrying protocol
+/// `g`, the one whose device path is the longest prefix of `want`, and
+/// the offset where the rest of `want` starts.
+pub fn locate_device(g: Guid, want: &[u8]) -> Result<(Handle, usize)> {
+    let cands = BOOT.with(|b| -> Result<Vec<(Handle, u64)>> {
+        let hs =
+            b.db.locate_handle_buffer(SearchType::ByProtocol(g)).map_err(|_| Error::NotFound)?;
+        Ok(hs
+            .into_iter()
+            .filter_map(|h| b.db.handle_protocol(h, guid::DEVICE_PATH).ok().map(|d| (h, d)))
+            .collect())
+    })?;
+    locate(want, &cands)
+}
+
 /// Whether two device path interfaces hold the same path (for
 /// `InstallMultipleProtocolInterfaces()`'s duplicate check).
 pub fn same_path(a: u64, b: u64) -> bool {
@@ -107,56 +126,29 @@ pub fn file(device: &[u8], path: &str) -> Result<Vec<u8>> {
 // EFI_DEVICE_PATH_TO_TEXT_PROTOCOL and EFI_DEVICE_PATH_UTILITIES_PROTOCOL
 // (UEFI §10.6, §10.5). Results are pool allocations the caller frees.
 
-#[repr(C)]
-struct ToText {
-    node_to_text: usize,
-    path_to_text: usize,
-}
+type Path = *const DevicePathProtocol;
+type NewPath = *mut DevicePathProtocol;
 
-#[repr(C)]
-struct Utilities {
-    get_device_path_size: usize,
-    duplicate_device_path: usize,
-    append_device_path: usize,
-    append_device_node: usize,
-    append_device_path_instance: usize,
-    get_next_device_path_instance: usize,
-    is_device_path_multi_instance: usize,
-    create_device_node: usize,
-}
+static TO_TEXT: Interface<DevicePathToTextProtocol> = Interface(DevicePathToTextProtocol {
+    convert_device_node_to_text: node_to_text,
+    convert_device_path_to_text: path_to_text,
+});
 
-static TO_TEXT: Shared<ToText> = Shared::new(ToText { node_to_text: 0, path_to_text: 0 });
-
-static UTILITIES: Shared<Utilities> = Shared::new(Utilities {
-    get_device_path_size: 0,
-    duplicate_device_path: 0,
-    append_device_path: 0,
-    append_device_node: 0,
-    append_device_path_instance: 0,
-    get_next_device_path_instance: 0,
-    is_device_path_multi_instance: 0,
-    create_device_node: 0,
+static UTILITIES: Interface<DevicePathUtilitiesProtocol> = Interface(DevicePathUtilitiesProtocol {
+    get_device_path_size: get_size,
+    duplicate_device_path: duplicate,
+    append_device_path: append,
+    append_device_node: append_node,
+    append_device_path_instance: append_instance,
+    get_next_device_path_instance: next_instance,
+    is_device_path_multi_instance: is_multi,
+    create_device_node: create_node,
 });
 
 /// Installs both protocols on one handle.
 pub fn install_protocols() -> Result<()> {
-    // SAFETY: written before guest code runs.
-    unsafe {
-        let t = TO_TEXT.get();
-        (*t).node_to_text = node_to_text as *const () as usize;
-        (*t).path_to_text = path_to_text as *const () as usize;
-        let u = UTILITIES.get();
-        (*u).get_device_path_size = get_size as *const () as usize;
-        (*u).duplicate_device_path = duplicate as *const () as usize;
-        (*u).append_device_path = append as *const () as usize;
-        (*u).append_device_node = append_node as *const () as usize;
-        (*u).append_device_path_instance = append_instance as *const () as usize;
-        (*u).get_next_device_path_instance = next_instance as *const () as usize;
-        (*u).is_device_path_multi_instance = is_multi as *const () as usize;
-        (*u).create_device_node = create_node as *const () as usize;
-    }
-    CORE.with(|c| {
-        c.db.install_multiple_protocol_interfaces(
+    BOOT.with(|b| {
+        b.db.install_multiple_protocol_interfaces(
             None,
             &[
                 (guid::DEVICE_PATH_TO_TEXT, TO_TEXT.addr()),
@@ -169,107 +161,112 @@ pub fn install_protocols() -> Result<()> {
 }
 
 /// A caller's path, or `None` for NULL.
-fn opt_path(addr: u64) -> Result<Option<&'static [u8]>> {
-    if addr == 0 {
+fn opt_path(addr: Path) -> Result<Option<&'static [u8]>> {
+    if addr.is_null() {
         return Ok(None);
     }
     // SAFETY: a device path the caller passed.
-    unsafe { from_raw(addr) }.map(Some)
+    unsafe { from_raw(addr as u64) }.map(Some)
 }
 
 /// A caller's single node, bounded by its own length field.
-fn node_arg(addr: u64) -> Option<&'static [u8]> {
-    if addr == 0 {
+fn node_arg(addr: Path) -> Option<&'static [u8]> {
+    if addr.is_null() {
         return None;
     }
     // SAFETY: the caller's node: its 4-byte header, then `len` bytes.
     unsafe {
-        let p = addr as *const u8;
+        let p = addr.cast::<u8>();
         let len = usize::from(u16::from_le_bytes([p.add(2).read(), p.add(3).read()]));
         (len >= 4).then(|| core::slice::from_raw_parts(p, len))
     }
 }
 
-/// Copies `bytes` into a new pool block; 0 (NULL) when there is no memory.
-fn to_pool(bytes: &[u8]) -> u64 {
-    super::boot::pool_copy(bytes).unwrap_or(0)
+/// Copies `bytes` into a new pool block; NULL when there is no memory.
+fn to_pool<T>(bytes: &[u8]) -> *mut T {
+    pool_copy(bytes).unwrap_or(0) as *mut T
 }
 
-fn utf16_to_pool(text: Result<Vec<u16>>) -> u64 {
+fn utf16_to_pool(text: Result<Vec<u16>>) -> *mut u16 {
     match text {
         Ok(t) => {
             let bytes: Vec<u8> = t.iter().flat_map(|u| u.to_le_bytes()).collect();
             to_pool(&bytes)
         }
-        Err(_) => 0,
+        Err(_) => core::ptr::null_mut(),
     }
 }
 
-extern "efiapi" fn node_to_text(node: u64, _display_only: bool, _shortcuts: bool) -> u64 {
-    node_arg(node).map_or(0, |n| utf16_to_pool(dp::node_to_utf16(n)))
+unsafe extern "efiapi" fn node_to_text(node: Path, _display: Boolean, _short: Boolean) -> *mut u16 {
+    node_arg(node).map_or(core::ptr::null_mut(), |n| utf16_to_pool(dp::node_to_utf16(n)))
 }
 
-extern "efiapi" fn path_to_text(path: u64, _display_only: bool, _shortcuts: bool) -> u64 {
+unsafe extern "efiapi" fn path_to_text(path: Path, _display: Boolean, _short: Boolean) -> *mut u16 {
     match opt_path(path) {
         Ok(Some(p)) => utf16_to_pool(dp::path_to_utf16(p)),
-        _ => 0,
+        _ => core::ptr::null_mut(),
     }
 }
 
-extern "efiapi" fn get_size(path: u64) -> usize {
+unsafe extern "efiapi" fn get_size(path: Path) -> usize {
     match opt_path(path) {
         Ok(Some(p)) => p.len(),
         _ => 0,
     }
 }
 
-fn vec_to_pool(v: Result<Vec<u8>>) -> u64 {
-    v.map_or(0, |v| to_pool(&v))
+fn vec_to_pool(v: Result<Vec<u8>>) -> NewPath {
+    v.map_or(core::ptr::null_mut(), |v| to_pool(&v))
 }
 
-extern "efiapi" fn duplicate(path: u64) -> u64 {
+unsafe extern "efiapi" fn duplicate(path: Path) -> NewPath {
     match opt_path(path) {
         Ok(Some(p)) => vec_to_pool(dp::duplicate(p)),
-        _ => 0,
+        _ => core::ptr::null_mut(),
     }
 }
 
-extern "efiapi" fn append(a: u64, b: u64) -> u64 {
+unsafe extern "efiapi" fn append(a: Path, b: Path) -> NewPath {
     match (opt_path(a), opt_path(b)) {
         (Ok(a), Ok(b)) => vec_to_pool(dp::append(a, b)),
-        _ => 0,
+        _ => core::ptr::null_mut(),
     }
 }
 
-extern "efiapi" fn append_node(path: u64, node: u64) -> u64 {
+unsafe extern "efiapi" fn append_node(path: Path, node: Path) -> NewPath {
     match opt_path(path) {
         Ok(p) => vec_to_pool(dp::append_node(p, node_arg(node))),
-        Err(_) => 0,
+        Err(_) => core::ptr::null_mut(),
     }
 }
 
-extern "efiapi" fn append_instance(path: u64, instance: u64) -> u64 {
+unsafe extern "efiapi" fn append_instance(path: Path, instance: Path) -> NewPath {
     match (opt_path(path), opt_path(instance)) {
         (Ok(p), Ok(i)) => vec_to_pool(dp::append_instance(p, i)),
-        _ => 0,
+        _ => core::ptr::null_mut(),
     }
 }
 
-extern "efiapi" fn next_instance(path: *mut u64, size: *mut usize) -> u64 {
-    let Ok(addr) = read(path) else { return 0 };
-    let Ok(Some(p)) = opt_path(addr) else { return 0 };
-    let Ok(inst) = dp::next_instance(p) else { return 0 };
-    let _ = out(path, inst.next.map_or(0, |off| addr + off as u64));
+unsafe extern "efiapi" fn next_instance(path: *mut Path, size: *mut usize) -> NewPath {
+    let Ok(addr) = read(path) else { return core::ptr::null_mut() };
+    let Ok(Some(p)) = opt_path(addr) else { return core::ptr::null_mut() };
+    let Ok(inst) = dp::next_instance(p) else { return core::ptr::null_mut() };
+    let next = inst.next.map_or(core::ptr::null(), |off| (addr as u64 + off as u64) as Path);
+    let _ = out(path, next);
     if !size.is_null() {
         let _ = out(size, inst.path.len());
     }
     to_pool(&inst.path)
 }
 
-extern "efiapi" fn is_multi(path: u64) -> bool {
-    matches!(opt_path(path), Ok(Some(p)) if dp::is_multi_instance(p))
+unsafe extern "efiapi" fn is_multi(path: Path) -> Boolean {
+    Boolean(u8::from(matches!(opt_path(path), Ok(Some(p)) if dp::is_multi_instance(p))))
 }
 
-extern "efiapi" fn create_node(ty: u8, subtype: u8, length: u16) -> u64 {
-    vec_to_pool(dp::create_node(ty, subtype, length))
+unsafe extern "efiapi" fn create_node(
+    ty: DeviceType,
+    subtype: DeviceSubType,
+    length: u16,
+) -> NewPath {
+    vec_to_pool(dp::create_node(ty.0, subtype.0, length))
 }

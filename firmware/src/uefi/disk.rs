@@ -3,84 +3,34 @@
 //!
 //! Every disk gets a handle with `PciRoot(0)/Pci(d,f)` or, for
 //! virtio-mmio, `VenHw(vmfw-mmio, base)`; every partition a child handle
-//! with the disk's path plus `HD(...)`. Reads go straight from the virtio
-//! device into the caller's buffer. vmfw's virtio driver does not write,
-//! so media report `ReadOnly` and writes answer `EFI_WRITE_PROTECTED`.
+//! with the disk's path plus `HD(...)`, and a Simple File System when the
+//! boot manager mounted a FAT volume there. Reads go straight from the
+//! virtio device into the caller's buffer. Loaders get read-only media:
+//! writes answer `EFI_WRITE_PROTECTED` (vmfw itself writes only the
+//! variable file, through the mounted volume), so no loader can change
+//! bytes underneath a mounted volume's cache.
 
-use super::boot::{err, Efi, CORE};
-use super::global::Global;
-use super::{abi::guid, devpath, fs};
-use crate::storage::{Disk, Location};
+use super::abi::{guid, BlockIoMedia, BlockIoProtocol, DiskIoProtocol};
+use super::ffi::{err, status, Efi, SUCCESS};
+use super::state::{BOOT, DISKS};
+use super::{devpath, fs};
+use crate::disks::BootDisk;
+use crate::storage::Location;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::ffi::c_void;
 use core::mem::offset_of;
-use vmfw_block::{BlockIo, PartitionTable};
+use uefi_raw::Boolean;
+use vmfw_block::BlockIo;
 use vmfw_efi::handles::Handle;
-use vmfw_efi::{Error, Status};
-
-/// The disks, shared by every protocol that reads them.
-pub static DISKS: Global<Vec<Disk>> = Global::new();
-
-/// A `BlockIo` view of disk `n` of [`DISKS`] (for the FAT reader).
-pub struct DiskRef(pub usize);
-
-impl BlockIo for DiskRef {
-    fn block_size(&self) -> u32 {
-        DISKS.with(|d| d.get(self.0).map_or(512, |d| d.block_size()))
-    }
-    fn num_blocks(&self) -> u64 {
-        DISKS.with(|d| d.get(self.0).map_or(0, |d| d.num_blocks()))
-    }
-    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), vmfw_block::Error> {
-        DISKS.with(|d| match d.get_mut(self.0) {
-            Some(d) => d.read_blocks(lba, buf),
-            None => Err(vmfw_block::Error::OutOfRange),
-        })
-    }
-}
-
-/// `EFI_BLOCK_IO_MEDIA`.
-#[repr(C)]
-struct Media {
-    media_id: u32,
-    removable_media: bool,
-    media_present: bool,
-    logical_partition: bool,
-    read_only: bool,
-    write_caching: bool,
-    block_size: u32,
-    io_align: u32,
-    last_block: u64,
-    lowest_aligned_lba: u64,
-    logical_blocks_per_physical_block: u32,
-    optimal_transfer_length_granularity: u32,
-}
-
-/// `EFI_BLOCK_IO_PROTOCOL`.
-#[repr(C)]
-struct BlockIoProtocol {
-    revision: u64,
-    media: *const Media,
-    reset: usize,
-    read_blocks: usize,
-    write_blocks: usize,
-    flush_blocks: usize,
-}
-
-/// `EFI_DISK_IO_PROTOCOL`.
-#[repr(C)]
-struct DiskIoProtocol {
-    revision: u64,
-    read_disk: usize,
-    write_disk: usize,
-}
+use vmfw_efi::{Error, Result};
 
 /// One disk or partition: both protocols and what they read.
 #[repr(C)]
 struct Device {
     block_io: BlockIoProtocol,
     disk_io: DiskIoProtocol,
-    media: Media,
+    media: BlockIoMedia,
     disk: usize,
     first_lba: u64,
     blocks: u64,
@@ -90,40 +40,40 @@ struct Device {
 
 const MEDIA_ID: u32 = 1;
 
+/// `EFI_MEDIA_CHANGED`.
+const MEDIA_CHANGED: Efi = uefi_raw::Status::MEDIA_CHANGED;
+
 impl Device {
-    fn new(disk: usize, d: &Disk, first_lba: u64, blocks: u64, path: Vec<u8>) -> Box<Device> {
+    fn new(d: &BootDisk, first_lba: u64, blocks: u64, path: Vec<u8>) -> Box<Device> {
+        let (bs, total) = (d.disk.block_size(), d.disk.num_blocks());
         let mut dev = Box::new(Device {
             block_io: BlockIoProtocol {
                 revision: 0x0002_0001,
                 media: core::ptr::null(),
-                reset: reset as *const () as usize,
-                read_blocks: read_blocks as *const () as usize,
-                write_blocks: write_blocks as *const () as usize,
-                flush_blocks: flush_blocks as *const () as usize,
+                reset,
+                read_blocks,
+                write_blocks,
+                flush_blocks,
             },
-            disk_io: DiskIoProtocol {
-                revision: 0x0001_0000,
-                read_disk: read_disk as *const () as usize,
-                write_disk: write_disk as *const () as usize,
-            },
-            media: Media {
+            disk_io: DiskIoProtocol { revision: 0x0001_0000, read_disk, write_disk },
+            media: BlockIoMedia {
                 media_id: MEDIA_ID,
-                removable_media: false,
-                media_present: true,
-                logical_partition: first_lba != 0 || blocks != d.num_blocks(),
-                read_only: true,
-                write_caching: false,
-                block_size: d.block_size(),
+                removable_media: Boolean(0),
+                media_present: Boolean(1),
+                logical_partition: Boolean(u8::from(first_lba != 0 || blocks != total)),
+                read_only: Boolean(1),
+                write_caching: Boolean(0),
+                block_size: bs,
                 io_align: 0,
                 last_block: blocks.saturating_sub(1),
                 lowest_aligned_lba: 0,
                 logical_blocks_per_physical_block: 1,
                 optimal_transfer_length_granularity: 0,
             },
-            disk,
+            disk: d.index,
             first_lba,
             blocks,
-            block_size: d.block_size(),
+            block_size: bs,
             path,
         });
         dev.block_io.media = &dev.media;
@@ -131,40 +81,43 @@ impl Device {
     }
 }
 
-/// Creates the handles of every disk and partition; returns, per disk,
-/// the handles of its partitions by partition number.
-pub fn install(disks: Vec<Disk>, tables: &[Option<PartitionTable>]) -> Vec<Vec<(u32, Handle)>> {
-    let mut devices = Vec::new();
-    for (i, d) in disks.iter().enumerate() {
-        let path = match d.location {
-            Location::Pci(bdf) => devpath::pci_disk(bdf.device, bdf.function),
-            Location::Mmio(base) => devpath::mmio_disk(base),
+/// Creates the handles of every disk and partition (mounting every FAT
+/// partition for the Simple File System); returns, per disk, the handles
+/// of its partitions by partition number.
+pub fn install(disks: &mut [BootDisk]) -> Vec<Vec<(u32, Handle)>> {
+    let mut out = Vec::new();
+    for d in disks.iter_mut() {
+        d.mount_all();
+        let i = d.index;
+        let location = d.disk.with(|x| x.location);
+        let path = match location {
+            Some(Location::Pci(bdf)) => devpath::pci_disk(bdf.device, bdf.function),
+            Some(Location::Mmio(base)) => devpath::mmio_disk(base),
+            None => Err(Error::DeviceError),
         };
         let Ok(path) = path else {
             log::warn!("disk{i}: cannot build its device path");
+            out.push(Vec::new());
             continue;
         };
-        let mut parts = Vec::new();
-        if let Some(t) = tables.get(i).and_then(|t| t.as_ref()) {
-            for p in &t.partitions {
-                match devpath::partition(&path, p, t.mbr_signature.unwrap_or(0)) {
-                    Ok(pp) => {
-                        parts.push((p.number, Device::new(i, d, p.first_lba, p.num_blocks(), pp)))
-                    }
-                    Err(e) => log::warn!("disk{i}: partition {}: device path: {e}", p.number),
-                }
-            }
-        }
-        devices.push((Device::new(i, d, 0, d.num_blocks(), path), parts));
-    }
-    DISKS.set(disks);
-    let mut out = Vec::new();
-    for (disk, parts) in devices {
-        let _ = install_device(disk);
         let mut handles = Vec::new();
-        for (n, p) in parts {
-            if let Ok(h) = install_device(p) {
-                handles.push((n, h));
+        let _ = install_device(Device::new(d, 0, d.disk.num_blocks(), path.clone()));
+        if let Some(t) = &d.table {
+            for p in &t.partitions {
+                let pp = match devpath::partition(&path, p, t.mbr_signature.unwrap_or(0)) {
+                    Ok(pp) => pp,
+                    Err(e) => {
+                        log::warn!("disk{i}: partition {}: device path: {e}", p.number);
+                        continue;
+                    }
+                };
+                let Ok(h) = install_device(Device::new(d, p.first_lba, p.num_blocks(), pp)) else {
+                    continue;
+                };
+                if d.volumes.iter().any(|v| v.partition == p.number) {
+                    fs::install(h, i, p.number);
+                }
+                handles.push((p.number, h));
             }
         }
         out.push(handles);
@@ -172,18 +125,14 @@ pub fn install(disks: Vec<Disk>, tables: &[Option<PartitionTable>]) -> Vec<Vec<(
     out
 }
 
-fn install_device(dev: Box<Device>) -> Result<Handle, Error> {
+fn install_device(dev: Box<Device>) -> Result<Handle> {
     let dev = Box::leak(dev);
     let pairs = [
         (guid::BLOCK_IO, &dev.block_io as *const _ as u64),
         (guid::DISK_IO, &dev.disk_io as *const _ as u64),
         (guid::DEVICE_PATH, dev.path.as_ptr() as u64),
     ];
-    let h = CORE.with(|c| c.db.install_multiple_protocol_interfaces(None, &pairs, |_, _| false))?;
-    if dev.media.logical_partition {
-        fs::install(h, dev.disk, dev.first_lba, dev.blocks);
-    }
-    Ok(h)
+    BOOT.with(|b| b.db.install_multiple_protocol_interfaces(None, &pairs, |_, _| false))
 }
 
 /// The device behind a Block I/O interface.
@@ -204,11 +153,11 @@ unsafe fn from_disk_io<'a>(this: *const DiskIoProtocol) -> Option<&'a Device> {
     })
 }
 
-extern "efiapi" fn reset(_this: *const BlockIoProtocol, _extended: bool) -> Efi {
-    0
+unsafe extern "efiapi" fn reset(_this: *mut BlockIoProtocol, _extended: Boolean) -> Efi {
+    SUCCESS
 }
 
-fn read_into(dev: &Device, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
+fn read_into(dev: &Device, lba: u64, buf: &mut [u8]) -> Result<()> {
     let bs = u64::from(dev.block_size);
     if !(buf.len() as u64).is_multiple_of(bs) {
         return Err(Error::BadBufferSize);
@@ -219,23 +168,36 @@ fn read_into(dev: &Device, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
         return Err(Error::InvalidParameter);
     }
     DISKS
-        .with(|d| {
-            d.get_mut(dev.disk)
-                .ok_or(vmfw_block::Error::OutOfRange)?
-                .read_blocks(dev.first_lba + lba, buf)
+        .with(|d| match d.iter_mut().find(|d| d.index == dev.disk) {
+            Some(d) => d.disk.read_blocks(dev.first_lba + lba, buf),
+            None => Err(vmfw_block::Error::OutOfRange),
         })
+        .unwrap_or(Err(vmfw_block::Error::NotResponding))
         .map_err(|e| {
             log::warn!("BlockIo read at LBA {lba}: {e}");
             Error::DeviceError
         })
 }
 
-extern "efiapi" fn read_blocks(
+/// The checks a Block I/O or Disk I/O read starts with; `Some(status)`
+/// answers at once: the media changed, there is nothing to read, or there
+/// is no buffer.
+fn precheck(media_id: u32, size: usize, buf: *mut c_void) -> Option<Efi> {
+    if media_id != MEDIA_ID {
+        return Some(MEDIA_CHANGED);
+    }
+    if size == 0 {
+        return Some(SUCCESS);
+    }
+    buf.is_null().then(|| err(Error::InvalidParameter))
+}
+
+unsafe extern "efiapi" fn read_blocks(
     this: *const BlockIoProtocol,
     media_id: u32,
     lba: u64,
     size: usize,
-    buf: *mut u8,
+    buf: *mut c_void,
 ) -> Efi {
     // SAFETY: `this` is the interface the caller got from this handle.
     let Some(dev) = (unsafe { from_block_io(this) }) else { return err(Error::InvalidParameter) };
@@ -243,32 +205,16 @@ extern "efiapi" fn read_blocks(
         return answer;
     }
     // SAFETY: the caller's buffer of `size` bytes.
-    let slice = unsafe { core::slice::from_raw_parts_mut(buf, size) };
-    Status::from(read_into(dev, lba, slice)).0
+    let slice = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), size) };
+    status(read_into(dev, lba, slice))
 }
 
-/// The checks a Block I/O or Disk I/O read starts with; `Some(status)`
-/// answers at once: the media changed, there is nothing to read, or there
-/// is no buffer.
-fn precheck(media_id: u32, size: usize, buf: *mut u8) -> Option<Efi> {
-    if media_id != MEDIA_ID {
-        return Some(MEDIA_CHANGED);
-    }
-    if size == 0 {
-        return Some(0);
-    }
-    buf.is_null().then(|| err(Error::InvalidParameter))
-}
-
-/// `EFI_MEDIA_CHANGED`.
-const MEDIA_CHANGED: Efi = vmfw_efi::status::ERROR_BIT | 13;
-
-extern "efiapi" fn write_blocks(
-    this: *const BlockIoProtocol,
+unsafe extern "efiapi" fn write_blocks(
+    this: *mut BlockIoProtocol,
     media_id: u32,
     _lba: u64,
     _size: usize,
-    _buf: *const u8,
+    _buf: *const c_void,
 ) -> Efi {
     // SAFETY: `this` is the interface the caller got from this handle.
     if unsafe { from_block_io(this) }.is_none() {
@@ -280,16 +226,16 @@ extern "efiapi" fn write_blocks(
     err(Error::WriteProtected)
 }
 
-extern "efiapi" fn flush_blocks(_this: *const BlockIoProtocol) -> Efi {
-    0
+unsafe extern "efiapi" fn flush_blocks(_this: *mut BlockIoProtocol) -> Efi {
+    SUCCESS
 }
 
-extern "efiapi" fn read_disk(
+unsafe extern "efiapi" fn read_disk(
     this: *const DiskIoProtocol,
     media_id: u32,
     offset: u64,
     size: usize,
-    buf: *mut u8,
+    buf: *mut c_void,
 ) -> Efi {
     // SAFETY: `this` is the interface the caller got from this handle.
     let Some(dev) = (unsafe { from_disk_io(this) }) else { return err(Error::InvalidParameter) };
@@ -302,21 +248,20 @@ extern "efiapi" fn read_disk(
         _ => return err(Error::InvalidParameter),
     }
     // SAFETY: the caller's buffer of `size` bytes.
-    let slice = unsafe { core::slice::from_raw_parts_mut(buf, size) };
-    let mut view = super::disk::PartView { dev };
-    Status::from(vmfw_block::read_bytes(&mut view, offset, slice).map_err(|e| {
+    let slice = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), size) };
+    let mut view = PartView { dev };
+    status(vmfw_block::read_bytes(&mut view, offset, slice).map_err(|e| {
         log::warn!("DiskIo read at {offset:#x}: {e}");
         Error::DeviceError
     }))
-    .0
 }
 
-extern "efiapi" fn write_disk(
-    this: *const DiskIoProtocol,
+unsafe extern "efiapi" fn write_disk(
+    this: *mut DiskIoProtocol,
     media_id: u32,
     _offset: u64,
     _size: usize,
-    _buf: *const u8,
+    _buf: *const c_void,
 ) -> Efi {
     // SAFETY: `this` is the interface the caller got from this handle.
     if unsafe { from_disk_io(this) }.is_none() {
@@ -340,7 +285,11 @@ impl BlockIo for PartView<'_> {
     fn num_blocks(&self) -> u64 {
         self.dev.blocks
     }
-    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), vmfw_block::Error> {
+    fn read_blocks(
+        &mut self,
+        lba: u64,
+        buf: &mut [u8],
+    ) -> core::result::Result<(), vmfw_block::Error> {
         read_into(self.dev, lba, buf).map_err(|_| vmfw_block::Error::OutOfRange)
     }
 }

@@ -1,115 +1,118 @@
 //! Simple File System and File protocols (UEFI §13.4, §13.5) over the
-//! FAT reader, for every partition that holds a FAT volume.
+//! boot manager's mounted FAT volumes, which the UEFI environment reaches
+//! while the disks are lent to it.
 //!
-//! Volumes are read-only: opening for write, `Write()`, `SetInfo()` and
-//! `Flush()` fail with `EFI_WRITE_PROTECTED` (or `EFI_ACCESS_DENIED` where
-//! the file was opened read-only), `Delete()` closes the file and warns
-//! `EFI_WARN_DELETE_FAILURE`, as the specification describes for
-//! write-protected media.
+//! Volumes are read-only to loaders: opening for write, `Write()`,
+//! `SetInfo()` and `Flush()` fail with `EFI_WRITE_PROTECTED` (or
+//! `EFI_ACCESS_DENIED` where the file was opened read-only), `Delete()`
+//! closes the file and warns `EFI_WARN_DELETE_FAILURE`, as the
+//! specification describes for write-protected media.
 
-use super::abi::guid;
-use super::boot::{err, out, read, status, Efi, CORE};
-use super::disk::DiskRef;
-use super::global::Global;
+use super::abi::{guid, FileProtocolV1, SimpleFileSystemProtocol};
+use super::ffi::{err, guid as guid_arg, out, read, status, utf16_arg, Efi};
+use super::state::{BOOT, DISKS};
+use crate::disks::{BootDisk, Fs};
 use crate::memory::PageBuf;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use vmfw_block::Partition;
+use core::ffi::c_void;
+use uefi_raw::protocol::file_system::{FileAttribute, FileMode, FileProtocolRevision};
+use uefi_raw::Guid as RawGuid;
 use vmfw_efi::handles::Handle;
-use vmfw_efi::{Error, Guid, Result};
-use vmfw_fat::{DirCursor, Entry, FileSystem, Timestamp};
+use vmfw_efi::{Error, Result};
+use vmfw_fat::{DirCursor, Entry, Timestamp};
 use vmfw_memmap::MemoryType;
 
-type Fs = FileSystem<Partition<DiskRef>>;
-
-struct Volume {
-    handle: Handle,
-    fs: Fs,
+/// A volume: its disk's index and partition number.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Vol {
+    disk: usize,
+    partition: u32,
 }
 
-static VOLUMES: Global<Vec<Volume>> = Global::new();
-/// Addresses of live file objects, to refuse stale or forged pointers.
-static OPEN: Global<Vec<u64>> = Global::new();
-
-pub fn init() {
-    VOLUMES.set(Vec::new());
-    OPEN.set(Vec::new());
-}
-
-/// `EFI_SIMPLE_FILE_SYSTEM_PROTOCOL`, with the volume index after it.
+/// `EFI_SIMPLE_FILE_SYSTEM_PROTOCOL`, with its volume after it.
 #[repr(C)]
 struct Sfs {
-    revision: u64,
-    open_volume: usize,
-    volume: usize,
+    protocol: SimpleFileSystemProtocol,
+    vol: Vol,
 }
 
 /// `EFI_FILE_PROTOCOL` (revision 1), with the open file's state after it.
 #[repr(C)]
 struct FileObj {
-    revision: u64,
-    open: usize,
-    close: usize,
-    delete: usize,
-    read: usize,
-    write: usize,
-    get_position: usize,
-    set_position: usize,
-    get_info: usize,
-    set_info: usize,
-    flush: usize,
-    volume: usize,
+    protocol: FileProtocolV1,
+    vol: Vol,
     entry: Entry,
     file: Option<vmfw_fat::File>,
     cursor: Option<DirCursor>,
     pos: u64,
 }
 
-/// Mounts the FAT volume of a partition, if it holds one, and installs the
-/// Simple File System protocol on its handle.
-pub fn install(h: Handle, disk: usize, first_lba: u64, blocks: u64) {
-    let Ok(part) = Partition::new(DiskRef(disk), first_lba, blocks) else { return };
-    let Ok(fs) = FileSystem::mount(part) else { return };
-    let index = VOLUMES.with(|v| {
-        v.push(Volume { handle: h, fs });
-        v.len() - 1
-    });
+const FILE_PROTOCOL: FileProtocolV1 = FileProtocolV1 {
+    revision: FileProtocolRevision::REVISION_1,
+    open: file_open,
+    close: file_close,
+    delete: file_delete,
+    read: file_read,
+    write: file_write,
+    get_position: file_get_position,
+    set_position: file_set_position,
+    get_info: file_get_info,
+    set_info: file_set_info,
+    flush: file_flush,
+};
+
+/// Installs the Simple File System protocol on partition handle `h`,
+/// whose volume the boot manager has mounted.
+pub fn install(h: Handle, disk: usize, partition: u32) {
     let sfs = Box::leak(Box::new(Sfs {
-        revision: 0x0001_0000,
-        open_volume: open_volume as *const () as usize,
-        volume: index,
+        protocol: SimpleFileSystemProtocol { revision: 0x0001_0000, open_volume },
+        vol: Vol { disk, partition },
     }));
-    let r = CORE.with(|c| {
-        c.db.install_protocol_interface(Some(h), guid::SIMPLE_FILE_SYSTEM, sfs as *const _ as u64)
+    let r = BOOT.with(|b| {
+        b.volumes.push((h, disk, partition));
+        b.db.install_protocol_interface(Some(h), guid::SIMPLE_FILE_SYSTEM, sfs as *const _ as u64)
     });
     if let Err(e) = r {
         log::warn!("cannot install the file system protocol: {e}");
     }
 }
 
+/// Runs `f` on a volume of the lent disks.
+fn with_volume<R>(vol: Vol, f: impl FnOnce(&mut Fs) -> Result<R>) -> Result<R> {
+    DISKS
+        .with(|d: &mut [BootDisk]| {
+            let fs = d
+                .iter_mut()
+                .find(|x| x.index == vol.disk)
+                .and_then(|x| x.volume(vol.partition))
+                .ok_or(Error::NotFound)?;
+            f(fs)
+        })
+        .unwrap_or(Err(Error::DeviceError))
+}
+
 /// The handle with a file system whose device path is the longest prefix
 /// of `path`, and where the rest of the path starts.
 pub fn locate(path: &[u8]) -> Result<(Handle, usize)> {
-    super::boot::locate_device(guid::SIMPLE_FILE_SYSTEM, path)
+    super::devpath::locate_device(guid::SIMPLE_FILE_SYSTEM, path)
 }
 
-fn volume_of(h: Handle) -> Result<usize> {
-    VOLUMES.with(|v| v.iter().position(|x| x.handle == h)).ok_or(Error::NotFound)
+fn volume_of(h: Handle) -> Result<Vol> {
+    BOOT.with(|b| b.volumes.iter().find(|v| v.0 == h).map(|v| Vol { disk: v.1, partition: v.2 }))
+        .ok_or(Error::NotFound)
 }
 
 fn fat_err(e: vmfw_fat::Error) -> Error {
     match e {
         vmfw_fat::Error::NotFound | vmfw_fat::Error::InvalidPath => Error::NotFound,
         vmfw_fat::Error::OutOfMemory => Error::OutOfResources,
-        vmfw_fat::Error::Io(_) => Error::DeviceError,
-        _ => VOLUME_CORRUPTED_ERR,
+        // `EFI_VOLUME_CORRUPTED` has no `vmfw_efi::Error` of its own: I/O
+        // trouble and corruption are both reported as a device error.
+        _ => Error::DeviceError,
     }
 }
-
-/// `EFI_VOLUME_CORRUPTED` has no `vmfw_efi::Error` of its own; the FAT
-/// reader's corruption errors are reported as a device error.
-const VOLUME_CORRUPTED_ERR: Error = Error::DeviceError;
 
 fn to_fat_path(p: &str) -> String {
     p.replace('\\', "/")
@@ -119,9 +122,7 @@ fn to_fat_path(p: &str) -> String {
 /// handle `h` into fresh pages.
 pub fn read_path(h: Handle, file_path: &[u8]) -> Result<PageBuf> {
     let name = vmfw_efi::devpath::file_path(file_path)?;
-    let vol = volume_of(h)?;
-    VOLUMES.with(|v| {
-        let fs = &mut v.get_mut(vol).ok_or(Error::NotFound)?.fs;
+    with_volume(volume_of(h)?, |fs| {
         let mut f = fs.open(&to_fat_path(&name)).map_err(|e| {
             log::debug!("{name}: {e}");
             fat_err(e)
@@ -133,31 +134,8 @@ pub fn read_path(h: Handle, file_path: &[u8]) -> Result<PageBuf> {
     })
 }
 
-/// Where the file at `path` on volume handle `h` lies: the disk's index
-/// and `(byte offset on the disk, length)` pieces in file order.
-pub fn file_extents(h: Handle, path: &str) -> Result<(usize, Vec<(u64, u64)>)> {
-    let vol = volume_of(h)?;
-    VOLUMES.with(|v| {
-        let fs = &mut v.get_mut(vol).ok_or(Error::NotFound)?.fs;
-        let mut f = fs.open(&to_fat_path(path)).map_err(fat_err)?;
-        let pieces = fs.extents(&mut f).map_err(fat_err)?;
-        let part = fs.device();
-        let base =
-            part.start_lba().saturating_mul(u64::from(vmfw_block::BlockIo::block_size(part)));
-        let disk = part.inner().0;
-        Ok((disk, pieces.into_iter().map(|(o, l)| (base + o, l)).collect()))
-    })
-}
-
-/// Whether volume handle `h` has a file at `path`.
-pub fn exists(h: Handle, path: &str) -> bool {
-    let Ok(vol) = volume_of(h) else { return false };
-    VOLUMES.with(|v| v.get_mut(vol).is_some_and(|x| x.fs.lookup(&to_fat_path(path)).is_ok()))
-}
-
-fn new_file(volume: usize, entry: Entry) -> Result<u64> {
-    let (file, cursor) = VOLUMES.with(|v| -> Result<_> {
-        let fs = &mut v.get_mut(volume).ok_or(Error::InvalidParameter)?.fs;
+fn new_file(vol: Vol, entry: Entry) -> Result<*mut FileObj> {
+    let (file, cursor) = with_volume(vol, |fs| {
         if entry.is_dir() {
             let d = fs.dir_of(&entry).map_err(fat_err)?;
             Ok((None, Some(DirCursor::new(d))))
@@ -165,123 +143,102 @@ fn new_file(volume: usize, entry: Entry) -> Result<u64> {
             Ok((Some(fs.open_file(&entry).map_err(fat_err)?), None))
         }
     })?;
-    let obj = Box::leak(Box::new(FileObj {
-        revision: 0x0001_0000,
-        open: file_open as *const () as usize,
-        close: file_close as *const () as usize,
-        delete: file_delete as *const () as usize,
-        read: file_read as *const () as usize,
-        write: file_write as *const () as usize,
-        get_position: file_get_position as *const () as usize,
-        set_position: file_set_position as *const () as usize,
-        get_info: file_get_info as *const () as usize,
-        set_info: file_set_info as *const () as usize,
-        flush: file_flush as *const () as usize,
-        volume,
-        entry,
-        file,
-        cursor,
-        pos: 0,
-    }));
-    let addr = obj as *mut FileObj as u64;
-    OPEN.with(|o| o.push(addr));
+    let obj =
+        Box::leak(Box::new(FileObj { protocol: FILE_PROTOCOL, vol, entry, file, cursor, pos: 0 }));
+    let addr = obj as *mut FileObj;
+    BOOT.with(|b| b.open_files.push(addr as u64));
     Ok(addr)
 }
 
 /// The open file behind `this`, if it is one.
-fn file<'a>(this: *mut FileObj) -> Result<&'a mut FileObj> {
+fn file<'a>(this: *mut FileProtocolV1) -> Result<&'a mut FileObj> {
     let a = this as u64;
-    if OPEN.with(|o| o.contains(&a)) {
+    if BOOT.with(|b| b.open_files.contains(&a)) {
         // SAFETY: `a` is a live file object created by `new_file` (the
-        // list holds exactly those not yet closed).
-        Ok(unsafe { &mut *this })
+        // list holds exactly those not yet closed), whose first field is
+        // the protocol.
+        Ok(unsafe { &mut *this.cast::<FileObj>() })
     } else {
         Err(Error::InvalidParameter)
     }
 }
 
-extern "efiapi" fn open_volume(this: *const Sfs, root: *mut u64) -> Efi {
-    status((|| {
-        if this.is_null() {
-            return Err(Error::InvalidParameter);
-        }
-        // SAFETY: `this` is a Simple File System interface of the firmware.
-        let volume = unsafe { (*this).volume };
-        let entry = VOLUMES.with(|v| v.get(volume).map(|x| x.fs.root_entry()));
-        let f = new_file(volume, entry.ok_or(Error::InvalidParameter)?)?;
-        out(root, f)
-    })())
+unsafe extern "efiapi" fn open_volume(
+    this: *mut SimpleFileSystemProtocol,
+    root: *mut *mut FileProtocolV1,
+) -> Efi {
+    status(open_volume_impl(this, root))
 }
 
-const MODE_READ: u64 = 1;
-const MODE_WRITE: u64 = 2;
-const MODE_CREATE: u64 = 0x8000_0000_0000_0000;
-
-/// A NUL-terminated UTF-16 string from the caller, bounded.
-fn utf16_arg(p: *const u16) -> Result<String> {
-    if p.is_null() {
+fn open_volume_impl(
+    this: *mut SimpleFileSystemProtocol,
+    root: *mut *mut FileProtocolV1,
+) -> Result<()> {
+    if this.is_null() {
         return Err(Error::InvalidParameter);
     }
-    let mut units = Vec::new();
-    for i in 0..4096 {
-        // SAFETY: the caller's NUL-terminated string, read up to the NUL.
-        let u = unsafe { p.add(i).read_unaligned() };
-        if u == 0 {
-            return Ok(char::decode_utf16(units)
-                .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-                .collect());
-        }
-        units.push(u);
-    }
-    Err(Error::InvalidParameter)
+    // SAFETY: `this` is a Simple File System interface of the firmware,
+    // the first field of an `Sfs`.
+    let vol = unsafe { (*this.cast::<Sfs>()).vol };
+    let entry = with_volume(vol, |fs| Ok(fs.root_entry()))?;
+    let f = new_file(vol, entry)?;
+    out(root, f.cast())
 }
 
-extern "efiapi" fn file_open(
-    this: *mut FileObj,
-    new: *mut u64,
+unsafe extern "efiapi" fn file_open(
+    this: *mut FileProtocolV1,
+    new: *mut *mut FileProtocolV1,
     name: *const u16,
-    mode: u64,
-    _attributes: u64,
+    mode: FileMode,
+    _attributes: FileAttribute,
 ) -> Efi {
-    status((|| {
-        let f = file(this)?;
-        let name = utf16_arg(name)?;
-        if new.is_null() || mode & MODE_READ == 0 {
-            return Err(Error::InvalidParameter);
-        }
-        if mode & (MODE_WRITE | MODE_CREATE) != 0 {
-            return Err(Error::WriteProtected);
-        }
-        let start = f.entry.clone();
-        let volume = f.volume;
-        let entry = VOLUMES.with(|v| -> Result<Entry> {
-            let fs = &mut v.get_mut(volume).ok_or(Error::InvalidParameter)?.fs;
-            let path = to_fat_path(&name);
-            let base = if start.is_dir() { start } else { fs.root_entry() };
-            fs.lookup_from(&base, &path).map_err(fat_err)
-        })?;
-        let nf = new_file(volume, entry)?;
-        out(new, nf)
-    })())
+    status(file_open_impl(this, new, name, mode))
 }
 
-fn close_obj(this: *mut FileObj) -> Result<()> {
+fn file_open_impl(
+    this: *mut FileProtocolV1,
+    new: *mut *mut FileProtocolV1,
+    name: *const u16,
+    mode: FileMode,
+) -> Result<()> {
+    let f = file(this)?;
+    let name: String = char::decode_utf16(utf16_arg(name, 4096)?)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect();
+    if new.is_null() || !mode.contains(FileMode::READ) {
+        return Err(Error::InvalidParameter);
+    }
+    if mode.intersects(FileMode::WRITE | FileMode::CREATE) {
+        return Err(Error::WriteProtected);
+    }
+    let start = f.entry.clone();
+    let vol = f.vol;
+    let entry = with_volume(vol, |fs| {
+        let path = to_fat_path(&name);
+        let base = if start.is_dir() { start } else { fs.root_entry() };
+        fs.lookup_from(&base, &path).map_err(fat_err)
+    })?;
+    let nf = new_file(vol, entry)?;
+    out(new, nf.cast())
+}
+
+fn close_obj(this: *mut FileProtocolV1) -> Result<()> {
     file(this)?;
-    OPEN.with(|o| o.retain(|&a| a != this as u64));
+    BOOT.with(|b| b.open_files.retain(|&a| a != this as u64));
     // SAFETY: a live object from `new_file` (checked above), leaked from a
     // Box there and now removed from the open list, so freed exactly once.
-    drop(unsafe { Box::from_raw(this) });
+    drop(unsafe { Box::from_raw(this.cast::<FileObj>()) });
     Ok(())
 }
 
-extern "efiapi" fn file_close(this: *mut FileObj) -> Efi {
+unsafe extern "efiapi" fn file_close(this: *mut FileProtocolV1) -> Efi {
     status(close_obj(this))
 }
 
-extern "efiapi" fn file_delete(this: *mut FileObj) -> Efi {
+unsafe extern "efiapi" fn file_delete(this: *mut FileProtocolV1) -> Efi {
     match close_obj(this) {
         // EFI_WARN_DELETE_FAILURE: closed, not deleted (read-only volume).
-        Ok(()) => 2,
+        Ok(()) => uefi_raw::Status::WARN_DELETE_FAILURE,
         Err(e) => err(e),
     }
 }
@@ -324,8 +281,8 @@ fn file_info(e: &Entry, cluster_size: u64) -> Vec<u8> {
     b
 }
 
-fn cluster_size(volume: usize) -> u64 {
-    VOLUMES.with(|v| v.get(volume).map_or(512, |x| u64::from(x.fs.info().cluster_size)))
+fn cluster_size(vol: Vol) -> u64 {
+    with_volume(vol, |fs| Ok(u64::from(fs.info().cluster_size))).unwrap_or(512)
 }
 
 /// Copies `data` to the caller's buffer, or says how much room it needs.
@@ -343,129 +300,141 @@ fn give(size: *mut usize, buf: *mut u8, data: &[u8]) -> Result<()> {
     out(size, data.len())
 }
 
-extern "efiapi" fn file_read(this: *mut FileObj, size: *mut usize, buf: *mut u8) -> Efi {
-    status((|| {
-        let f = file(this)?;
-        let volume = f.volume;
-        if let Some(cursor) = f.cursor.as_mut() {
-            // Directory: one EFI_FILE_INFO per call, skipping nothing the
-            // FAT reader reports; 0 bytes at the end.
-            let mut next = *cursor;
-            let entry = VOLUMES.with(|v| {
-                let fs = &mut v.get_mut(volume).ok_or(Error::InvalidParameter)?.fs;
-                fs.next_entry(&mut next).map_err(fat_err)
-            })?;
-            let Some(entry) = entry else {
-                return out(size, 0);
-            };
-            let info = file_info(&entry, cluster_size(volume));
-            give(size, buf, &info)?;
-            *cursor = next;
-            return Ok(());
-        }
-        let cap = read(size)?;
-        if f.pos > f.entry.size() {
-            return Err(Error::DeviceError);
-        }
-        if cap == 0 {
-            return Ok(());
-        }
-        if buf.is_null() {
-            return Err(Error::InvalidParameter);
-        }
-        // SAFETY: the caller's buffer of `cap` bytes.
-        let dst = unsafe { core::slice::from_raw_parts_mut(buf, cap) };
-        let pos = f.pos;
-        let file = f.file.as_mut().ok_or(Error::DeviceError)?;
-        let n = VOLUMES.with(|v| {
-            let fs = &mut v.get_mut(volume).ok_or(Error::InvalidParameter)?.fs;
-            fs.read_at(file, pos, dst).map_err(fat_err)
-        })?;
-        f.pos += n as u64;
-        out(size, n)
-    })())
+unsafe extern "efiapi" fn file_read(
+    this: *mut FileProtocolV1,
+    size: *mut usize,
+    buf: *mut c_void,
+) -> Efi {
+    status(file_read_impl(this, size, buf.cast()))
 }
 
-extern "efiapi" fn file_write(this: *mut FileObj, _size: *mut usize, _buf: *const u8) -> Efi {
+fn file_read_impl(this: *mut FileProtocolV1, size: *mut usize, buf: *mut u8) -> Result<()> {
+    let f = file(this)?;
+    let vol = f.vol;
+    if let Some(cursor) = f.cursor.as_mut() {
+        // Directory: one EFI_FILE_INFO per call, skipping nothing the FAT
+        // reader reports; 0 bytes at the end.
+        let mut next = *cursor;
+        let entry = with_volume(vol, |fs| fs.next_entry(&mut next).map_err(fat_err))?;
+        let Some(entry) = entry else {
+            return out(size, 0);
+        };
+        let info = file_info(&entry, cluster_size(vol));
+        give(size, buf, &info)?;
+        *cursor = next;
+        return Ok(());
+    }
+    let cap = read(size)?;
+    if f.pos > f.entry.size() {
+        return Err(Error::DeviceError);
+    }
+    // SAFETY: the caller's buffer of `cap` bytes.
+    let dst = unsafe { super::ffi::buffer_mut(buf, cap) }?;
+    if dst.is_empty() {
+        return Ok(());
+    }
+    let pos = f.pos;
+    let file = f.file.as_mut().ok_or(Error::DeviceError)?;
+    let n = with_volume(vol, |fs| fs.read_at(file, pos, dst).map_err(fat_err))?;
+    f.pos += n as u64;
+    out(size, n)
+}
+
+unsafe extern "efiapi" fn file_write(
+    this: *mut FileProtocolV1,
+    _size: *mut usize,
+    _buf: *const c_void,
+) -> Efi {
     status(file(this).and(Err(Error::AccessDenied)))
 }
 
-extern "efiapi" fn file_get_position(this: *mut FileObj, pos: *mut u64) -> Efi {
-    status((|| {
-        let f = file(this)?;
+unsafe extern "efiapi" fn file_get_position(this: *const FileProtocolV1, pos: *mut u64) -> Efi {
+    status(file(this.cast_mut()).and_then(|f| {
         if f.cursor.is_some() {
             return Err(Error::Unsupported);
         }
         out(pos, f.pos)
-    })())
+    }))
 }
 
-extern "efiapi" fn file_set_position(this: *mut FileObj, pos: u64) -> Efi {
-    status((|| {
-        let f = file(this)?;
-        let volume = f.volume;
+unsafe extern "efiapi" fn file_set_position(this: *mut FileProtocolV1, pos: u64) -> Efi {
+    status(file(this).and_then(|f| {
         if let Some(c) = f.cursor.as_mut() {
             if pos != 0 {
                 return Err(Error::Unsupported);
             }
             *c = DirCursor::new(c.dir());
-            let _ = volume;
             return Ok(());
         }
         f.pos = if pos == u64::MAX { f.entry.size() } else { pos };
         Ok(())
-    })())
+    }))
 }
 
-extern "efiapi" fn file_get_info(
-    this: *mut FileObj,
-    ty: *const Guid,
+unsafe extern "efiapi" fn file_get_info(
+    this: *mut FileProtocolV1,
+    ty: *const RawGuid,
+    size: *mut usize,
+    buf: *mut c_void,
+) -> Efi {
+    status(file_get_info_impl(this, ty, size, buf.cast()))
+}
+
+fn file_get_info_impl(
+    this: *mut FileProtocolV1,
+    ty: *const RawGuid,
     size: *mut usize,
     buf: *mut u8,
-) -> Efi {
-    status((|| {
-        let f = file(this)?;
-        let ty = read(ty)?;
-        let volume = f.volume;
-        if ty == guid::FILE_INFO {
-            let info = file_info(&f.entry, cluster_size(volume));
-            give(size, buf, &info)
-        } else if ty == guid::FILE_SYSTEM_INFO {
-            let (bytes, csize) = VOLUMES.with(|v| {
-                v.get(volume).map_or((0, 512), |x| {
-                    let i = x.fs.info();
-                    (i.data_bytes, i.cluster_size)
-                })
-            });
-            let label: [u16; 1] = [0];
-            let mut b = Vec::new();
-            let total = 36 + label.len() * 2;
-            b.extend_from_slice(&(total as u64).to_le_bytes());
-            b.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]); // ReadOnly
-            b.extend_from_slice(&bytes.to_le_bytes());
-            b.extend_from_slice(&0u64.to_le_bytes()); // no space to write
-            b.extend_from_slice(&csize.to_le_bytes());
-            for u in label {
-                b.extend_from_slice(&u.to_le_bytes());
-            }
-            give(size, buf, &b)
-        } else if ty == guid::FILE_SYSTEM_VOLUME_LABEL {
-            give(size, buf, &[0, 0])
-        } else {
-            Err(Error::Unsupported)
+) -> Result<()> {
+    let f = file(this)?;
+    let ty = guid_arg(ty)?;
+    let vol = f.vol;
+    if ty == guid::FILE_INFO {
+        let info = file_info(&f.entry, cluster_size(vol));
+        give(size, buf, &info)
+    } else if ty == guid::FILE_SYSTEM_INFO {
+        let (bytes, csize) = with_volume(vol, |fs| {
+            let i = fs.info();
+            Ok((i.data_bytes, i.cluster_size))
+        })
+        .unwrap_or((0, 512));
+        let label: [u16; 1] = [0];
+        let mut b = Vec::new();
+        let total = 36 + label.len() * 2;
+        b.extend_from_slice(&(total as u64).to_le_bytes());
+        b.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]); // ReadOnly
+        b.extend_from_slice(&bytes.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes()); // no space to write
+        b.extend_from_slice(&csize.to_le_bytes());
+        for u in label {
+            b.extend_from_slice(&u.to_le_bytes());
         }
-    })())
+        give(size, buf, &b)
+    } else if ty == guid::FILE_SYSTEM_VOLUME_LABEL {
+        give(size, buf, &[0, 0])
+    } else {
+        Err(Error::Unsupported)
+    }
 }
 
-extern "efiapi" fn file_set_info(
-    this: *mut FileObj,
-    _ty: *const Guid,
+unsafe extern "efiapi" fn file_set_info(
+    this: *mut FileProtocolV1,
+    _ty: *const RawGuid,
     _size: usize,
-    _buf: *const u8,
+    _buf: *const c_void,
 ) -> Efi {
     status(file(this).and(Err(Error::WriteProtected)))
 }
 
-extern "efiapi" fn file_flush(this: *mut FileObj) -> Efi {
+unsafe extern "efiapi" fn file_flush(this: *mut FileProtocolV1) -> Efi {
     status(file(this).and(Err(Error::AccessDenied)))
+}
+
+/// Whether the volume on (`disk`, `partition`) has a file at `path`.
+pub fn exists(disks: &mut [BootDisk], disk: usize, partition: u32, path: &str) -> bool {
+    disks
+        .iter_mut()
+        .find(|d| d.index == disk)
+        .and_then(|d| d.volume(partition))
+        .is_some_and(|fs| fs.lookup(&to_fat_path(path)).is_ok())
 }

@@ -1,16 +1,29 @@
-//! Global state for the UEFI environment, behind locks that refuse
-//! re-entry.
+//! The three kinds of global the UEFI layer needs, and nothing else.
 //!
 //! vmfw runs on one CPU with interrupts off, so a lock that is already
 //! held can only mean that a service was re-entered while it held the
 //! state (a firmware bug, since guest code is never called with a lock
-//! held). Waiting would hang silently; [`Global::with`] panics instead,
-//! which reports the place and powers off.
+//! held). Waiting would hang silently; the accessors panic instead, which
+//! reports the place and powers off.
+//!
+//! - [`Global`]: state owned by the UEFI layer, set once, used under a
+//!   lock that refuses re-entry.
+//! - [`Shared`]: data at a fixed address that guest code reads and writes
+//!   through pointers (the system and services tables). Rust code touches
+//!   it only through raw pointers.
+//! - [`Lent`]: something the UEFI layer does not own (the boot manager's
+//!   disks), reachable only while its owner lends it.
 
+use core::ptr::NonNull;
 use spin::Mutex;
 
 /// A lazily initialised global with re-entry detection.
 pub struct Global<T>(Mutex<Option<T>>);
+
+// SAFETY: vmfw runs on one CPU with interrupts off, so the value is never
+// reached from two threads; the lock only detects re-entry. (The state
+// holds raw pointers of the UEFI ABI, which are not `Send`.)
+unsafe impl<T> Sync for Global<T> {}
 
 impl<T> Global<T> {
     pub const fn new() -> Self {
@@ -38,8 +51,7 @@ impl<T> Global<T> {
 }
 
 /// A value at a fixed address that guest code reads and writes through
-/// pointers (system table, services tables, protocol interfaces of the
-/// firmware). Rust code touches it only through raw pointers.
+/// pointers. Rust code touches it only through raw pointers.
 pub struct Shared<T>(core::cell::UnsafeCell<T>);
 
 // SAFETY: vmfw runs on one CPU without interrupts; the contents are only
@@ -52,11 +64,56 @@ impl<T> Shared<T> {
         Self(core::cell::UnsafeCell::new(v))
     }
 
-    pub fn get(&self) -> *mut T {
+    pub const fn get(&self) -> *mut T {
         self.0.get()
     }
+}
 
-    pub fn addr(&self) -> u64 {
-        self.0.get() as u64
+/// An immutable value handed to guest code by address (a protocol's
+/// function table). The wrapper only makes a table holding raw pointers
+/// usable as a `static`.
+pub struct Interface<T>(pub T);
+
+// SAFETY: the value is never written after compile time (guest code gets
+// a pointer it may only read through, as the UEFI ABI allows), and vmfw
+// runs on one CPU.
+unsafe impl<T> Sync for Interface<T> {}
+
+impl<T> Interface<T> {
+    pub fn addr(&'static self) -> u64 {
+        &self.0 as *const T as u64
+    }
+}
+
+/// A value borrowed from its owner for the length of a [`Lent::lend`]
+/// call, reachable from the UEFI shims meanwhile.
+pub struct Lent<T: ?Sized>(Mutex<Option<NonNull<T>>>);
+
+// SAFETY: one CPU, no interrupts; the pointer is only dereferenced while
+// `lend` keeps the owner's `&mut` borrow alive, under the lock.
+unsafe impl<T: ?Sized> Sync for Lent<T> {}
+
+impl<T: ?Sized> Lent<T> {
+    pub const fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    /// Makes `value` reachable through [`Lent::with`] while `f` runs.
+    /// Lending again while lent (a nested boot) keeps the outer loan.
+    pub fn lend<R>(&self, value: &mut T, f: impl FnOnce() -> R) -> R {
+        let outer = self.0.try_lock().expect("lent value re-entered").replace(NonNull::from(value));
+        let r = f();
+        *self.0.try_lock().expect("lent value re-entered") = outer;
+        r
+    }
+
+    /// Runs `f` on the lent value; `None` when nothing is lent.
+    #[track_caller]
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let g = self.0.try_lock().expect("lent value re-entered");
+        // SAFETY: the pointer comes from the `&mut T` that `lend` holds
+        // borrowed for as long as it is stored here; the lock makes this
+        // the only access.
+        (*g).map(|mut p| f(unsafe { p.as_mut() }))
     }
 }

@@ -1,118 +1,70 @@
 //! Image services: `LoadImage()`, `StartImage()`, `Exit()`,
 //! `UnloadImage()` (UEFI §7.4) and the Loaded Image protocols (§9).
 //!
-//! `StartImage()` calls the entry point through a small assembly
-//! trampoline that saves the firmware's callee-saved registers and stack
-//! pointer; `Exit()` from anywhere inside the image (or an image it
+//! `StartImage()` calls the entry point through the arch layer's
+//! trampoline, which saves the firmware's callee-saved registers and
+//! stack pointer; `Exit()` from anywhere inside the image (or an image it
 //! started) restores them, so control comes back out of the caller's
 //! `StartImage()` with the exit status, as the specification requires.
 
-use super::abi::guid;
-use super::boot::{err, handle, out, status, Efi, CORE};
-use super::global::Global;
+use super::abi::{guid, LoadedImageProtocol, SystemTable};
+use super::ffi::{err, from_raw, handle, out, raw_handle, raw_opt_handle, status, Efi};
+use super::state::{self, Image, BOOT};
 use super::{devpath, fs};
-use crate::memory;
+use crate::{arch, memory};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::ffi::c_void;
+use uefi_raw::protocol::device_path::DevicePathProtocol;
+use uefi_raw::table::boot::MemoryType as RawMemoryType;
+use uefi_raw::{Boolean, Handle as RawHandle};
 use vmfw_efi::handles::Handle;
 use vmfw_efi::memory::EfiMemoryType;
 use vmfw_efi::{Error, Result, Status};
 use vmfw_memmap::{MemoryType, Placement, PAGE_SIZE};
 use vmfw_pe::{Machine, PeImage, Subsystem};
 
-/// `EFI_LOADED_IMAGE_PROTOCOL` (UEFI §9.1).
-#[repr(C)]
-pub struct LoadedImage {
-    pub revision: u32,
-    pub parent_handle: usize,
-    pub system_table: u64,
-    pub device_handle: usize,
-    pub file_path: u64,
-    pub reserved: u64,
-    pub load_options_size: u32,
-    pub load_options: u64,
-    pub image_base: u64,
-    pub image_size: u64,
-    pub image_code_type: u32,
-    pub image_data_type: u32,
-    pub unload: usize,
-}
+/// `EFI_LOADED_IMAGE_PROTOCOL_REVISION`.
+const LOADED_IMAGE_REVISION: u32 = 0x1000;
 
-/// One loaded image.
-struct Image {
-    handle: Handle,
-    base: u64,
-    pages: u64,
-    entry: u64,
-    loaded: Box<LoadedImage>,
-    /// The paths the protocols point at.
-    file_path: Vec<u8>,
-    device_path: Option<Vec<u8>>,
-    /// Where the trampoline saved the stack pointer while the image runs.
-    jump: Box<u64>,
-    /// The load options the boot manager gave the image.
-    options: Vec<u8>,
-    started: bool,
-    exit_data: (usize, u64),
-    is_app: bool,
-}
-
-static IMAGES: Global<Vec<Image>> = Global::new();
-
-/// The images currently running, innermost last.
-static RUNNING: Global<Vec<Handle>> = Global::new();
-
-/// Sets up the image table with the firmware's own image.
-pub fn init() -> Result<()> {
-    IMAGES.set(Vec::new());
-    RUNNING.set(Vec::new());
-    let h = register_firmware_image()?;
-    FIRMWARE.call_once(|| h);
-    Ok(())
-}
-
-core::arch::global_asm!(
-    // u64 vmfw_call_image(entry, handle, system_table, *saved_rsp)
-    // (System V: rdi, rsi, rdx, rcx). Calls entry(handle, system_table)
-    // with the MS x64 convention.
-    ".pushsection .text.vmfw_call_image, \"ax\", @progbits",
-    ".global vmfw_call_image",
-    "vmfw_call_image:",
-    "push rbp",
-    "push rbx",
-    "push r12",
-    "push r13",
-    "push r14",
-    "push r15",
-    "mov [rcx], rsp",
-    "mov rax, rdi",
-    "mov rcx, rsi",
-    // rdx already holds the system table. Six pushes and the return
-    // address leave rsp 8 off 16-byte alignment: 32 bytes of home area
-    // plus 8 align the call.
-    "sub rsp, 40",
-    "call rax",
-    "add rsp, 40",
-    "vmfw_image_return:",
-    "pop r15",
-    "pop r14",
-    "pop r13",
-    "pop r12",
-    "pop rbx",
-    "pop rbp",
-    "ret",
-    // ! vmfw_exit_image(saved_rsp, status) (System V: rdi, rsi)
-    ".global vmfw_exit_image",
-    "vmfw_exit_image:",
-    "mov rsp, rdi",
-    "mov rax, rsi",
-    "jmp vmfw_image_return",
-    ".popsection",
-);
-
-extern "C" {
-    fn vmfw_call_image(entry: u64, handle: usize, system_table: u64, saved_rsp: *mut u64) -> usize;
-    fn vmfw_exit_image(saved_rsp: u64, status: usize) -> !;
+/// Registers the firmware's own image (the parent of the boot options it
+/// loads) and returns its handle.
+pub fn init() -> Result<Handle> {
+    let (start, end) = memory::image_range();
+    let loaded = Box::new(LoadedImageProtocol {
+        revision: LOADED_IMAGE_REVISION,
+        parent_handle: core::ptr::null_mut(),
+        system_table: state::system_table() as *const SystemTable,
+        device_handle: core::ptr::null_mut(),
+        file_path: END_PATH.as_ptr().cast(),
+        reserved: core::ptr::null(),
+        load_options_size: 0,
+        load_options: core::ptr::null(),
+        image_base: start as *const c_void,
+        image_size: end - start,
+        image_code_type: RawMemoryType(EfiMemoryType::RUNTIME_SERVICES_CODE.0),
+        image_data_type: RawMemoryType(EfiMemoryType::RUNTIME_SERVICES_DATA.0),
+        unload: None,
+    });
+    let addr = &*loaded as *const LoadedImageProtocol as u64;
+    BOOT.with(|b| {
+        let h = b.db.install_protocol_interface(None, guid::LOADED_IMAGE, addr)?;
+        b.images.push(Image {
+            handle: h,
+            base: start,
+            pages: 0,
+            entry: 0,
+            loaded,
+            file_path: Vec::new(),
+            device_path: None,
+            jump: Box::new(0),
+            options: Vec::new(),
+            started: true,
+            exit_data: (0, 0),
+            is_app: false,
+        });
+        Ok(h)
+    })
 }
 
 /// Where a file to load comes from.
@@ -150,10 +102,10 @@ pub fn load(
 ) -> core::result::Result<Handle, LoadFailure> {
     // Which device the path names, and the file path on it.
     let located = path.and_then(|p| fs::locate(p).ok());
-    let (device, file_path): (usize, Vec<u8>) = match (&located, path) {
-        (Some((h, rest)), Some(p)) => (h.0.get(), p.get(*rest..).unwrap_or(&[]).to_vec()),
-        (None, Some(p)) => (0, p.to_vec()),
-        _ => (0, END_PATH.to_vec()),
+    let (device, file_path): (Option<Handle>, Vec<u8>) = match (&located, path) {
+        (Some((h, rest)), Some(p)) => (Some(*h), p.get(*rest..).unwrap_or(&[]).to_vec()),
+        (None, Some(p)) => (None, p.to_vec()),
+        _ => (None, END_PATH.to_vec()),
     };
     let file_buf;
     let bytes: &[u8] = match source {
@@ -207,20 +159,20 @@ pub fn load(
         base,
         pages,
         entry,
-        loaded: Box::new(LoadedImage {
-            revision: 0x1000,
-            parent_handle: parent.map_or(0, |h| h.0.get()),
-            system_table: super::system_table(),
-            device_handle: device,
-            file_path: 0,
-            reserved: 0,
+        loaded: Box::new(LoadedImageProtocol {
+            revision: LOADED_IMAGE_REVISION,
+            parent_handle: raw_opt_handle(parent),
+            system_table: state::system_table() as *const SystemTable,
+            device_handle: raw_opt_handle(device),
+            file_path: core::ptr::null(),
+            reserved: core::ptr::null(),
             load_options_size: 0,
-            load_options: 0,
-            image_base: base,
+            load_options: core::ptr::null(),
+            image_base: base as *const c_void,
             image_size: size,
-            image_code_type: vmfw_efi::memory::efi_type(code).0,
-            image_data_type: data.0,
-            unload: 0,
+            image_code_type: RawMemoryType(vmfw_efi::memory::efi_type(code).0),
+            image_data_type: RawMemoryType(data.0),
+            unload: None,
         }),
         file_path,
         device_path: path.map(<[u8]>::to_vec),
@@ -230,13 +182,13 @@ pub fn load(
         exit_data: (0, 0),
         is_app,
     };
-    image.loaded.file_path = image.file_path.as_ptr() as u64;
-    let loaded = &*image.loaded as *const LoadedImage as u64;
+    image.loaded.file_path = image.file_path.as_ptr().cast();
+    let loaded = &*image.loaded as *const LoadedImageProtocol as u64;
     let mut pairs = alloc::vec![(guid::LOADED_IMAGE, loaded)];
     if let Some(dp) = &image.device_path {
         pairs.push((guid::LOADED_IMAGE_DEVICE_PATH, dp.as_ptr() as u64));
     }
-    let h = CORE.with(|c| c.db.install_multiple_protocol_interfaces(None, &pairs, |_, _| false));
+    let h = BOOT.with(|b| b.db.install_multiple_protocol_interfaces(None, &pairs, |_, _| false));
     let h = match h {
         Ok(h) => h,
         Err(e) => {
@@ -246,7 +198,7 @@ pub fn load(
     };
     image.handle = h;
     log::debug!("LoadImage: handle {} at {base:#x}, {size} bytes, entry {entry:#x}", h.0);
-    IMAGES.with(|v| v.push(image));
+    BOOT.with(|b| b.images.push(image));
     Ok(h)
 }
 
@@ -254,11 +206,11 @@ const END_PATH: [u8; 4] = [0x7f, 0xff, 4, 0];
 
 /// Gives a loaded image its load options (a boot option's optional data).
 pub fn set_load_options(h: Handle, options: Vec<u8>) {
-    IMAGES.with(|v| {
-        if let Some(i) = v.iter_mut().find(|i| i.handle == h) {
+    BOOT.with(|b| {
+        if let Some(i) = b.images.iter_mut().find(|i| i.handle == h) {
             i.options = options;
             i.loaded.load_options =
-                if i.options.is_empty() { 0 } else { i.options.as_ptr() as u64 };
+                if i.options.is_empty() { core::ptr::null() } else { i.options.as_ptr().cast() };
             i.loaded.load_options_size = i.options.len() as u32;
         }
     });
@@ -266,22 +218,25 @@ pub fn set_load_options(h: Handle, options: Vec<u8>) {
 
 /// Starts a loaded image; returns its exit status and exit data.
 pub fn start(h: Handle) -> Result<(Status, (usize, u64))> {
-    let (entry, jump) = IMAGES.with(|v| {
-        let i = v.iter_mut().find(|i| i.handle == h).ok_or(Error::InvalidParameter)?;
+    let (entry, jump) = BOOT.with(|b| {
+        let i = b.images.iter_mut().find(|i| i.handle == h).ok_or(Error::InvalidParameter)?;
         if i.started {
             return Err(Error::InvalidParameter);
         }
         i.started = true;
-        Ok((i.entry, &mut *i.jump as *mut u64))
+        let jump: *mut u64 = &mut *i.jump;
+        b.running.push(h);
+        Ok((i.entry, jump))
     })?;
-    RUNNING.with(|r| r.push(h));
     // SAFETY: `entry` is the entry point of an image loaded and relocated
     // by `load`; it is called with the UEFI image entry signature, and
-    // `jump` is a heap slot that outlives the call.
-    let st = unsafe { vmfw_call_image(entry, h.0.get(), super::system_table(), jump) };
-    RUNNING.with(|r| r.retain(|x| *x != h));
-    let (unload, data) = IMAGES.with(|v| {
-        v.iter()
+    // `jump` is a heap slot that outlives the call (the image's record is
+    // only freed below).
+    let st = unsafe { arch::efi_call::call_image(entry, h.0.get(), state::system_table(), jump) };
+    let (unload, data) = BOOT.with(|b| {
+        b.running.retain(|x| *x != h);
+        b.images
+            .iter()
             .find(|i| i.handle == h)
             .map_or((false, (0, 0)), |i| (i.is_app || Status(st).is_error(), i.exit_data))
     });
@@ -293,170 +248,136 @@ pub fn start(h: Handle) -> Result<(Status, (usize, u64))> {
 
 /// Frees an image: its memory and its handle's protocols.
 fn free(h: Handle) -> Result<()> {
-    let image = IMAGES.with(|v| -> Result<Image> {
-        let idx = v.iter().position(|i| i.handle == h).ok_or(Error::InvalidParameter)?;
-        Ok(v.remove(idx))
-    })?;
-    let loaded = &*image.loaded as *const LoadedImage as u64;
-    CORE.with(|c| {
-        let _ = c.db.uninstall_protocol_interface(h, guid::LOADED_IMAGE, loaded);
+    let image = BOOT.with(|b| -> Result<Image> {
+        let idx = b.images.iter().position(|i| i.handle == h).ok_or(Error::InvalidParameter)?;
+        let image = b.images.remove(idx);
+        let loaded = &*image.loaded as *const LoadedImageProtocol as u64;
+        let _ = b.db.uninstall_protocol_interface(h, guid::LOADED_IMAGE, loaded);
         if let Some(dp) = &image.device_path {
-            let _ = c.db.uninstall_protocol_interface(
+            let _ = b.db.uninstall_protocol_interface(
                 h,
                 guid::LOADED_IMAGE_DEVICE_PATH,
                 dp.as_ptr() as u64,
             );
         }
-    });
+        Ok(image)
+    })?;
     let _ = memory::with_map(|m| m.free(image.base, image.pages));
     Ok(())
 }
 
 /// True when `h` is a loaded image.
-pub fn is_image(h: Handle) -> bool {
-    IMAGES.with(|v| v.iter().any(|i| i.handle == h))
+fn is_image(h: Handle) -> bool {
+    BOOT.with(|b| b.images.iter().any(|i| i.handle == h))
 }
 
 // ---------------------------------------------------------------------
 // The shims.
 
-pub extern "efiapi" fn load_image(
-    _boot_policy: u8,
-    parent: usize,
-    path: u64,
+pub unsafe extern "efiapi" fn load_image(
+    _boot_policy: Boolean,
+    parent: RawHandle,
+    path: *const DevicePathProtocol,
     source: *const u8,
     source_size: usize,
-    image_handle: *mut usize,
+    image_handle: *mut RawHandle,
 ) -> Efi {
-    let r = (|| {
-        let parent = handle(parent)?;
-        if !is_image(parent) || image_handle.is_null() {
-            return Err(Error::InvalidParameter);
-        }
-        // SAFETY: a device path the caller passed, or NULL.
-        let dp = if path == 0 { None } else { Some(unsafe { devpath::from_raw(path) }?) };
-        let src = if source.is_null() {
-            if dp.is_none() {
-                return Err(Error::NotFound);
-            }
-            Source::Path
-        } else {
-            // SAFETY: the caller's buffer of `source_size` bytes.
-            Source::Buffer(unsafe { core::slice::from_raw_parts(source, source_size) })
-        };
-        let h = load(Some(parent), dp, src).map_err(|f| {
-            log::debug!("LoadImage: {}", f.why);
-            f.error
-        })?;
-        out(image_handle, h.0.get())
-    })();
-    status(r)
+    status(load_image_impl(parent, path, source, source_size, image_handle))
 }
 
-pub extern "efiapi" fn start_image(h: usize, exit_size: *mut usize, exit_data: *mut u64) -> Efi {
+fn load_image_impl(
+    parent: RawHandle,
+    path: *const DevicePathProtocol,
+    source: *const u8,
+    source_size: usize,
+    image_handle: *mut RawHandle,
+) -> Result<()> {
+    let parent = handle(parent)?;
+    if !is_image(parent) || image_handle.is_null() {
+        return Err(Error::InvalidParameter);
+    }
+    // SAFETY: a device path the caller passed, or NULL.
+    let dp = if path.is_null() { None } else { Some(unsafe { devpath::from_raw(path as u64) }?) };
+    let src = if source.is_null() {
+        if dp.is_none() {
+            return Err(Error::NotFound);
+        }
+        Source::Path
+    } else {
+        // SAFETY: the caller's buffer of `source_size` bytes.
+        Source::Buffer(unsafe { core::slice::from_raw_parts(source, source_size) })
+    };
+    let h = load(Some(parent), dp, src).map_err(|f| {
+        log::debug!("LoadImage: {}", f.why);
+        f.error
+    })?;
+    out(image_handle, raw_handle(h))
+}
+
+pub unsafe extern "efiapi" fn start_image(
+    h: RawHandle,
+    exit_size: *mut usize,
+    exit_data: *mut *mut u16,
+) -> Efi {
     let Ok(h) = handle(h) else { return err(Error::InvalidParameter) };
     match start(h) {
         Ok((st, (size, ptr))) => {
             if !exit_size.is_null() {
                 let _ = out(exit_size, size);
-                let _ = out(exit_data, ptr);
+                let _ = out(exit_data, ptr as *mut u16);
             }
-            st.0
+            uefi_raw::Status(st.0)
         }
         Err(e) => err(e),
     }
 }
 
-pub extern "efiapi" fn exit(h: usize, st: usize, data_size: usize, data: u64) -> Efi {
+pub unsafe extern "efiapi" fn exit(
+    h: RawHandle,
+    st: uefi_raw::Status,
+    data_size: usize,
+    data: *mut u16,
+) -> Efi {
     let Ok(h) = handle(h) else { return err(Error::InvalidParameter) };
-    let current = RUNNING.with(|r| r.last().copied());
+    let current = BOOT.with(|b| b.running.last().copied());
     if current != Some(h) {
         // Loaded but never started: Exit() unloads it (UEFI §7.4).
-        let not_started = IMAGES.with(|v| v.iter().any(|i| i.handle == h && !i.started));
+        let not_started = BOOT.with(|b| b.images.iter().any(|i| i.handle == h && !i.started));
         if not_started {
             return status(free(h));
         }
         return err(Error::InvalidParameter);
     }
-    let saved = IMAGES.with(|v| {
-        v.iter_mut().find(|i| i.handle == h).map(|i| {
-            i.exit_data = (data_size, data);
+    let saved = BOOT.with(|b| {
+        b.images.iter_mut().find(|i| i.handle == h).map(|i| {
+            i.exit_data = (data_size, data as u64);
             *i.jump
         })
     });
     let Some(saved) = saved else { return err(Error::InvalidParameter) };
-    // SAFETY: `saved` is the stack pointer `vmfw_call_image` recorded when
-    // it started this image, still live because the image is running
-    // (its StartImage() has not returned). Everything between is the
-    // image's frames and this shim, which holds no lock and nothing to
-    // drop at this point.
-    unsafe { vmfw_exit_image(saved, st) }
+    // SAFETY: `saved` is the stack pointer the trampoline recorded when it
+    // started this image, still live because the image is running (its
+    // StartImage() has not returned). Everything between is the image's
+    // frames and this shim, which holds no lock and nothing to drop at
+    // this point.
+    unsafe { arch::efi_call::exit_image(saved, st.0) }
 }
 
-pub extern "efiapi" fn unload_image(h: usize) -> Efi {
+pub unsafe extern "efiapi" fn unload_image(h: RawHandle) -> Efi {
     let Ok(h) = handle(h) else { return err(Error::InvalidParameter) };
-    let info =
-        IMAGES.with(|v| v.iter().find(|i| i.handle == h).map(|i| (i.started, i.loaded.unload)));
+    let info = BOOT
+        .with(|b| b.images.iter().find(|i| i.handle == h).map(|i| (i.started, i.loaded.unload)));
     match info {
         None => err(Error::InvalidParameter),
         Some((false, _)) => status(free(h)),
-        Some((true, 0)) => err(Error::Unsupported),
-        Some((true, f)) => {
+        Some((true, None)) => err(Error::Unsupported),
+        Some((true, Some(f))) => {
             // SAFETY: the image's own Unload function (UEFI §9.1).
-            let st = unsafe {
-                let f: extern "efiapi" fn(usize) -> usize = core::mem::transmute(f);
-                f(h.0.get())
-            };
-            if Status(st).is_error() {
+            let st = unsafe { f(raw_handle(h)) };
+            if from_raw(st).is_error() {
                 return st;
             }
             status(free(h))
         }
     }
-}
-
-static FIRMWARE: spin::Once<Handle> = spin::Once::new();
-
-/// The firmware's own image handle: the parent of the boot options it
-/// loads. Created by [`init`].
-pub fn firmware_handle() -> Handle {
-    *FIRMWARE.get().expect("UEFI images used before init")
-}
-
-fn register_firmware_image() -> Result<Handle> {
-    let (start, end) = memory::image_range();
-    let loaded = Box::new(LoadedImage {
-        revision: 0x1000,
-        parent_handle: 0,
-        system_table: super::system_table(),
-        device_handle: 0,
-        file_path: END_PATH.as_ptr() as u64,
-        reserved: 0,
-        load_options_size: 0,
-        load_options: 0,
-        image_base: start,
-        image_size: end - start,
-        image_code_type: EfiMemoryType::RUNTIME_SERVICES_CODE.0,
-        image_data_type: EfiMemoryType::RUNTIME_SERVICES_DATA.0,
-        unload: 0,
-    });
-    let addr = &*loaded as *const LoadedImage as u64;
-    let h = CORE.with(|c| c.db.install_protocol_interface(None, guid::LOADED_IMAGE, addr))?;
-    IMAGES.with(|v| {
-        v.push(Image {
-            handle: h,
-            base: start,
-            pages: 0,
-            entry: 0,
-            loaded,
-            file_path: Vec::new(),
-            device_path: None,
-            jump: Box::new(0),
-            options: Vec::new(),
-            started: true,
-            exit_data: (0, 0),
-            is_app: false,
-        })
-    });
-    Ok(h)
 }

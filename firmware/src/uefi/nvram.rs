@@ -1,4 +1,5 @@
-//! Non-volatile variables that survive a warm reset of the same VM.
+//! Non-volatile variables that survive a warm reset of the same VM, and
+//! VM runs when the guest's disk carries a variable file.
 //!
 //! VMMs keep guest RAM across a reset (QEMU's `system_reset`, a guest's
 //! `reboot`), so vmfw keeps the non-volatile variables in two checksummed
@@ -10,18 +11,18 @@
 //!
 //! Across VM runs: when an ESP holds a preallocated `\EFI\vmfw\VARS.BIN`
 //! (at least two slots long) on a writable disk, the same two slots live
-//! in that file too. vmfw never changes the FAT: it writes the file's own
-//! sectors in place, a whole slot at a time, then flushes; a torn write
-//! fails its checksum and the other slot wins. Changes made while boot
-//! services run go to the file at once; changes made by the OS at runtime
-//! (the disk is the OS's then) reach it at the next boot of the same VM.
+//! in that file too. vmfw never changes the FAT: it overwrites the file's
+//! own bytes in place through the mounted volume (so every reader of that
+//! volume sees the new bytes), a whole slot at a time, then flushes; a
+//! torn write fails its checksum and the other slot wins. Changes made
+//! while boot services run go to the file at once; changes made by the OS
+//! at runtime (the disk is the OS's then) reach it at the next boot of
+//! the same VM.
 
-use super::disk::DISKS;
-use super::global::Global;
+use super::state::{Runtime, VarFile, DISKS, RUNTIME};
+use crate::disks::BootDisk;
 use crate::memory;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use vmfw_block::BlockIo;
 use vmfw_efi::persist;
 use vmfw_memmap::{MemoryType, PAGE_SIZE};
 
@@ -31,41 +32,54 @@ const BASE: u64 = 0x00f0_0000;
 /// Bytes per slot: the 64 KiB store plus per-record headers.
 const SLOT: u64 = 96 * 1024;
 
-/// The sequence number of the newest slot written or found.
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-/// Whether the RAM region is ours (claimed in the memory map).
-static RAM: AtomicBool = AtomicBool::new(false);
+/// The variable file on an ESP, relative to the partition's volume.
+pub const FILE: &str = "/EFI/vmfw/VARS.BIN";
+/// The same, as the log shows it.
+const FILE_SHOWN: &str = "\\EFI\\vmfw\\VARS.BIN";
+
+/// An encoded slot and its sequence number.
+pub struct Image {
+    seq: u64,
+    bytes: Vec<u8>,
+}
 
 fn slot(i: u64) -> &'static mut [u8] {
     // SAFETY: the region was reserved for this module in the memory map
-    // (callers check RAM), is identity
-    // mapped (also under the OS's runtime page tables, as runtime data),
-    // and only this module touches it, one slot at a time.
+    // (callers check `Nvram::ram`), is identity mapped (also under the
+    // OS's runtime page tables, as runtime data), and only this module
+    // touches it, one slot at a time, under the runtime lock.
     unsafe { core::slice::from_raw_parts_mut((BASE + i * SLOT) as *mut u8, SLOT as usize) }
 }
 
-/// Claims the region and returns the saved records of the previous run
-/// (empty on a cold start or when the region is not free RAM).
-pub fn init() -> alloc::vec::Vec<persist::Record> {
+/// Claims the RAM slots and loads the records of the previous run into
+/// the store (nothing on a cold start or when the region is not free).
+pub fn init(r: &mut Runtime) {
     let pages = 2 * SLOT / PAGE_SIZE;
     let ok = memory::with_map(|m| m.allocate_at(BASE, pages, MemoryType::RuntimeServicesData));
     if ok.is_err() {
         log::warn!("variables: {BASE:#x} is not free RAM; non-volatile variables last one boot");
-        return alloc::vec::Vec::new();
+        return;
     }
-    let found = persist::newest(slot(0), slot(1));
-    let (seq, records) = found.unwrap_or_default();
-    SEQUENCE.store(seq, Ordering::Relaxed);
-    RAM.store(true, Ordering::Relaxed);
-    if !records.is_empty() {
-        log::info!("variables: {} kept from before the reset", records.len());
-    }
-    records
+    let (seq, records) = persist::newest(slot(0), slot(1)).unwrap_or_default();
+    r.nvram.sequence = seq;
+    r.nvram.ram = true;
+    restore(r, &records, "kept from before the reset");
 }
 
-/// The records a previous run left, read without claiming the region
-/// (for the boot manager's first decision).
-pub fn peek() -> alloc::vec::Vec<persist::Record> {
+fn restore(r: &mut Runtime, records: &[persist::Record], from: &str) {
+    if records.is_empty() {
+        return;
+    }
+    let n = persist::restore(&mut r.vars, records);
+    if n != records.len() {
+        log::warn!("variables: {} of {} saved variables refused", records.len() - n, records.len());
+    }
+    log::info!("variables: {n} {from}");
+}
+
+/// The records a previous run left in RAM, read without claiming the
+/// region (for the boot manager's plan).
+pub fn peek_ram() -> Vec<persist::Record> {
     let len = 2 * SLOT;
     let free = memory::with_map(|m| {
         m.regions()
@@ -73,148 +87,167 @@ pub fn peek() -> alloc::vec::Vec<persist::Record> {
             .any(|r| r.ty == MemoryType::Free && r.start <= BASE && r.end >= BASE + len)
     });
     if !free {
-        return alloc::vec::Vec::new();
+        return Vec::new();
     }
     let mut buf = alloc::vec![0u8; len as usize];
     if vmfw_platform::PhysMem::read(&memory::Phys, BASE, &mut buf).is_err() {
-        return alloc::vec::Vec::new();
+        return Vec::new();
     }
     let (a, b) = buf.split_at(SLOT as usize);
     persist::newest(a, b).map(|(_, r)| r).unwrap_or_default()
 }
 
-/// Saves the store's non-volatile variables into the older slot, in RAM
-/// and in the attached file.
-pub fn save(store: &vmfw_efi::VariableStore) {
-    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-    let img = persist::encode(store, seq);
-    if img.len() as u64 > SLOT {
-        log::debug!("variables: image of {} bytes does not fit a slot; not saved", img.len());
-        return;
+/// The newest saved state: the RAM slots' or the first variable file's,
+/// whichever has the higher sequence number (for the boot manager's
+/// plan, before the UEFI environment exists).
+pub fn peek(disks: &mut [BootDisk]) -> Vec<persist::Record> {
+    let ram = peek_ram();
+    match find_file(disks) {
+        Some((_, Some((seq, records)))) if records_newer(seq) => records,
+        _ => ram,
     }
-    if RAM.load(Ordering::Relaxed) {
-        let dst = slot(seq % 2);
+}
+
+/// Whether a file slot with sequence `seq` beats the RAM slots.
+fn records_newer(seq: u64) -> bool {
+    let len = 2 * SLOT;
+    let mut buf = alloc::vec![0u8; len as usize];
+    if vmfw_platform::PhysMem::read(&memory::Phys, BASE, &mut buf).is_err() {
+        return true;
+    }
+    let (a, b) = buf.split_at(SLOT as usize);
+    persist::newest(a, b).is_none_or(|(ram, _)| seq > ram)
+}
+
+/// A slot's sequence number and records.
+type Saved = (u64, Vec<persist::Record>);
+
+/// The first `\EFI\vmfw\VARS.BIN` that is large enough (ESPs in disk and
+/// table order) and its newest slot, if one is valid.
+fn find_file(disks: &mut [BootDisk]) -> Option<(VarFile, Option<Saved>)> {
+    for d in disks.iter_mut() {
+        let index = d.index;
+        for v in d.volumes.iter_mut().filter(|v| v.esp) {
+            let Ok(entry) = v.fs.lookup(FILE) else { continue };
+            if entry.size() < 2 * SLOT {
+                continue;
+            }
+            let Ok(mut f) = v.fs.open_file(&entry) else { continue };
+            let mut buf = alloc::vec![0u8; 2 * SLOT as usize];
+            if !matches!(v.fs.read_at(&mut f, 0, &mut buf), Ok(n) if n == buf.len()) {
+                log::warn!("variables: disk{index} {FILE_SHOWN} cannot be read; not used");
+                continue;
+            }
+            let (a, b) = buf.split_at(SLOT as usize);
+            let file = VarFile { disk: index, partition: v.partition, entry, warned: false };
+            return Some((file, persist::newest(a, b)));
+        }
+    }
+    None
+}
+
+/// Attaches the first variable file and reconciles it with the RAM
+/// slots: a newer file is loaded into the store; newer RAM contents
+/// (runtime changes before a warm reset) are written to the file.
+/// Called with the disks lent.
+pub fn attach(disks: &mut [BootDisk]) {
+    let Some((file, newest)) = find_file(disks) else { return };
+    let disk = file.disk;
+    let writable = disks
+        .iter()
+        .find(|d| d.index == disk)
+        .is_some_and(|d| !vmfw_block::BlockIo::read_only(&d.disk));
+    let update = RUNTIME.with(|r| {
+        let ram = r.nvram.sequence;
+        r.nvram.file = Some(file);
+        match newest {
+            Some((seq, records)) if seq > ram => {
+                r.nvram.sequence = seq;
+                restore(r, &records, &alloc::format!("restored from disk{disk} {FILE_SHOWN}"));
+                None
+            }
+            _ if ram > 0 && writable => {
+                log::info!("variables: disk{disk} {FILE_SHOWN} brought up to date");
+                save_ram(r)
+            }
+            _ => {
+                log::info!(
+                    "variables: kept in disk{disk} {FILE_SHOWN}{}",
+                    if writable { "" } else { " (read-only disk: not updated)" }
+                );
+                None
+            }
+        }
+    });
+    if let Some(img) = update {
+        let file = RUNTIME.with(|r| r.nvram.file.clone());
+        if let Some(file) = file {
+            write_file(disks, &file, &img);
+        }
+    }
+}
+
+fn encode(r: &mut Runtime) -> Option<Image> {
+    let seq = r.nvram.sequence.wrapping_add(1);
+    r.nvram.sequence = seq;
+    let bytes = persist::encode(&r.vars, seq);
+    if bytes.len() as u64 > SLOT {
+        log::debug!("variables: image of {} bytes does not fit a slot; not saved", bytes.len());
+        return None;
+    }
+    Some(Image { seq, bytes })
+}
+
+/// Saves the store's non-volatile variables into the older RAM slot and
+/// returns the image for the file (see [`save_file`]).
+pub fn save_ram(r: &mut Runtime) -> Option<Image> {
+    let img = encode(r)?;
+    if r.nvram.ram {
+        let dst = slot(img.seq % 2);
+        let b = &img.bytes;
         // Invalidate first, so a cut-short write cannot leave a valid
         // header over partial records; the other slot keeps the last state.
         dst[..8].fill(0);
-        dst[8..img.len()].copy_from_slice(&img[8..]);
-        dst[..8].copy_from_slice(&img[..8]);
+        dst[8..b.len()].copy_from_slice(&b[8..]);
+        dst[..8].copy_from_slice(&b[..8]);
     }
-    save_to_file(seq, &img);
+    (r.nvram.file.is_some() && !r.at_runtime).then_some(img)
 }
 
-/// The variable file on an ESP, relative to the partition's volume.
-pub const FILE: &str = "\\EFI\\vmfw\\VARS.BIN";
-
-/// The attached file: its disk and `(disk byte offset, length)` pieces.
-struct EspFile {
-    disk: usize,
-    pieces: Vec<(u64, u64)>,
-    warned: bool,
-}
-
-static ESP_FILE: Global<EspFile> = Global::new();
-
-/// Reads `buf.len()` bytes at file offset `off` of the attached file.
-fn file_io(f: &EspFile, off: u64, len: u64, mut each: impl FnMut(u64, u64, u64) -> bool) -> bool {
-    // Calls each(disk offset, buffer offset, length) for every piece of
-    // [off, off + len) in file order.
-    let mut pos = 0u64;
-    for &(disk_off, plen) in &f.pieces {
-        let (a, b) = (pos.max(off), (pos + plen).min(off + len));
-        if a < b && !each(disk_off + (a - pos), a - off, b - a) {
-            return false;
-        }
-        pos += plen;
-    }
-    pos >= off + len
-}
-
-fn read_slot(f: &EspFile, i: u64) -> Option<Vec<u8>> {
-    let mut buf = alloc::vec![0u8; SLOT as usize];
-    let ok = file_io(f, i * SLOT, SLOT, |disk_off, b, n| {
-        let dst = &mut buf[b as usize..(b + n) as usize];
-        DISKS.with(|d| {
-            d.get_mut(f.disk).is_some_and(|d| vmfw_block::read_bytes(d, disk_off, dst).is_ok())
-        })
-    });
-    ok.then_some(buf)
-}
-
-fn write_slot(f: &EspFile, i: u64, img: &[u8]) -> Result<(), &'static str> {
-    let mut buf = alloc::vec![0u8; SLOT as usize];
-    buf[..img.len()].copy_from_slice(img);
-    let ok = file_io(f, i * SLOT, SLOT, |disk_off, b, n| {
-        DISKS.with(|d| {
-            d.get_mut(f.disk).is_some_and(|d| {
-                let bs = u64::from(d.block_size());
-                disk_off % bs == 0
-                    && n % bs == 0
-                    && d.write_blocks(disk_off / bs, &buf[b as usize..(b + n) as usize]).is_ok()
-            })
-        })
-    });
-    if !ok {
-        return Err("write failed");
-    }
-    DISKS
-        .with(|d| d.get_mut(f.disk).map(|d| d.flush()))
-        .map_or(Err("no disk"), |r| r.map_err(|_| "flush failed"))
-}
-
-/// Attaches the first `\EFI\vmfw\VARS.BIN` found (ESPs in disk order)
-/// and reconciles it with the RAM slots: a newer file is loaded into
-/// `store`; newer RAM contents (runtime changes before a warm reset) are
-/// written to the file.
-pub fn attach(candidates: &[(usize, Vec<(u64, u64)>)], store: &mut vmfw_efi::VariableStore) {
-    let Some((disk, pieces)) =
-        candidates.iter().find(|(_, p)| p.iter().map(|x| x.1).sum::<u64>() >= 2 * SLOT)
-    else {
-        return;
-    };
-    let f = EspFile { disk: *disk, pieces: pieces.clone(), warned: false };
-    let (a, b) = (read_slot(&f, 0), read_slot(&f, 1));
-    let (Some(a), Some(b)) = (a, b) else {
-        log::warn!("variables: disk{disk} {FILE} cannot be read; not used");
-        return;
-    };
-    let ram = SEQUENCE.load(Ordering::Relaxed);
-    let file = persist::newest(&a, &b);
-    let writable = DISKS.with(|d| d.get(*disk).is_some_and(|d| !d.read_only()));
-    ESP_FILE.set(f);
-    match file {
-        Some((seq, records)) if seq > ram => {
-            let n = persist::restore(store, &records);
-            SEQUENCE.store(seq, Ordering::Relaxed);
-            log::info!("variables: {n} restored from disk{disk} {FILE}");
-        }
-        _ if ram > 0 && writable => {
-            save(store);
-            log::info!("variables: disk{disk} {FILE} brought up to date");
-        }
-        _ => log::info!(
-            "variables: kept in disk{disk} {FILE}{}",
-            if writable { "" } else { " (read-only disk: not updated)" }
-        ),
+/// Writes an image to the attached variable file, through the lent disks
+/// (while boot services run).
+pub fn save_file(img: &Image) {
+    let Some(file) = RUNTIME.with(|r| r.nvram.file.clone()) else { return };
+    if DISKS.with(|d| write_file(d, &file, img)) == Some(Written::ReadOnly) {
+        RUNTIME.with(|r| r.nvram.file.as_mut().map(|f| f.warned = true));
     }
 }
 
-/// Writes slot `seq % 2` of the attached file (while boot services run).
-fn save_to_file(seq: u64, img: &[u8]) {
-    if super::at_runtime() {
-        return;
+#[derive(PartialEq, Eq)]
+enum Written {
+    Done,
+    ReadOnly,
+}
+
+/// Writes slot `img.seq % 2` of `file`; says whether the disk was
+/// read-only (warned about once).
+fn write_file(disks: &mut [BootDisk], file: &VarFile, img: &Image) -> Written {
+    let Some(d) = disks.iter_mut().find(|d| d.index == file.disk) else { return Written::Done };
+    if vmfw_block::BlockIo::read_only(&d.disk) {
+        if !file.warned {
+            log::warn!("variables: disk{} is read-only; {FILE_SHOWN} not updated", file.disk);
+        }
+        return Written::ReadOnly;
     }
-    ESP_FILE.try_with(|f| {
-        let ro = DISKS.with(|d| d.get(f.disk).is_none_or(|d| d.read_only()));
-        if ro {
-            if !f.warned {
-                log::warn!("variables: disk{} is read-only; {FILE} not updated", f.disk);
-                f.warned = true;
-            }
-            return;
-        }
-        if let Err(e) = write_slot(f, seq % 2, img) {
-            log::warn!("variables: disk{} {FILE}: {e}", f.disk);
-        }
-    });
+    let Some(fs) = d.volume(file.partition) else { return Written::Done };
+    let mut slot = alloc::vec![0u8; SLOT as usize];
+    slot[..img.bytes.len()].copy_from_slice(&img.bytes);
+    let r = fs
+        .open_file(&file.entry)
+        .and_then(|mut f| fs.write_at(&mut f, (img.seq % 2) * SLOT, &slot))
+        .and_then(|_| fs.flush());
+    if let Err(e) = r {
+        log::warn!("variables: disk{} {FILE_SHOWN}: {e}", file.disk);
+    }
+    Written::Done
 }

@@ -13,9 +13,6 @@
 //!   `vmfw_uninstall_multiple_impl` (`extern "efiapi" fn(args: *const
 //!   u64) -> usize`, defined `#[no_mangle]` there) with a pointer to all
 //!   arguments as one contiguous array.
-//!
-//! The symbols carry an `arch` in their names so they cannot collide with
-//! the copies the UEFI layer still has until it switches.
 
 core::arch::global_asm!(
     // usize vmfw_arch_call_image(entry, handle, system_table, *saved_rsp)
@@ -93,10 +90,18 @@ extern "C" {
     fn vmfw_arch_exit_image(saved_sp: u64, status: usize) -> !;
 }
 
-extern "efiapi" {
-    fn vmfw_arch_install_multiple();
-    fn vmfw_arch_uninstall_multiple();
+extern "C" {
+    // Typed as the boot services table types them (a variadic `extern
+    // "C"` pointer); the stubs above implement the MS x64 convention the
+    // callers really use.
+    fn vmfw_arch_install_multiple(handle: *mut uefi_raw::Handle, ...) -> uefi_raw::Status;
+    fn vmfw_arch_uninstall_multiple(handle: uefi_raw::Handle, ...) -> uefi_raw::Status;
 }
+
+/// `InstallMultipleProtocolInterfaces()` as the boot services table types it.
+pub type InstallMultiple = unsafe extern "C" fn(*mut uefi_raw::Handle, ...) -> uefi_raw::Status;
+/// `UninstallMultipleProtocolInterfaces()` as the boot services table types it.
+pub type UninstallMultiple = unsafe extern "C" fn(uefi_raw::Handle, ...) -> uefi_raw::Status;
 
 /// See `arch::efi_call::call_image`.
 ///
@@ -116,12 +121,12 @@ pub unsafe fn exit_image(jump: u64, status: usize) -> ! {
     unsafe { vmfw_arch_exit_image(jump, status) }
 }
 
-/// The address of the `InstallMultipleProtocolInterfaces()` entry point.
-pub fn install_multiple() -> usize {
-    vmfw_arch_install_multiple as *const () as usize
+/// The `InstallMultipleProtocolInterfaces()` entry point.
+pub fn install_multiple() -> InstallMultiple {
+    vmfw_arch_install_multiple
 }
 
-/// The address of the `UninstallMultipleProtocolInterfaces()` entry point.
-pub fn uninstall_multiple() -> usize {
-    vmfw_arch_uninstall_multiple as *const () as usize
+/// The `UninstallMultipleProtocolInterfaces()` entry point.
+pub fn uninstall_multiple() -> UninstallMultiple {
+    vmfw_arch_uninstall_multiple
 }
