@@ -7,4 +7,9 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-T{script}");
     println!("cargo:rustc-link-arg-bins=--no-dynamic-linker");
     println!("cargo:rustc-link-arg-bins=-zmax-page-size=4096");
+    // Identical code folding: generic instantiations and small shims that
+    // compile to the same machine code are kept once. Nothing in the
+    // firmware compares function addresses (Rust does not promise they
+    // are unique anyway), and the UEFI tables only call through them.
+    println!("cargo:rustc-link-arg-bins=--icf=all");
 }

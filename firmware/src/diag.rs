@@ -37,14 +37,38 @@ fn requests(fs: &Fs) -> u64 {
 
 /// Reads a whole file into page memory with as few calls as the FAT
 /// layout allows (one per contiguous run).
-fn read_whole(fs: &mut Fs, path: &str) -> Result<PageBuf, String> {
-    let mut file = fs.open(path).map_err(|e| format!("{e}"))?;
-    let size = usize::try_from(file.size()).map_err(|_| String::from("file too large"))?;
-    let mut buf =
-        PageBuf::new(size, MemoryType::LoaderData).ok_or_else(|| String::from("out of memory"))?;
-    let n = fs.read_at(&mut file, 0, &mut buf).map_err(|e| format!("{e}"))?;
+/// Why a diagnostic could not read its file.
+enum Error {
+    Fat(vmfw_fat::Error),
+    TooLarge,
+    OutOfMemory,
+    ShortRead { got: usize, want: usize },
+}
+
+impl From<vmfw_fat::Error> for Error {
+    fn from(e: vmfw_fat::Error) -> Self {
+        Error::Fat(e)
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Fat(e) => write!(f, "{e}"),
+            Error::TooLarge => f.write_str("file too large"),
+            Error::OutOfMemory => f.write_str("out of memory"),
+            Error::ShortRead { got, want } => write!(f, "short read: {got} of {want} bytes"),
+        }
+    }
+}
+
+fn read_whole(fs: &mut Fs, path: &str) -> Result<PageBuf, Error> {
+    let mut file = fs.open(path)?;
+    let size = usize::try_from(file.size()).map_err(|_| Error::TooLarge)?;
+    let mut buf = PageBuf::new(size, MemoryType::LoaderData).ok_or(Error::OutOfMemory)?;
+    let n = fs.read_at(&mut file, 0, &mut buf)?;
     if n != size {
-        return Err(format!("short read: {n} of {size} bytes"));
+        return Err(Error::ShortRead { got: n, want: size });
     }
     Ok(buf)
 }

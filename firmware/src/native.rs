@@ -27,6 +27,61 @@ use vmfw_linux::{SetupHeader, ZeroPage};
 use vmfw_memmap::PAGE_SIZE;
 use vmfw_platform::Platform;
 
+/// Why an entry (or its files) could not be used: one log line each.
+enum Error {
+    /// The entry names no kernel.
+    NoLinux,
+    /// A file of the entry could not be opened or read.
+    File { path: String, error: vmfw_fat::Error },
+    /// The kernel is not one vmfw can boot, or has no room.
+    Kernel { path: String, error: vmfw_linux::Error },
+    /// A file ended before its directory entry said.
+    ShortRead { path: String, got: usize, want: usize },
+    /// Sizes that do not fit the address space.
+    TooLarge(&'static str),
+    /// No room or no valid place for the initrds.
+    Initrd(vmfw_linux::Error),
+    /// An initrd does not lie inside the initrd image (a bug, reported).
+    InitrdLayout,
+    /// No room or no valid place for the command line.
+    CommandLine(vmfw_linux::Error),
+    /// The memory map does not fit the zero page.
+    E820(vmfw_linux::Error),
+    /// An entry file could not be read.
+    Read(vmfw_fat::Error),
+    /// An entry file is not a valid BLS entry.
+    Entry(vmfw_bls::Error),
+}
+
+impl Error {
+    fn file(path: &str, error: vmfw_fat::Error) -> Error {
+        Error::File { path: path.into(), error }
+    }
+    fn kernel(path: &str, error: vmfw_linux::Error) -> Error {
+        Error::Kernel { path: path.into(), error }
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::NoLinux => f.write_str("no 'linux' line"),
+            Error::File { path, error } => write!(f, "{path}: {error}"),
+            Error::Kernel { path, error } => write!(f, "{path}: {error}"),
+            Error::ShortRead { path, got, want } => {
+                write!(f, "{path}: short read ({got} of {want} bytes)")
+            }
+            Error::TooLarge(what) => write!(f, "{what} too large"),
+            Error::Initrd(e) => write!(f, "initrd: {e}"),
+            Error::InitrdLayout => f.write_str("initrd layout"),
+            Error::CommandLine(e) => write!(f, "command line: {e}"),
+            Error::E820(e) => write!(f, "E820: {e}"),
+            Error::Read(e) => write!(f, "{e}"),
+            Error::Entry(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// Where a prepared kernel starts.
 struct Prepared {
     entry: u64,
@@ -83,9 +138,9 @@ pub fn boot_esp(
     unsafe { crate::arch::linux_handoff(prepared.entry, prepared.zero_page) }
 }
 
-fn read_text(fs: &mut Fs, path: &str) -> Result<Vec<u8>, String> {
-    let mut f = fs.open(path).map_err(|e| e.to_string())?;
-    fs.read_to_vec(&mut f, vmfw_bls::MAX_FILE_SIZE).map_err(|e| e.to_string())
+fn read_text(fs: &mut Fs, path: &str) -> Result<Vec<u8>, vmfw_fat::Error> {
+    let mut f = fs.open(path)?;
+    fs.read_to_vec(&mut f, vmfw_bls::MAX_FILE_SIZE)
 }
 
 fn load_menu(disk: usize, fs: &mut Fs) -> Option<(Menu, LoaderConf)> {
@@ -115,7 +170,8 @@ fn load_menu(disk: usize, fs: &mut Fs) -> Option<(Menu, LoaderConf)> {
     let mut entries = Vec::new();
     for name in names {
         let parsed = read_text(fs, &format!("/loader/entries/{name}"))
-            .and_then(|text| Entry::parse(&name, &text).map_err(|e| e.to_string()));
+            .map_err(Error::Read)
+            .and_then(|text| Entry::parse(&name, &text).map_err(Error::Entry));
         match parsed {
             Ok((entry, warnings)) => {
                 for w in warnings {
@@ -206,27 +262,27 @@ fn prepare(
     entry: &Entry,
     edited: Option<String>,
     platform: &Platform,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, Error> {
     let mut taken = Taken(Vec::new());
-    let linux = entry.linux().ok_or("no 'linux' line")?;
-    let mut kfile = fs.open(linux).map_err(|e| format!("{linux}: {e}"))?;
+    let linux = entry.linux().ok_or(Error::NoLinux)?;
+    let mut kfile = fs.open(linux).map_err(|e| Error::file(linux, e))?;
     let ksize = kfile.size();
     let mut head = alloc::vec![0u8; HEADER_READ.min(ksize as usize)];
-    fs.read_at(&mut kfile, 0, &mut head).map_err(|e| format!("{linux}: {e}"))?;
-    let hdr = SetupHeader::parse(&head).map_err(|e| format!("{linux}: {e}"))?;
+    fs.read_at(&mut kfile, 0, &mut head).map_err(|e| Error::file(linux, e))?;
+    let hdr = SetupHeader::parse(&head).map_err(|e| Error::kernel(linux, e))?;
     let setup = hdr.setup_size();
-    let pm_len = hdr.protected_mode_len(ksize).map_err(|e| format!("{linux}: {e}"))?;
+    let pm_len = hdr.protected_mode_len(ksize).map_err(|e| Error::kernel(linux, e))?;
 
     let kernel = memory::with_map(|m| vmfw_linux::load_kernel_plan(&hdr, ksize, m))
-        .map_err(|e| format!("{linux}: {e}"))?;
+        .map_err(|e| Error::kernel(linux, e))?;
     taken.add(kernel.addr(), kernel.size());
-    let pm_len = usize::try_from(pm_len).map_err(|_| "kernel too large")?;
+    let pm_len = usize::try_from(pm_len).map_err(|_| Error::TooLarge("kernel"))?;
     // SAFETY: the kernel's range was just reserved for this attempt, and
     // its size is at least the protected-mode part (load_kernel_plan).
     let dst = unsafe { memory::reserved_slice(kernel.addr(), pm_len) };
-    let n = fs.read_at(&mut kfile, setup, dst).map_err(|e| format!("{linux}: {e}"))?;
+    let n = fs.read_at(&mut kfile, setup, dst).map_err(|e| Error::file(linux, e))?;
     if n != pm_len {
-        return Err(format!("{linux}: short read ({n} of {pm_len} bytes)"));
+        return Err(Error::ShortRead { path: linux.into(), got: n, want: pm_len });
     }
 
     // All initrds, in order, in one contiguous image, each starting on a
@@ -234,30 +290,31 @@ fn prepare(
     let mut initrds = Vec::new();
     let mut total = 0u64;
     for path in entry.initrd() {
-        let f = fs.open(path).map_err(|e| format!("{path}: {e}"))?;
+        let f = fs.open(path).map_err(|e| Error::file(path, e))?;
         total = total.next_multiple_of(4);
         initrds.push((path.as_str(), f, total));
         total = total
             .checked_add(initrds.last().map_or(0, |(_, f, _)| f.size()))
-            .ok_or("initrds too large")?;
+            .ok_or(Error::TooLarge("initrds"))?;
     }
     let mut zp = ZeroPage::new(&hdr);
     zp.set_kernel(&kernel);
     if total > 0 {
         let addr = memory::with_map(|m| vmfw_linux::load_initrd_plan(&hdr, total, m))
-            .map_err(|e| format!("initrd: {e}"))?;
+            .map_err(Error::Initrd)?;
         taken.add(addr, total);
         // SAFETY: just reserved for this attempt, `total` bytes long.
         let image = unsafe { memory::reserved_slice(addr, total as usize) };
         for (path, mut f, off) in initrds {
             let size = f.size() as usize;
-            let dst = image.get_mut(off as usize..off as usize + size).ok_or("initrd layout")?;
-            let n = fs.read_at(&mut f, 0, dst).map_err(|e| format!("{path}: {e}"))?;
+            let dst =
+                image.get_mut(off as usize..off as usize + size).ok_or(Error::InitrdLayout)?;
+            let n = fs.read_at(&mut f, 0, dst).map_err(|e| Error::file(path, e))?;
             if n != size {
-                return Err(format!("{path}: short read ({n} of {size} bytes)"));
+                return Err(Error::ShortRead { path: path.into(), got: n, want: size });
             }
         }
-        zp.set_initrd(addr, total).map_err(|e| format!("initrd: {e}"))?;
+        zp.set_initrd(addr, total).map_err(Error::Initrd)?;
     }
 
     let options = edited.as_deref().unwrap_or(entry.options().unwrap_or(""));
@@ -265,20 +322,19 @@ fn prepare(
         vmfw_linux::kernel_cmdline(options, platform.cmdline.values("virtio_mmio.device"));
     log::info!("kernel command line: {cmdline:?}");
     let params = memory::with_map(|m| vmfw_linux::load_params_plan(&hdr, cmdline.len() as u64, m))
-        .map_err(|e| format!("command line: {e}"))?;
+        .map_err(Error::CommandLine)?;
     taken.add(params.zero_page, params.size);
     // SAFETY: reserved just now: the command line area follows the zero
     // page and has room for the line and its NUL.
     let line = unsafe { memory::reserved_slice(params.cmdline, cmdline.len() + 1) };
     line[..cmdline.len()].copy_from_slice(cmdline.as_bytes());
     line[cmdline.len()] = 0;
-    zp.set_cmdline(params.cmdline, cmdline.len() as u64)
-        .map_err(|e| format!("command line: {e}"))?;
+    zp.set_cmdline(params.cmdline, cmdline.len() as u64).map_err(Error::CommandLine)?;
     if let Some(rsdp) = platform.rsdp {
         zp.set_acpi_rsdp(rsdp);
     }
     // The memory map last, after every allocation above.
-    memory::with_map(|m| zp.set_e820(m)).map_err(|e| format!("E820: {e}"))?;
+    memory::with_map(|m| zp.set_e820(m)).map_err(Error::E820)?;
     // SAFETY: the zero page's first 4 KiB of the reservation above.
     let page = unsafe { memory::reserved_slice(params.zero_page, 4096) };
     page.copy_from_slice(zp.as_bytes());

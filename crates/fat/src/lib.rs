@@ -1,4 +1,6 @@
-//! Read-only FAT12/16/32 with long file names, over any [`BlockIo`].
+//! FAT12/16/32 with long file names, over any [`BlockIo`]: reading, and
+//! in-place overwrites of existing file bytes ([`FileSystem::write_at`];
+//! never an allocation or a directory change).
 //!
 //! Specifications: Microsoft "FAT: General Overview of On-Disk Format" 1.03
 //! (cited as "FAT spec" with the heading of its section, as the document

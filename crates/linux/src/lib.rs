@@ -18,6 +18,10 @@
 //!    reserved page and jumps to [`KernelPlacement::entry_64`] with `rsi`
 //!    pointing at it.
 //!
+//! [`kernel_cmdline`] is the rule for the command line the firmware
+//! passes: the entry's options plus the VMM's `virtio_mmio.device=` hints
+//! they lack.
+//!
 //! Invariants: every field read from the image goes through checked
 //! arithmetic and every way a header can be wrong is a named [`Error`];
 //! nothing here panics on any input. A [`SetupHeader`] can only be made by
