@@ -6,8 +6,11 @@
 //! opened once: partition table, ESP volumes) → the boot manager's one
 //! list of boot options, tried in order → power off with a clear message
 //! when nothing booted.
-#![no_std]
-#![no_main]
+// On the bare-metal target this is the firmware; `cargo test -p vmfw` on
+// the host builds the same modules as an ordinary test program (see
+// `arch/host.rs`).
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
 
 extern crate alloc;
 
@@ -196,6 +199,14 @@ fn recurse(depth: u64) -> u64 {
     recurse(depth + 1).wrapping_add(frame[1])
 }
 
+/// Built for the host outside tests: there is nothing to run.
+#[cfg(all(not(target_os = "none"), not(test)))]
+fn main() {
+    extern crate std;
+    std::eprintln!("vmfw is firmware: build it with `cargo xtask build`");
+}
+
+#[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     match info.location() {

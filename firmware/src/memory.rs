@@ -156,7 +156,7 @@ unsafe impl GlobalAlloc for Heaps {
     }
 }
 
-#[global_allocator]
+#[cfg_attr(target_os = "none", global_allocator)]
 static HEAP: Heaps = Heaps {
     boot: LockedHeap::empty(),
     boot_start: AtomicU64::new(0),
@@ -206,12 +206,25 @@ pub fn image_is_runtime() {
     });
 }
 
+#[cfg(target_os = "none")]
 extern "C" {
     static __image_start: u8;
     static __image_end: u8;
     static __data_start: u8;
     static __stack_guard: u8;
 }
+
+/// Host tests: a stand-in for the image's linker symbols (the image is
+/// the test program, not in the test's RAM).
+#[cfg(not(target_os = "none"))]
+#[allow(non_upper_case_globals)]
+static __image_start: u8 = 0;
+#[cfg(not(target_os = "none"))]
+use self::__image_start as __image_end;
+#[cfg(not(target_os = "none"))]
+use self::__image_start as __data_start;
+#[cfg(not(target_os = "none"))]
+use self::__image_start as __stack_guard;
 
 /// The address range `[start, end)` of the loaded firmware image.
 pub fn image_range() -> (u64, u64) {
@@ -271,6 +284,13 @@ pub fn init(mut map: MemoryMap) -> Result<u64, &'static str> {
     let heap = prepare(&mut map)?;
     MAP.call_once(|| Mutex::new(map));
     Ok(heap)
+}
+
+/// Host tests: takes `map` as the memory map, as it is (the test program
+/// has its own heap and image).
+#[cfg(test)]
+pub fn init_for_test(map: MemoryMap) {
+    MAP.call_once(|| Mutex::new(map));
 }
 
 fn prepare(map: &mut MemoryMap) -> Result<u64, &'static str> {

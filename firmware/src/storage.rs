@@ -40,6 +40,9 @@ impl core::fmt::Display for Location {
 enum Driver {
     Pci(VirtioBlk<PciTransport<MmioRegion>, FirmwareDma>),
     Mmio(VirtioBlk<MmioTransport<MmioRegion>, FirmwareDma>),
+    /// Host tests: a disk image in memory.
+    #[cfg(test)]
+    Mem(test_disk::MemDriver),
 }
 
 /// One virtio block device.
@@ -54,12 +57,16 @@ macro_rules! with_driver {
         match &$self.driver {
             Driver::Pci($d) => $e,
             Driver::Mmio($d) => $e,
+            #[cfg(test)]
+            Driver::Mem($d) => $e,
         }
     };
     (mut $self:expr, $d:ident => $e:expr) => {
         match &mut $self.driver {
             Driver::Pci($d) => $e,
             Driver::Mmio($d) => $e,
+            #[cfg(test)]
+            Driver::Mem($d) => $e,
         }
     };
 }
@@ -221,5 +228,60 @@ fn add(
     match init(BlkOptions::default()) {
         Ok(driver) => disks.push(Disk { location, driver }),
         Err(e) => log::warn!("{location}: virtio-blk: {e}"),
+    }
+}
+
+/// Host tests: a disk image in memory behind the driver's interface.
+#[cfg(test)]
+pub mod test_disk {
+    use super::{Disk, Driver, Location};
+    use alloc::vec::Vec;
+    use vmfw_block::{BlockIo, MemDisk};
+
+    pub struct MemDriver(MemDisk);
+
+    impl MemDriver {
+        pub fn stats(&self) -> vmfw_virtio::Stats {
+            vmfw_virtio::Stats::default()
+        }
+        pub fn max_request_bytes(&self) -> u32 {
+            1 << 20
+        }
+        pub fn reset(&mut self) -> Result<(), vmfw_virtio::Error> {
+            Ok(())
+        }
+        pub fn block_size(&self) -> u32 {
+            self.0.block_size()
+        }
+        pub fn num_blocks(&self) -> u64 {
+            self.0.num_blocks()
+        }
+        pub fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), vmfw_virtio::Error> {
+            self.0.read_blocks(lba, buf).map_err(|_| vmfw_virtio::Error::IoError { sector: lba })
+        }
+        pub fn write(&mut self, lba: u64, buf: &[u8]) -> Result<(), vmfw_virtio::Error> {
+            self.0.write_blocks(lba, buf).map_err(|_| vmfw_virtio::Error::IoError { sector: lba })
+        }
+        pub fn flush(&mut self) -> Result<(), vmfw_virtio::Error> {
+            Ok(())
+        }
+        pub fn read_only(&self) -> bool {
+            false
+        }
+    }
+
+    /// A writable disk with 512-byte blocks holding `image`, found at
+    /// virtio-mmio address `base`.
+    pub fn disk(base: u64, image: Vec<u8>) -> Disk {
+        let mem = MemDisk::new(image, 512).writable();
+        Disk { location: Location::Mmio(base), driver: Driver::Mem(MemDriver(mem)) }
+    }
+
+    /// The image's bytes, for checks.
+    pub fn bytes(d: &Disk) -> &[u8] {
+        match &d.driver {
+            Driver::Mem(m) => m.0.data(),
+            _ => &[],
+        }
     }
 }

@@ -26,10 +26,19 @@
 //! the firmware image and registers the VMM emulates in I/O space (or
 //! MMIO that the runtime memory map describes).
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
 mod x86_64;
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
 use self::x86_64 as imp;
+
+// Host unit tests (`cargo test -p vmfw`): the same interface over the
+// process's own memory and clock, with no devices.
+#[cfg(not(target_os = "none"))]
+mod host;
+#[cfg(not(target_os = "none"))]
+use self::host as imp;
+#[cfg(not(target_os = "none"))]
+pub use self::host::set_test_ram;
 
 // ---------------------------------------------------------------------
 // CPU.
@@ -349,6 +358,7 @@ pub mod rng {
     /// A kind of randomness; the UEFI layer maps each to its
     /// `EFI_RNG_ALGORITHM` GUID.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))] // the host has none
     pub enum Algorithm {
         /// SP 800-90A CTR_DRBG with AES-256 (RDRAND).
         CtrDrbg256,

@@ -33,6 +33,8 @@ mod rng;
 mod runtime;
 mod state;
 mod tables;
+#[cfg(test)]
+mod tests;
 
 use crate::disks::BootDisk;
 use alloc::collections::VecDeque;
