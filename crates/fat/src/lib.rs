@@ -441,12 +441,10 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(v)
     }
 
-    /// Reads bytes `offset..offset + n` of `file` into `buf[..n]`, using
-    /// `buf[n..]` as scratch.
     /// Where `file`'s bytes are on the device: `(byte offset, length)`
     /// pieces in file order, one per cluster run, together exactly
-    /// [`File::size`] bytes long. For writing a preallocated file in place
-    /// (the firmware's variable store) without changing the file system.
+    /// [`File::size`] bytes long (the tests use it to check where
+    /// [`FileSystem::write_at`] lands).
     ///
     /// Errors: those of the chain walk, as for [`FileSystem::read_at`].
     pub fn extents(&mut self, file: &mut File) -> Result<Vec<(u64, u64)>, Error> {
@@ -481,6 +479,8 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(file.runs.as_deref().unwrap_or(&[]))
     }
 
+    /// Reads bytes `offset..offset + n` of `file` into `buf[..n]`, using
+    /// `buf[n..]` as scratch.
     fn read_into(
         &mut self,
         file: &mut File,
@@ -493,24 +493,7 @@ impl<D: BlockIo> FileSystem<D> {
         let mut pos = offset;
         let mut done = 0usize;
         while done < n {
-            let fc = u32::try_from(pos / cs).map_err(|_| Error::TruncatedChain)?;
-            let run =
-                table::find_run(runs, fc).and_then(|i| runs.get(i)).ok_or(Error::TruncatedChain)?;
-            let disk_cluster = run
-                .disk_cluster
-                .checked_add(fc.saturating_sub(run.file_cluster))
-                .ok_or(Error::ClusterOutOfRange(run.disk_cluster))?;
-            let disk_off = self
-                .geo
-                .cluster_offset(disk_cluster)?
-                .checked_add(pos % cs)
-                .ok_or(Error::ClusterOutOfRange(disk_cluster))?;
-            let run_end = u64::from(run.file_cluster.saturating_add(run.len)).saturating_mul(cs);
-            let seg =
-                usize::try_from(run_end.saturating_sub(pos)).map_or(n - done, |s| s.min(n - done));
-            if seg == 0 {
-                return Err(Error::TruncatedChain);
-            }
+            let (disk_off, seg) = self.locate(runs, cs, pos, n - done)?;
             let dst = buf.get_mut(done..).unwrap_or(&mut []);
             self.dev.read_span(disk_off, dst, seg)?;
             done += seg;

@@ -73,7 +73,13 @@ impl<D: BlockIo> FileSystem<D> {
     /// Where file byte `pos` is on the device, and how many of the `want`
     /// bytes from there on are contiguous there (up to the end of its
     /// cluster run): `(device byte offset, length)`, length at least 1.
-    fn locate(&self, runs: &[Run], cs: u64, pos: u64, want: usize) -> Result<(u64, usize), Error> {
+    pub(crate) fn locate(
+        &self,
+        runs: &[Run],
+        cs: u64,
+        pos: u64,
+        want: usize,
+    ) -> Result<(u64, usize), Error> {
         let fc = pos.checked_div(cs).and_then(|c| u32::try_from(c).ok());
         let fc = fc.ok_or(Error::TruncatedChain)?;
         let run =
