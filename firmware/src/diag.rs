@@ -134,9 +134,10 @@ fn bench_file(disk: usize, fs: &mut Fs, path: &str) {
     }
     let (small_us, small_reqs) = (time::us_since(t1), requests(fs) - r1);
     crate::println!(
-        "vmfw: bench disk{disk} {path}: {size} bytes (TSC {} MHz)\n\
+        "vmfw: bench disk{disk} {path}: {size} bytes ({} {} MHz)\n\
          vmfw: bench   large requests: {big_reqs} requests, {} us, {} MiB/s, {} KiB/request\n\
          vmfw: bench   512 B requests: {small_reqs} requests, {} us, {} MiB/s",
+        crate::arch::COUNTER_NAME,
         hz / 1_000_000,
         big_us,
         mib_s(size, big_us),

@@ -59,7 +59,7 @@ impl Input {
         Input { decoder: Decoder::new(), queued: None }
     }
 
-    /// Waits until TSC `deadline` (forever when None) for the next key or
+    /// Waits until counter value `deadline` (forever when None) for the next key or
     /// unknown escape sequence. An escape sequence under way may take
     /// [`ESCAPE_MS`] past the deadline to complete.
     fn next(&mut self, deadline: Option<u64>) -> Option<Event> {
