@@ -105,11 +105,19 @@ fn key(input: &mut Input, ms: Option<u64>) -> Option<Action> {
     })
 }
 
-fn draw(items: &[Item], selected: usize) {
+/// The keys, shown under the menu and in the countdown line.
+const HINT: &str = "(arrows or 1-9 choose, e edits, Enter boots)";
+
+/// Draws the menu; with `hint`, the key hint under it (without a
+/// countdown line, which carries the hint itself).
+fn draw(items: &[Item], selected: usize, hint: bool) {
     println!("\nvmfw boot menu:");
     for (i, it) in items.iter().enumerate() {
         let mark = if i == selected { '>' } else { ' ' };
         println!(" {mark} {}) {}", i + 1, it.title);
+    }
+    if hint {
+        println!("{HINT}");
     }
 }
 
@@ -117,14 +125,11 @@ fn draw(items: &[Item], selected: usize) {
 pub fn run(items: &[Item], default: usize, timeout_s: Option<u64>) -> Choice {
     let mut selected = default.min(items.len().saturating_sub(1));
     let mut input = Input::new();
-    draw(items, selected);
+    draw(items, selected, timeout_s.is_none());
     let mut countdown = timeout_s;
     loop {
         if let Some(s) = countdown {
-            println!(
-                "Booting \"{}\" in {s} s (arrows or 1-9 choose, e edits, Enter boots)",
-                items[selected].title
-            );
+            println!("Booting \"{}\" in {s} s {HINT}", items[selected].title);
         }
         let k = match countdown {
             Some(0) => return Choice { index: selected, cmdline: None },
@@ -153,7 +158,7 @@ pub fn run(items: &[Item], default: usize, timeout_s: Option<u64>) -> Choice {
             }
             _ => {}
         }
-        draw(items, selected);
+        draw(items, selected, true);
     }
 }
 
