@@ -34,6 +34,32 @@ const REL_DIR64: u8 = 10;
 
 const FOUR_GIB: u64 = 1 << 32;
 
+/// Zeroes every byte of `dest` outside the `[start, end)` ranges of
+/// `covered` (which it sorts: an insertion sort, since there are at most
+/// [`crate::MAX_SECTIONS`] + 1 ranges, usually already in order, and a
+/// library sort would add kilobytes of code to the firmware).
+fn zero_uncovered(dest: &mut [u8], covered: &mut [(usize, usize)]) {
+    for i in 1..covered.len() {
+        let mut j = i;
+        while j > 0 && covered.get(j - 1) > covered.get(j) {
+            covered.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    let mut pos = 0usize;
+    for &(start, end) in covered.iter() {
+        if start > pos {
+            if let Some(gap) = dest.get_mut(pos..start) {
+                gap.fill(0);
+            }
+        }
+        pos = pos.max(end);
+    }
+    if let Some(tail) = dest.get_mut(pos..) {
+        tail.fill(0);
+    }
+}
+
 /// Calls `f(type, rva)` for every entry of every block of the relocation
 /// directory `dir`, checking each block's framing.
 fn walk(dir: &[u8], mut f: impl FnMut(u8, u64) -> Result<(), Error>) -> Result<(), Error> {
@@ -82,8 +108,8 @@ impl PeImage {
     /// `file` must be the bytes [`PeImage::parse`] accepted, `dest` exactly
     /// [`PeImage::size_of_image`] bytes, and `load_address` (where `dest`
     /// will be executed from) a multiple of [`PeImage::section_alignment`].
-    /// Copies the headers and each section's content, zeroes everything
-    /// else, and applies the base relocations for `load_address` (see the
+    /// Copies the headers and each section's content, zeroes only what
+    /// they do not cover, and applies the base relocations for `load_address` (see the
     /// module docs of `load.rs` for the supported types).
     ///
     /// Like EDK2 (and Windows), it then stores `load_address` in the loaded
@@ -111,18 +137,27 @@ impl PeImage {
             return Err(Error::NotRelocatable { image_base: self.image_base() });
         }
 
-        dest.fill(0);
         let headers = self.size_of_headers() as usize;
         let hdr_src = file.get(..headers).ok_or(Error::BadSizeOfHeaders(self.size_of_headers()))?;
         if !put(dest, 0, hdr_src) {
             return Err(Error::BadSizeOfHeaders(self.size_of_headers()));
         }
+        // What the copies cover, so that only the rest is zeroed: an image
+        // can be much larger than its content (a UKI's SizeOfImage spans
+        // its high sections), and every byte written costs.
+        let mut covered = Vec::new();
+        covered.try_reserve_exact(self.sections().len() + 1).map_err(|_| Error::OutOfMemory)?;
+        covered.push((0, headers));
         for (i, s) in (0u16..).zip(self.sections()) {
             let src = file.get(s.file_range()).ok_or(Error::SectionDataOutsideFile(i))?;
-            if !put(dest, s.rva() as usize, src) {
+            let at = s.rva() as usize;
+            if !put(dest, at, src) {
                 return Err(Error::SectionOutsideImage(i));
             }
+            // `put` checked that `at + src.len()` lies inside `dest`.
+            covered.push((at, at.saturating_add(src.len())));
         }
+        zero_uncovered(dest, &mut covered);
 
         if let Some(dir) = self.reloc_directory() {
             let dir = dest.get(dir.start as usize..dir.end as usize).ok_or(
