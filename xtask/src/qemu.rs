@@ -1,29 +1,26 @@
 //! `cargo xtask run`: boot the firmware under QEMU interactively.
 
 use itest::Machine;
+use std::process::ExitCode;
 
-pub fn cmd_run(args: &[String]) -> Result<(), String> {
-    let mut machine = Machine::Q35;
-    let mut release = true;
-    let mut memory = "512M".to_string();
-    let mut append = String::new();
-    let mut extra: Vec<String> = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--machine" => {
-                let m = it.next().ok_or("--machine needs a value")?;
-                machine = Machine::from_name(m).ok_or_else(|| format!("unknown machine {m:?}"))?;
-            }
-            "--memory" => memory = it.next().ok_or("--memory needs a value")?.clone(),
-            "--append" => append = it.next().ok_or("--append needs a value")?.clone(),
-            "--debug" => release = false,
-            "--" => {
-                extra.extend(it.by_ref().cloned());
-            }
-            other => return Err(format!("unknown run option {other:?}")),
-        }
-    }
+/// `cargo xtask run`'s options (see its `--help`).
+pub struct RunOptions {
+    /// The QEMU machine.
+    pub machine: Machine,
+    /// Build the firmware with the release profile.
+    pub release: bool,
+    /// Guest RAM, in QEMU's syntax.
+    pub memory: String,
+    /// The firmware's command line.
+    pub append: String,
+    /// More QEMU arguments.
+    pub qemu_args: Vec<String>,
+}
+
+/// `cargo xtask run`: build the firmware and boot it under QEMU.
+pub fn cmd_run(o: RunOptions) -> Result<ExitCode, String> {
+    itest::Accel::from_env()?;
+    let RunOptions { machine, release, memory, append, qemu_args: extra } = o;
     let elf = crate::build::build(&crate::build::ARCHES[0], release)?;
     let mut cmd = itest::qemu_command(machine, &elf, &memory, &append);
     cmd.args(&extra);
@@ -31,7 +28,7 @@ pub fn cmd_run(args: &[String]) -> Result<(), String> {
     let status =
         cmd.status().map_err(|e| format!("cannot start QEMU: {e} (install qemu-system-x86)"))?;
     if status.success() {
-        Ok(())
+        Ok(ExitCode::SUCCESS)
     } else {
         Err(format!("QEMU exited with {status}"))
     }
@@ -41,18 +38,8 @@ pub fn cmd_run(args: &[String]) -> Result<(), String> {
 /// holds Boot Loader Specification entries, Debian 12's kernel and a busybox
 /// initrd (packages fetched with apt and cached), and boot it under QEMU to
 /// an interactive shell on the serial console.
-pub fn cmd_demo(args: &[String]) -> Result<(), String> {
-    let mut machine = Machine::Q35;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--machine" => {
-                let m = it.next().ok_or("--machine needs a value")?;
-                machine = Machine::from_name(m).ok_or_else(|| format!("unknown machine {m:?}"))?;
-            }
-            other => return Err(format!("unknown demo option {other:?}")),
-        }
-    }
+pub fn cmd_demo(machine: Machine) -> Result<ExitCode, String> {
+    itest::Accel::from_env()?;
     let elf = crate::build::build(&crate::build::ARCHES[0], true)?;
     let disk = itest::bls::BlsDisk {
         then: itest::initrd::Then::Shell,
@@ -70,7 +57,7 @@ pub fn cmd_demo(args: &[String]) -> Result<(), String> {
     );
     let status = cmd.status().map_err(|e| format!("cannot start QEMU: {e} (run .ci/deps)"))?;
     if status.success() {
-        Ok(())
+        Ok(ExitCode::SUCCESS)
     } else {
         Err(format!("QEMU exited with {status}"))
     }
