@@ -170,7 +170,9 @@ fn environment() -> String {
 
 fn top_after_help() -> String {
     format!(
-        "Exit status: 0 on success, 1 when a step fails, 2 for a usage error.\n\
+        "Exit status: 0 on success, 1 when a step fails, 2 for a usage error; `run` and `demo` \
+         also\n\
+         {} and {} when nothing booted or the firmware failed (see their --help).\n\
          \n\
          Environment:\n{}\
          \n\
@@ -179,14 +181,26 @@ fn top_after_help() -> String {
          `cargo xtask test`; build output and VM console logs in target/, about 1.5 GB. \
          `rm -rf ~/.cache/vmfw`\n\
          and `cargo clean` clear them.",
+        qemu::EXIT_NOTHING_BOOTED,
+        qemu::EXIT_FIRMWARE_FAILED,
         environment()
     )
 }
 
-fn guest_after_help() -> &'static str {
-    "The serial console and QEMU's monitor share this terminal: Ctrl-A X quits QEMU, Ctrl-A C \
-     switches to\n\
-     the monitor, Ctrl-C reaches the guest. QEMU uses TCG unless VMFW_ACCEL=kvm."
+fn guest_after_help() -> String {
+    format!(
+        "The serial console and QEMU's monitor share this terminal: Ctrl-A X quits QEMU, Ctrl-A C \
+         switches to\n\
+         the monitor, Ctrl-C reaches the guest. The console is also kept in target/xtask/.\n\
+         \n\
+         Exit status: 0 when the firmware started a kernel (or QEMU was quit before it decided), \
+         {} when it\n\
+         found nothing to boot, {} when it failed (an error, an exception, a panic), 1 when QEMU \
+         failed.\n\
+         QEMU uses TCG unless VMFW_ACCEL=kvm.",
+        qemu::EXIT_NOTHING_BOOTED,
+        qemu::EXIT_FIRMWARE_FAILED
+    )
 }
 
 fn test_after_help() -> &'static str {
