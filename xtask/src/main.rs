@@ -184,9 +184,8 @@ fn top_after_help() -> String {
          \n\
          Caches: Debian packages and disk images in ~/.cache/vmfw (or $VMFW_CACHE), about 3 GB \
          after\n\
-         `cargo xtask test`; build output and VM console logs in target/, about 1.5 GB. \
-         `rm -rf ~/.cache/vmfw`\n\
-         and `cargo clean` clear them.",
+         `cargo xtask test`; build output and VM console logs in target/, about 1.5 GB.\n\
+         `rm -rf ~/.cache/vmfw` and `cargo clean` clear them.",
         qemu::EXIT_NOTHING_BOOTED,
         qemu::EXIT_FIRMWARE_FAILED,
         environment()
@@ -211,12 +210,15 @@ fn guest_after_help() -> String {
 
 fn test_after_help() -> &'static str {
     "The VM tests that need more than QEMU (Cloud Hypervisor, Firecracker, the Debian system \
-     image) are\n\
-     #[ignore]d: they run when what they need is here, and the run says which it leaves out and \
-     why.\n\
-     With warm caches the whole run takes about 10 minutes on 2 cores; the first run also \
-     downloads Debian\n\
-     packages and builds disk images (see `cargo xtask --help` for the caches)."
+     image)\n\
+     are #[ignore]d: they run when what they need is here, and the run says which it leaves out \
+     and why.\n\
+     \n\
+     Cost: 7 to 13 minutes on 2 cores with warm caches. A first run also downloads about 190 MB \
+     of\n\
+     Debian packages and spends 2 to 4 minutes building disk images, most of it the Debian \
+     system\n\
+     image (built only as root). Caches: ~/.cache/vmfw, about 3 GB; target/, about 1.5 GB."
 }
 
 fn main() -> ExitCode {
@@ -497,6 +499,18 @@ mod tests {
             let text = e.render().to_string();
             assert!(text.contains(says), "{args:?}: {text:?} does not contain {says:?}");
         }
+    }
+
+    /// The README shows `cargo xtask --help` as it is.
+    #[test]
+    fn the_readme_shows_the_help() {
+        let readme = std::fs::read_to_string(build::root().join("README.md")).unwrap();
+        let help = parse(&["--help"]).unwrap_err().render().to_string();
+        let block = format!("`cargo xtask --help`:\n\n```\n{}\n```\n", help.trim_end());
+        assert!(
+            readme.contains(&block),
+            "README.md's `cargo xtask --help` block differs from:\n{help}"
+        );
     }
 
     /// Every option the README documents parses, with its value.
