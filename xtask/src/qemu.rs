@@ -219,9 +219,11 @@ pub fn cmd_demo(machine: Machine, uefi: bool) -> Result<ExitCode, String> {
         cmd.args(["-icount", "shift=auto"]);
     }
     let menu = if uefi { "systemd-boot's menu" } else { "vmfw's boot menu" };
+    // Without ACPI the kernel cannot power off; a reboot ends QEMU
+    // (-no-reboot). The initrd says the same.
+    let off = if machine == Machine::MicrovmNoAcpi { "reboot -f" } else { "poweroff -f" };
     eprintln!(
-        "xtask: {menu} counts down {} s; in the shell, `poweroff -f` ends the VM; \
-         Ctrl-A X quits QEMU",
+        "xtask: {menu} counts down {} s; in the shell, `{off}` ends the VM; Ctrl-A X quits QEMU",
         crate::demo::TIMEOUT_S
     );
     boot(cmd, &log)
