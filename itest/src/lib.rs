@@ -162,10 +162,15 @@ impl Accel {
     pub fn qemu_args(self) -> Vec<String> {
         match self {
             Accel::Kvm => {
+                // Once per process: every VM of a test run would say it.
+                static WARNED: std::sync::Once = std::sync::Once::new();
                 if kvm_is_pvm() {
-                    progress(format_args!(
-                        "warning: /dev/kvm is kvm_pvm (nested software virtualisation); guests may crawl"
-                    ));
+                    WARNED.call_once(|| {
+                        progress(format_args!(
+                            "warning: /dev/kvm is kvm_pvm (nested software virtualisation); \
+                             guests may crawl"
+                        ));
+                    });
                 }
                 vec!["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()]
             }
