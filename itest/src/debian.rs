@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// apt is not safe to run concurrently (tests run in parallel threads).
 static APT: Mutex<()> = Mutex::new(());
@@ -19,19 +20,30 @@ fn output(cmd: &mut Command) -> Result<String, String> {
     }
 }
 
-/// The candidate version of `package`, updating the package lists once if
-/// apt does not know it yet.
-fn version(package: &str) -> Result<String, String> {
-    let query = || -> Result<Option<String>, String> {
+/// The candidate version of `package` and its size in bytes (0 when apt
+/// does not say), updating the package lists once if apt does not know it
+/// yet.
+fn candidate(package: &str) -> Result<(String, u64), String> {
+    let query = || {
         let text = output(Command::new("apt-cache").args(["show", "--no-all-versions", package]))
             .unwrap_or_default();
-        Ok(text.lines().find_map(|l| l.strip_prefix("Version: ")).map(str::to_string))
+        let field = |name: &str| {
+            text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(": ")).map(str::trim)
+        };
+        let size = field("Size").and_then(|s| s.parse().ok()).unwrap_or(0);
+        field("Version").map(|v| (v.to_string(), size))
     };
-    if let Some(v) = query()? {
-        return Ok(v);
+    if let Some(c) = query() {
+        return Ok(c);
     }
+    crate::progress!("apt: {package} is not in apt's package lists; running apt-get update");
     output(Command::new("apt-get").args(["update", "-q"]))?;
-    query()?.ok_or_else(|| format!("apt knows no package {package:?}"))
+    query().ok_or_else(|| format!("apt knows no package {package:?}"))
+}
+
+/// The candidate version of `package` (see [`candidate`]).
+fn version(package: &str) -> Result<String, String> {
+    candidate(package).map(|(v, _)| v)
 }
 
 /// The real package behind a metapackage such as `linux-image-amd64`
@@ -51,7 +63,7 @@ pub fn resolve_kernel_package(meta: &str) -> Result<String, String> {
 /// returns the directory it was unpacked into.
 pub fn unpack(package: &str, arch: &str) -> Result<PathBuf, String> {
     let _guard = APT.lock().unwrap_or_else(|e| e.into_inner());
-    let version = version(package)?;
+    let (version, size) = candidate(package)?;
     let dir = crate::images::cache_dir().join("debs");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let stem = format!("{package}_{}_{arch}", version.replace(':', "%3a"));
@@ -66,15 +78,28 @@ pub fn unpack(package: &str, arch: &str) -> Result<PathBuf, String> {
             } else {
                 format!("{package}:{arch}={version}")
             };
+            crate::progress!(
+                "apt: downloading {package} {version} ({arch}, {}) into {}",
+                crate::size(size),
+                dir.display()
+            );
+            let t = Instant::now();
             output(Command::new("apt-get").args(["download", "-q", &spec]).current_dir(&dir))?;
+            crate::progress!("apt: downloaded {package} in {:.1} s", t.elapsed().as_secs_f64());
             find_deb(&dir, package, arch)?
                 .ok_or_else(|| format!("apt-get download {spec} left no .deb"))
         },
         Ok,
     )?;
     let _ = std::fs::remove_dir_all(&unpacked);
+    let t = Instant::now();
     output(Command::new("dpkg").arg("-x").arg(&deb).arg(&unpacked))?;
     std::fs::write(unpacked.join(".complete"), &version).map_err(|e| e.to_string())?;
+    crate::progress!(
+        "apt: unpacked {package} into {} in {:.1} s",
+        unpacked.display(),
+        t.elapsed().as_secs_f64()
+    );
     Ok(unpacked)
 }
 

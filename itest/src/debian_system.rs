@@ -255,7 +255,11 @@ pub fn image() -> Result<PathBuf, Error> {
     let tmp = scratch.0.join("disk.img");
     build(&scratch.0, &tmp)?;
     fs::rename(&tmp, &path).map_err(|e| format!("rename {}: {e}", tmp.display()))?;
-    eprintln!("debian-system: built {} in {:.0} s", path.display(), start.elapsed().as_secs_f64());
+    crate::progress!(
+        "debian-system: built {} in {:.0} s",
+        path.display(),
+        start.elapsed().as_secs_f64()
+    );
     Ok(path)
 }
 
@@ -276,7 +280,7 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         if let Err(e) = self.clear() {
-            eprintln!("debian-system: cannot clean up: {e}");
+            crate::progress!("debian-system: cannot clean up: {e}");
         }
     }
 }
@@ -384,6 +388,44 @@ fn run_logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(30)..].join("\n");
     Err(format!("{cmd:?} failed: {status}\n{tail}"))
+}
+
+/// Progress of a long command that logs to a file: every
+/// [`Watch::EVERY`], one line with the time so far and the log's last
+/// `I: ` line (debootstrap's steps: retrieving, unpacking, configuring).
+/// Stops when dropped.
+struct Watch {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watch {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+    fn start(what: &'static str, log: &Path) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let log = log.to_path_buf();
+        let start = Instant::now();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Watch::EVERY)
+            {
+                let text = fs::read_to_string(&log).unwrap_or_default();
+                let step = text.lines().rev().find(|l| l.starts_with("I: ")).unwrap_or("");
+                crate::progress!("{what}, {:.0} s: {step}", start.elapsed().as_secs_f64());
+            }
+        });
+        Watch { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The Debian mirror the machine's apt uses for bookworm's `main`: the
@@ -506,7 +548,15 @@ fn build(scratch: &Path, out: &Path) -> Result<(), String> {
     let mirror = mirror()?;
 
     let t = Instant::now();
-    run_logged(
+    let log = scratch.join("debootstrap.log");
+    crate::progress!(
+        "debian-system: debootstrap {SUITE} (minbase and {}) from {mirror}: 1.5 to 3 minutes; \
+         the first build downloads about 116 MB into {}",
+        PACKAGES.join(", "),
+        debs.display()
+    );
+    let watch = Watch::start("debian-system: debootstrap", &log);
+    let done = run_logged(
         command("debootstrap")
             .args(["--variant=minbase", "--arch=amd64"])
             .arg(format!("--include={}", PACKAGES.join(",")))
@@ -514,9 +564,11 @@ fn build(scratch: &Path, out: &Path) -> Result<(), String> {
             .arg(SUITE)
             .arg(&root)
             .arg(&mirror),
-        &scratch.join("debootstrap.log"),
-    )?;
-    eprintln!("debian-system: debootstrap took {:.0} s", t.elapsed().as_secs_f64());
+        &log,
+    );
+    drop(watch);
+    done?;
+    crate::progress!("debian-system: debootstrap took {:.0} s", t.elapsed().as_secs_f64());
     // debootstrap unmounts what it mounted in the tree; make sure.
     unmount_under(&root)?;
 
@@ -581,6 +633,9 @@ fn build(scratch: &Path, out: &Path) -> Result<(), String> {
     // The root file system: the rest of the disk, less the GPT's 2 MiB.
     let root_image = scratch.join("root.ext4");
     let root_mib = DISK_MIB - ESP_MIB - 2;
+    crate::progress!(
+        "debian-system: making the root file system ({root_mib} MiB, mkfs.ext4 -d) and the disk"
+    );
     let t = Instant::now();
     run_logged(
         command("mkfs.ext4")
@@ -601,7 +656,7 @@ fn build(scratch: &Path, out: &Path) -> Result<(), String> {
             PartImage { type_guid: Guid::LINUX_FILESYSTEM, name: "root".into(), image: root_image },
         ],
     );
-    eprintln!(
+    crate::progress!(
         "debian-system: file systems and disk took {:.0} s (kernel {version})",
         t.elapsed().as_secs_f64()
     );

@@ -45,6 +45,16 @@ pub enum Contents {
 }
 
 impl Contents {
+    /// Their length in bytes (0 for a host file that cannot be read; the
+    /// build then fails on it).
+    pub fn byte_len(&self) -> u64 {
+        match self {
+            Contents::Bytes(b) => b.len() as u64,
+            Contents::Host(p) => fs::metadata(p).map_or(0, |m| m.len()),
+            Contents::Pseudo { len, .. } => *len,
+        }
+    }
+
     /// The bytes themselves.
     pub fn bytes(&self) -> Vec<u8> {
         match self {
@@ -191,9 +201,24 @@ impl Disk {
         if path.exists() {
             return path;
         }
+        let bytes: u64 = self.files.iter().map(|(_, c)| c.byte_len()).sum::<u64>()
+            + self.after_esp.iter().map(|p| p.image.byte_len()).sum::<u64>();
+        crate::progress!(
+            "image: building {} ({} MiB ESP, {} file(s), {})",
+            self.name,
+            self.esp_mib,
+            self.files.len(),
+            crate::size(bytes)
+        );
+        let start = std::time::Instant::now();
         let tmp = dir.join(format!(".{}-{}.tmp", self.name, std::process::id()));
         self.write(&tmp, &dir);
         fs::rename(&tmp, &path).expect("rename built image");
+        crate::progress!(
+            "image: built {} in {:.1} s",
+            path.display(),
+            start.elapsed().as_secs_f64()
+        );
         path
     }
 

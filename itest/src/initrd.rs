@@ -3,8 +3,8 @@
 //! with `/init`, busybox, and `/dev/console`, written without root.
 //!
 //! `/init` prints a marker line with the kernel command line, so tests can
-//! see which entry booted and with which options, then powers off (or, in
-//! the demo, starts a shell).
+//! see which entry booted and with which options, then powers off. The
+//! demo's initrd ([`demo`]) prints no markers and starts a shell.
 
 /// The marker `/init` prints; the command line follows it.
 pub const MARKER: &str = "VMFW-INITRD-OK";
@@ -68,8 +68,6 @@ pub enum Then {
     /// Power off (falling back to a reboot, which `-no-reboot` turns into
     /// an exit, where the platform has no power-off the kernel knows).
     PowerOff,
-    /// Start an interactive shell on the console (the demo).
-    Shell,
     /// UEFI boots ([`build_efi`]): on the first boot write the
     /// non-volatile variable [`KEPT_VARIABLE`] through efivarfs, add a boot
     /// option `Boot0001` (a copy of the firmware's `Boot0000`) as the only
@@ -190,7 +188,6 @@ fn build_with(busybox: &[u8], then: Then, report: &str, files: &[(&str, &[u8])])
     );
     let end = match then {
         Then::PowerOff => "busybox poweroff -f\nsleep 2\nbusybox reboot -f\n",
-        Then::Shell => "echo 'vmfw demo: busybox shell on the serial console; \"poweroff -f\" ends the VM'\nexec busybox setsid busybox cttyhack busybox sh\n",
         Then::RebootOnce => &reboot_once,
     };
     let init = format!(
@@ -217,6 +214,51 @@ fn build_with(busybox: &[u8], then: Then, report: &str, files: &[(&str, &[u8])])
     for (path, contents) in files {
         c.entry(path, 0o100644, contents, (0, 0));
     }
+    c.finish()
+}
+
+/// The demo's initrd: `/init` says which kernel started and how (natively
+/// from a Boot Loader Specification entry, or through UEFI and, when
+/// systemd-boot set `LoaderInfo`, by which loader), and how to end the VM,
+/// then starts a busybox shell on the console, with the prompt of Debian's
+/// initramfs shell. No test markers. `efivarfs` is the kernel's efivarfs
+/// module (as in [`build_efi`]), loaded on UEFI boots so that the shell
+/// can look at the variables in `/sys/firmware/efi/efivars`.
+pub fn demo(busybox: &[u8], efivarfs: &[u8]) -> Vec<u8> {
+    let vars = "/sys/firmware/efi/efivars";
+    let init = format!(
+        "#!/bin/busybox sh\n\
+         export PATH=/bin\n\
+         busybox mkdir -p /proc /sys /tmp\n\
+         busybox mount -t proc proc /proc\n\
+         busybox mount -t sysfs sys /sys\n\
+         busybox mount -t devtmpfs dev /dev 2>/dev/null\n\
+         busybox --install -s /bin\n\
+         how='natively by vmfw (a Boot Loader Specification entry, the Linux boot protocol)'\n\
+         if [ -d /sys/firmware/efi ]; then\n\
+         \x20 insmod /{EFIVARFS_KO} 2>/dev/null\n\
+         \x20 mount -t efivarfs none {vars} 2>/dev/null\n\
+         \x20 f={vars}/LoaderInfo-{LOADER_GUID}\n\
+         \x20 how='through UEFI'\n\
+         \x20 [ -r $f ] && how=\"through UEFI by $(tail -c +5 $f | tr -d '\\000')\"\n\
+         fi\n\
+         grep -qw single /proc/cmdline && how=\"$how, in recovery mode\"\n\
+         off='poweroff -f'\n\
+         [ -d /sys/firmware/acpi ] || off='reboot -f'\n\
+         echo\n\
+         echo \"Linux $(uname -r) was started $how.\"\n\
+         echo \"This is a busybox shell in the initrd: '$off' ends the VM, Ctrl-A X quits QEMU.\"\n\
+         export PS1='(initramfs) '\n\
+         exec setsid cttyhack sh\n"
+    );
+    let mut c = Cpio::new();
+    c.entry("bin", 0o040755, &[], (0, 0));
+    c.entry("dev", 0o040755, &[], (0, 0));
+    c.entry("dev/console", 0o020600, &[], (5, 1));
+    c.entry("bin/busybox", 0o100755, busybox, (0, 0));
+    c.entry("init", 0o100755, init.as_bytes(), (0, 0));
+    c.entry("lib", 0o040755, &[], (0, 0));
+    c.entry(EFIVARFS_KO, 0o100644, efivarfs, (0, 0));
     c.finish()
 }
 

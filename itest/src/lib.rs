@@ -47,6 +47,15 @@ impl Machine {
         }
     }
 
+    /// What the machine is, in a few words (for help texts).
+    pub fn about(self) -> &'static str {
+        match self {
+            Machine::Q35 => "PCI and ACPI; disks on virtio-blk-pci",
+            Machine::Microvm => "virtio-mmio disks, found through ACPI",
+            Machine::MicrovmNoAcpi => "microvm without ACPI: virtio-mmio disks on the command line",
+        }
+    }
+
     /// Parses `q35`, `microvm`, `microvm-noacpi`.
     pub fn from_name(s: &str) -> Option<Machine> {
         Machine::ALL.into_iter().find(|m| m.name() == s)
@@ -95,16 +104,119 @@ pub fn kvm_is_pvm() -> bool {
     Path::new("/sys/module/kvm_pvm").exists()
 }
 
-/// QEMU accelerator arguments: TCG unless `VMFW_ACCEL=kvm`.
-pub fn accel_args() -> Vec<String> {
-    match std::env::var("VMFW_ACCEL").as_deref() {
-        Ok("kvm") => {
-            if kvm_is_pvm() {
-                eprintln!("warning: /dev/kvm is kvm_pvm (nested software virtualisation); guests may crawl");
-            }
-            vec!["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()]
+/// The environment variables the harness and `cargo xtask` read, each
+/// with what it means (`cargo xtask --help` lists them from here).
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (Accel::VAR, "QEMU's accelerator: tcg (the default) or kvm"),
+    ("QEMU", "the QEMU binary (default: qemu-system-x86_64 on the PATH)"),
+    ("VMFW_CACHE", "where packages and images are kept (default: ~/.cache/vmfw)"),
+    ("VMFW_ELF_DIR", "where the VM tests find the firmware (default: target/)"),
+    ("CLOUD_HYPERVISOR", "a cloud-hypervisor binary: the tests run it too"),
+    ("FIRECRACKER", "a firecracker binary: the tests run it too"),
+];
+
+/// How QEMU runs the guest, from [`Accel::VAR`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// QEMU's own emulation (TCG): works everywhere, the default.
+    Tcg,
+    /// KVM (`/dev/kvm`).
+    Kvm,
+}
+
+impl Accel {
+    /// The environment variable that chooses the accelerator.
+    pub const VAR: &'static str = "VMFW_ACCEL";
+
+    /// Every accelerator, the default first.
+    pub const ALL: [Accel; 2] = [Accel::Tcg, Accel::Kvm];
+
+    /// The name `VMFW_ACCEL` takes (and QEMU's `-accel`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Tcg => "tcg",
+            Accel::Kvm => "kvm",
         }
-        _ => vec!["-accel".into(), "tcg".into()],
+    }
+
+    /// Parses `tcg` or `kvm`.
+    pub fn from_name(s: &str) -> Option<Accel> {
+        Accel::ALL.into_iter().find(|a| a.name() == s)
+    }
+
+    /// The accelerator `VMFW_ACCEL` names: TCG when it is unset or empty,
+    /// an error listing the valid values when it names none.
+    pub fn from_env() -> Result<Accel, String> {
+        match std::env::var(Accel::VAR) {
+            Err(std::env::VarError::NotPresent) => Ok(Accel::Tcg),
+            Ok(v) if v.is_empty() => Ok(Accel::Tcg),
+            Ok(v) => Accel::from_name(&v).ok_or_else(|| {
+                let names: Vec<&str> = Accel::ALL.iter().map(|a| a.name()).collect();
+                format!("{}={v:?} is not an accelerator (valid: {})", Accel::VAR, names.join(", "))
+            }),
+            Err(e) => Err(format!("{}: {e}", Accel::VAR)),
+        }
+    }
+
+    /// QEMU's arguments for this accelerator.
+    pub fn qemu_args(self) -> Vec<String> {
+        match self {
+            Accel::Kvm => {
+                // Once per process: every VM of a test run would say it.
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                if kvm_is_pvm() {
+                    WARNED.call_once(|| {
+                        progress(format_args!(
+                            "warning: /dev/kvm is kvm_pvm (nested software virtualisation); \
+                             guests may crawl"
+                        ));
+                    });
+                }
+                vec!["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()]
+            }
+            Accel::Tcg => vec!["-accel".into(), "tcg".into()],
+        }
+    }
+}
+
+/// QEMU accelerator arguments: TCG unless `VMFW_ACCEL=kvm`; panics (the
+/// test fails) when `VMFW_ACCEL` names no accelerator.
+pub fn accel_args() -> Vec<String> {
+    Accel::from_env().unwrap_or_else(|e| panic!("{e}")).qemu_args()
+}
+
+/// Prints one progress line on standard error at once, also from inside a
+/// test. libtest captures what the `print!` and `eprint!` macros write in a
+/// test's thread (and in threads it spawns) and shows it only when the test
+/// fails; a write to the stream itself is not captured, so a long step
+/// (a download, an image build) shows while it runs.
+pub fn progress(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+    let _ = err.flush();
+}
+
+/// [`progress`] with `format!` arguments.
+#[macro_export]
+macro_rules! progress {
+    ($($arg:tt)*) => {
+        $crate::progress(format_args!($($arg)*))
+    };
+}
+
+/// `bytes` for a progress line: `1.5 MB`, `67.0 MB`, `2.1 GB` (decimal
+/// units, as apt prints them).
+pub fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.0} kB", b / 1e3)
+    } else {
+        format!("{bytes} B")
     }
 }
 
@@ -423,7 +535,7 @@ impl Vm {
             if out.log.contains(marker) || !kernel_clock_failed(&out.log) || attempt >= attempts {
                 return out;
             }
-            eprintln!(
+            progress!(
                 "{} on {}: the guest kernel could not calibrate its TSC against the emulated PIT \
                  (TCG timing); booting again (attempt {})",
                 self.name,
@@ -438,7 +550,7 @@ impl Vm {
     /// appears (see [`run_scripted`]).
     pub fn run_scripted(self, script: &[(&str, &str)]) -> Outcome {
         let mut cmd = qemu_command(self.machine, &firmware(), &self.memory, &self.append);
-        if self.boots_kernel && !accel_args().iter().any(|a| a == "kvm") {
+        if self.boots_kernel && Accel::from_env() != Ok(Accel::Kvm) {
             cmd.args(["-icount", "shift=auto"]);
         }
         cmd.args(&self.args);

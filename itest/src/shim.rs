@@ -189,11 +189,16 @@ pub fn boot_fs(files: &[(&str, &[u8])]) -> Result<PathBuf, String> {
     let _ = std::fs::remove_dir_all(&scratch);
     let root = scratch.join("root");
     std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let total: u64 = files.iter().map(|(_, c)| c.len() as u64).sum();
+    crate::progress!("ext4: making a boot file system for {} with mkfs.ext4", crate::size(total));
+    let start = std::time::Instant::now();
     let result = make_ext4(&scratch, &root, files).and_then(|img| {
         std::fs::rename(&img, &path).map_err(|e| format!("{}: {e}", path.display()))
     });
     let _ = std::fs::remove_dir_all(&scratch);
-    result.map(|()| path)
+    result?;
+    crate::progress!("ext4: made {} in {:.1} s", path.display(), start.elapsed().as_secs_f64());
+    Ok(path)
 }
 
 /// 2024-01-01 00:00:00 UTC: the time stamps of the ext4 image.

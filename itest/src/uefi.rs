@@ -277,10 +277,14 @@ pub fn uki(then: Then) -> Result<PathBuf, String> {
     if path.exists() {
         return Ok(path);
     }
+    let total: u64 = sections.iter().map(|(_, c)| c.len() as u64).sum();
+    crate::progress!("uki: building a unified kernel image ({}) with objcopy", crate::size(total));
+    let start = std::time::Instant::now();
     let bytes = build_uki(&stub, &sections)?;
     let tmp = dir.join(format!(".uki-{key}-{}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    crate::progress!("uki: built {} in {:.1} s", path.display(), start.elapsed().as_secs_f64());
     Ok(path)
 }
 

@@ -11,10 +11,8 @@ use itest::{Attach, Machine, Vm};
 
 const BENCH_LEN: u64 = 64 << 20;
 
-pub fn cmd_bench(args: &[String]) -> Result<(), String> {
-    if let Some(a) = args.first() {
-        return Err(format!("unknown bench option {a:?}"));
-    }
+pub fn cmd_bench() -> Result<(), String> {
+    itest::Accel::from_env()?;
     crate::build::build(&crate::build::ARCHES[0], true)?;
     let img = Disk { esp_mib: 96, ..Disk::new("bench") }
         .file("/bench.bin", Contents::Pseudo { len: BENCH_LEN, seed: 64 })

@@ -62,21 +62,7 @@ pub fn build(arch: &Arch, release: bool) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-pub fn cmd_build(args: &[String]) -> Result<PathBuf, String> {
-    let mut release = true;
-    let mut arch_name = "x86_64".to_string();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--release" => release = true,
-            "--debug" => release = false,
-            "--arch" => arch_name = it.next().ok_or("--arch needs a value")?.clone(),
-            other => return Err(format!("unknown build option {other:?}")),
-        }
-    }
-    let arch = ARCHES
-        .iter()
-        .find(|a| a.name == arch_name)
-        .ok_or_else(|| format!("unsupported arch {arch_name:?} (have: x86_64)"))?;
-    build(arch, release)
+/// The architecture named `name` (one of [`ARCHES`]).
+pub fn arch(name: &str) -> Option<&'static Arch> {
+    ARCHES.iter().find(|a| a.name == name)
 }

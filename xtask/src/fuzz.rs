@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz [--seconds N] [--toolchain T] [--if-available] [TARGET...]`:
+//! `cargo xtask fuzz [--seconds N] [--toolchain T] [--if-available] [TARGET]...`:
 //! runs every cargo-fuzz target (or the named ones) for a short time,
 //! starting from its seeds.
 //!
@@ -9,7 +9,8 @@
 
 use std::process::Command;
 
-fn targets(root: &std::path::Path) -> Result<Vec<String>, String> {
+/// The fuzz targets `fuzz/Cargo.toml` names (its `[[bin]]` tables).
+pub fn targets(root: &std::path::Path) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(root.join("fuzz/Cargo.toml")).map_err(|e| e.to_string())?;
     let mut names = Vec::new();
     let mut in_bin = false;
@@ -47,27 +48,21 @@ fn have_fuzz_tools(toolchain: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn cmd_fuzz(args: &[String]) -> Result<(), String> {
+/// `cargo xtask fuzz`'s options (see its `--help`).
+pub struct FuzzOptions {
+    /// How long each target runs.
+    pub seconds: u32,
+    /// The toolchain cargo-fuzz runs with.
+    pub toolchain: String,
+    /// Succeed with a message when the toolchain or cargo-fuzz is missing.
+    pub if_available: bool,
+    /// The targets to run (all when empty).
+    pub only: Vec<String>,
+}
+
+pub fn cmd_fuzz(o: FuzzOptions) -> Result<(), String> {
+    let FuzzOptions { seconds, toolchain, if_available, only } = o;
     let root = crate::build::root();
-    let mut seconds = 20u32;
-    let mut toolchain = "nightly".to_string();
-    let mut if_available = false;
-    let mut only = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--seconds" => {
-                seconds =
-                    it.next().and_then(|s| s.parse().ok()).ok_or("--seconds needs a number")?;
-            }
-            "--toolchain" => {
-                toolchain = it.next().ok_or("--toolchain needs a toolchain name")?.clone();
-            }
-            "--if-available" => if_available = true,
-            f if f.starts_with('-') => return Err(format!("fuzz: unknown option {f}")),
-            t => only.push(t.to_string()),
-        }
-    }
     let all = targets(&root)?;
     if all.is_empty() {
         return Err("fuzz/Cargo.toml names no fuzz targets ([[bin]] tables)".into());

@@ -1,67 +1,263 @@
-//! `cargo xtask`: build, run and test vmfw.
-//!
-//! - `cargo xtask build [--arch x86_64] [--release]` builds the firmware and
-//!   writes `target/vmfw-<arch>.elf` (plus `target/vmfw-<arch>-nopvh.elf`,
-//!   the same image without its PVH note, which makes Firecracker use the
-//!   Linux 64-bit boot door).
-//! - `cargo xtask run [--machine q35|microvm] [-- QEMU ARGS]` builds and boots
-//!   the firmware under QEMU with the serial console on stdio.
-//! - `cargo xtask bench` runs the benchmarks (numbers, not assertions).
-//! - `cargo xtask test` runs everything CI runs: formatting, clippy, host
-//!   unit tests, then the integration tests that boot the firmware.
+//! `cargo xtask`: build, run, demo and test vmfw. `cargo xtask --help`
+//! lists the commands, `cargo xtask <command> --help` their options; the
+//! parser is clap's derive API, so an unknown option or a bad value is an
+//! error (exit status 2) that names the valid values.
 
 mod bench;
 mod build;
+mod demo;
 mod elf;
 mod fuzz;
 mod qemu;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use itest::Machine;
 use std::process::ExitCode;
 
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage: cargo xtask <command>\n\
+/// Build, run, demo and test vmfw, a firmware for KVM virtual machines.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    arg_required_else_help = true,
+    after_help = top_after_help()
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+// Help texts are laid out by hand (`verbatim_doc_comment`), lines of at
+// most 100 columns: without clap's `wrap_help` feature (and the terminal
+// size crates it brings) nothing wraps them.
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Build the firmware
+    ///
+    /// Writes target/vmfw-<arch>.elf, and target/vmfw-<arch>-nopvh.elf: the same image without
+    /// its PVH note, which makes Firecracker enter through the Linux 64-bit boot protocol.
+    #[command(verbatim_doc_comment)]
+    Build(BuildArgs),
+    /// Boot a demo disk under QEMU to a shell on this terminal
+    ///
+    /// Builds the firmware and a disk laid out as a Debian 12 machine's ESP: Debian's kernel,
+    /// a busybox initrd, Boot Loader Specification entries ("Debian GNU/Linux 12 (bookworm)"
+    /// and its recovery mode) and systemd-boot. The first run fetches the Debian packages with
+    /// apt-get download (about 72 MB). vmfw shows its boot menu for 5 s and boots the entry
+    /// itself; with --uefi it starts systemd-boot, which shows its own menu for the same entries.
+    #[command(verbatim_doc_comment, after_help = guest_after_help())]
+    Demo(DemoArgs),
+    /// Boot the firmware under QEMU, the serial console on this terminal
+    ///
+    /// Builds the firmware and boots it with no disk; give disks and other devices as QEMU
+    /// arguments after `--`. For a Linux guest under TCG, `-- -icount shift=auto` lets the
+    /// kernel calibrate its TSC (the demo does that).
+    #[command(verbatim_doc_comment, after_help = guest_after_help())]
+    Run(RunArgs),
+    /// Storage benchmark under QEMU (numbers, not assertions)
+    ///
+    /// The firmware reads a 64 MiB file from the ESP twice, with large requests and with one
+    /// request per sector, on q35 (virtio-blk-pci) and microvm (virtio-mmio), and prints MiB/s.
+    #[command(verbatim_doc_comment)]
+    Bench,
+    /// Run the fuzz targets briefly, from their seeds
+    ///
+    /// Needs a nightly toolchain and cargo-fuzz; without them this fails (so that CI cannot
+    /// report fuzzing that never ran), unless --if-available. Logs go to target/fuzz-logs/.
+    #[command(verbatim_doc_comment)]
+    Fuzz(FuzzArgs),
+    /// Run everything CI checks: formatting, clippy, unit tests, VM tests
+    ///
+    /// In order: cargo fmt --check, clippy on every crate (the firmware for its bare-metal
+    /// target and its host tests), the host unit tests, then the firmware's release build and
+    /// the VM tests (itest) under QEMU, two at a time.
+    #[command(verbatim_doc_comment, after_help = test_after_help())]
+    Test(TestArgs),
+}
+
+/// The build profile, for `build` and `run`.
+#[derive(Debug, Args)]
+struct Profile {
+    /// Build with the release profile (the default)
+    #[arg(long, conflicts_with = "debug")]
+    release: bool,
+    /// Build with the debug profile
+    #[arg(long)]
+    debug: bool,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// The architecture to build for
+    #[arg(long, default_value = "x86_64", value_parser = arch_parser())]
+    arch: String,
+    #[command(flatten)]
+    profile: Profile,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The QEMU machine
+    #[arg(long, default_value = "q35", value_parser = machine_parser())]
+    machine: Machine,
+    /// Guest RAM, in QEMU's syntax (512M, 2G)
+    #[arg(long, default_value = "512M", value_name = "SIZE")]
+    memory: String,
+    /// The firmware's command line (e.g. "vmfw.log=debug vmfw.boot=uefi"; see the README)
+    #[arg(long, default_value = "", value_name = "CMDLINE", hide_default_value = true)]
+    append: String,
+    #[command(flatten)]
+    profile: Profile,
+    /// More QEMU arguments (e.g. -drive file=disk.img,format=raw,if=virtio)
+    #[arg(last = true, value_name = "QEMU ARGS")]
+    qemu_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// The QEMU machine
+    #[arg(long, default_value = "q35", value_parser = machine_parser())]
+    machine: Machine,
+    /// Boot through UEFI: vmfw starts systemd-boot, which boots the same entries
+    #[arg(long)]
+    uefi: bool,
+}
+
+#[derive(Debug, Args)]
+struct FuzzArgs {
+    /// How long each target runs, in seconds
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    seconds: u32,
+    /// The toolchain cargo-fuzz runs with
+    #[arg(long, default_value = "nightly", value_name = "T")]
+    toolchain: String,
+    /// When the toolchain or cargo-fuzz is missing, say so and succeed
+    #[arg(long)]
+    if_available: bool,
+    /// The targets to run (default: all)
+    #[arg(value_name = "TARGET", value_parser = fuzz_target_parser())]
+    targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Skip the VM tests: formatting, clippy and unit tests only
+    #[arg(long)]
+    quick: bool,
+}
+
+/// `--machine`'s values: every [`Machine`], by its name, with what it is.
+fn machine_parser() -> impl TypedValueParser<Value = Machine> {
+    let values = Machine::ALL.map(|m| PossibleValue::new(m.name()).help(m.about()));
+    PossibleValuesParser::new(values)
+        .try_map(|s| Machine::from_name(&s).ok_or(format!("unknown machine {s:?}")))
+}
+
+/// `--arch`'s values: the architectures the firmware builds for.
+fn arch_parser() -> PossibleValuesParser {
+    PossibleValuesParser::new(build::ARCHES.iter().map(|a| a.name))
+}
+
+/// The fuzz targets `fuzz/Cargo.toml` names (none when it cannot be read:
+/// every target is then refused, and `fuzz` without one says why).
+fn fuzz_target_parser() -> PossibleValuesParser {
+    let names = fuzz::targets(&build::root()).unwrap_or_default();
+    // clap takes possible values as `&'static str` (without its `string`
+    // feature); the command is built once per process.
+    PossibleValuesParser::new(names.into_iter().map(|n| &*n.leak()))
+}
+
+/// The environment variables, from `itest::ENVIRONMENT`.
+fn environment() -> String {
+    let width = itest::ENVIRONMENT.iter().map(|(v, _)| v.len()).max().unwrap_or(0);
+    itest::ENVIRONMENT.iter().map(|(v, what)| format!("  {v:width$}  {what}\n")).collect()
+}
+
+fn top_after_help() -> String {
+    format!(
+        "Exit status: 0 on success, 1 when a step fails, 2 for a usage error; `run` and `demo` \
+         also\n\
+         {} and {} when nothing booted or the firmware failed (see their --help).\n\
          \n\
-         commands:\n  \
-           build [--arch x86_64] [--release|--debug]   build target/vmfw-<arch>.elf\n  \
-           demo                                        build and boot the demo under QEMU\n  \
-           run [--machine q35|microvm] [--debug] [-- QEMU ARGS]\n                                               boot it under QEMU (serial on stdio)\n  \
-           bench                                       storage benchmark under QEMU (64 MiB file)\n  \
-           fuzz [--seconds N] [--toolchain T] [--if-available] [TARGET...]\n                                               run the fuzz targets briefly; needs nightly\n                                               (or T) and cargo-fuzz, fails without them\n                                               unless --if-available\n  \
-           test [--quick]                              fmt, clippy, unit tests, integration tests\n                                               (--quick: skip the VM tests)"
-    );
-    ExitCode::from(2)
+         Environment:\n{}\
+         \n\
+         Caches: Debian packages and disk images in ~/.cache/vmfw (or $VMFW_CACHE), about 3 GB \
+         after\n\
+         `cargo xtask test`; build output and VM console logs in target/, about 1.5 GB.\n\
+         `rm -rf ~/.cache/vmfw` and `cargo clean` clear them.",
+        qemu::EXIT_NOTHING_BOOTED,
+        qemu::EXIT_FIRMWARE_FAILED,
+        environment()
+    )
+}
+
+fn guest_after_help() -> String {
+    format!(
+        "The serial console and QEMU's monitor share this terminal: Ctrl-A X quits QEMU, Ctrl-A C \
+         switches to\n\
+         the monitor, Ctrl-C reaches the guest. The console is also kept in target/xtask/.\n\
+         \n\
+         Exit status: 0 when the firmware started a kernel (or QEMU was quit before it decided), \
+         {} when it\n\
+         found nothing to boot, {} when it failed (an error, an exception, a panic), 1 when QEMU \
+         failed.\n\
+         QEMU uses TCG unless VMFW_ACCEL=kvm.",
+        qemu::EXIT_NOTHING_BOOTED,
+        qemu::EXIT_FIRMWARE_FAILED
+    )
+}
+
+fn test_after_help() -> &'static str {
+    "The VM tests that need more than QEMU (Cloud Hypervisor, Firecracker, the Debian system \
+     image)\n\
+     are #[ignore]d: they run when what they need is here, and the run says which it leaves out \
+     and why.\n\
+     \n\
+     Cost: 7 to 13 minutes on 2 cores with warm caches. A first run also downloads about 190 MB \
+     of\n\
+     Debian packages and spends 2 to 4 minutes building disk images, most of it the Debian \
+     system\n\
+     image (built only as root). Caches: ~/.cache/vmfw, about 3 GB; target/, about 1.5 GB."
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(cmd) = args.first() else { return usage() };
-    let rest = &args[1..];
-    let result = match cmd.as_str() {
-        "build" => build::cmd_build(rest).map(|_| ()),
-        "run" => qemu::cmd_run(rest),
-        "demo" => qemu::cmd_demo(rest),
-        "test" => cmd_test(rest),
-        "bench" => bench::cmd_bench(rest),
-        "fuzz" => fuzz::cmd_fuzz(rest),
-        "-h" | "--help" | "help" => return usage(),
-        other => {
-            eprintln!("unknown command {other:?}");
-            return usage();
-        }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Build(a) => build::arch(&a.arch)
+            .ok_or_else(|| format!("unsupported arch {:?}", a.arch))
+            .and_then(|arch| build::build(arch, !a.profile.debug))
+            .map(|_| ExitCode::SUCCESS),
+        Cmd::Run(a) => qemu::cmd_run(qemu::RunOptions {
+            machine: a.machine,
+            release: !a.profile.debug,
+            memory: a.memory,
+            append: a.append,
+            qemu_args: a.qemu_args,
+        }),
+        Cmd::Demo(a) => qemu::cmd_demo(a.machine, a.uefi),
+        Cmd::Test(a) => cmd_test(a.quick).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench => bench::cmd_bench().map(|()| ExitCode::SUCCESS),
+        Cmd::Fuzz(a) => fuzz::cmd_fuzz(fuzz::FuzzOptions {
+            seconds: a.seconds,
+            toolchain: a.toolchain,
+            if_available: a.if_available,
+            only: a.targets,
+        })
+        .map(|()| ExitCode::SUCCESS),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("xtask: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    result.unwrap_or_else(|e| {
+        eprintln!("xtask: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 /// Everything CI checks, in the order that fails fastest.
-fn cmd_test(args: &[String]) -> Result<(), String> {
-    let quick = args.iter().any(|a| a == "--quick");
+fn cmd_test(quick: bool) -> Result<(), String> {
+    // A misspelt VMFW_ACCEL would fail every VM test; say it before the run.
+    if !quick {
+        itest::Accel::from_env()?;
+    }
     // Which VM tests run is decided (and said) first: a list that disagrees
     // with the tests fails at once, not after minutes of clippy.
     let plan = if quick { None } else { Some(VmTests::plan()?) };
@@ -245,6 +441,123 @@ fn ignored_tests(source: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// `--help` answers everywhere, with exit status 0.
+    #[test]
+    fn every_command_answers_help() {
+        for cmd in ["", "build", "demo", "run", "bench", "fuzz", "test"] {
+            for help in ["--help", "-h"] {
+                let args: Vec<&str> = [cmd, help].into_iter().filter(|a| !a.is_empty()).collect();
+                let e = parse(&args).unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::DisplayHelp, "{args:?}");
+                assert_eq!(e.exit_code(), 0, "{args:?}");
+            }
+        }
+        // `help <command>` too; no command at all shows the help as an error.
+        assert_eq!(parse(&["help", "run"]).unwrap_err().exit_code(), 0);
+        let e = parse(&[]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    /// Unknown options and bad values are errors (exit status 2) that say
+    /// what is valid.
+    #[test]
+    fn misuse_is_an_error_naming_the_valid_values() {
+        let cases: &[(&[&str], ErrorKind, &str)] = &[
+            (&["test", "--quik"], ErrorKind::UnknownArgument, "'--quik'"),
+            (&["test", "extra"], ErrorKind::UnknownArgument, "'extra'"),
+            (&["bench", "--fast"], ErrorKind::UnknownArgument, "'--fast'"),
+            (&["frobnicate"], ErrorKind::InvalidSubcommand, "'frobnicate'"),
+            (
+                &["run", "--machine", "foo"],
+                ErrorKind::InvalidValue,
+                "[possible values: q35, microvm, microvm-noacpi]",
+            ),
+            (&["demo", "--machine", "pc"], ErrorKind::InvalidValue, "q35, microvm"),
+            (&["build", "--arch", "riscv64"], ErrorKind::InvalidValue, "[possible values: x86_64]"),
+            (&["build", "--release", "--debug"], ErrorKind::ArgumentConflict, "--debug"),
+            (&["run", "--memory"], ErrorKind::InvalidValue, "a value is required"),
+            (&["fuzz", "--seconds", "soon"], ErrorKind::ValueValidation, "'soon'"),
+            (&["fuzz", "no_such_target"], ErrorKind::InvalidValue, "bls_entry"),
+        ];
+        for (args, kind, says) in cases {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.kind(), *kind, "{args:?}: {e}");
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            let text = e.render().to_string();
+            assert!(text.contains(says), "{args:?}: {text:?} does not contain {says:?}");
+        }
+    }
+
+    /// The README shows `cargo xtask --help` as it is.
+    #[test]
+    fn the_readme_shows_the_help() {
+        let readme = std::fs::read_to_string(build::root().join("README.md")).unwrap();
+        let help = parse(&["--help"]).unwrap_err().render().to_string();
+        let block = format!("`cargo xtask --help`:\n\n```\n{}\n```\n", help.trim_end());
+        assert!(
+            readme.contains(&block),
+            "README.md's `cargo xtask --help` block differs from:\n{help}"
+        );
+    }
+
+    /// Every option the README documents parses, with its value.
+    #[test]
+    fn the_readmes_options_parse() {
+        let cli = parse(&[
+            "run",
+            "--machine",
+            "microvm-noacpi",
+            "--memory",
+            "2G",
+            "--append",
+            "vmfw.log=debug",
+            "--debug",
+            "--",
+            "-smp",
+            "2",
+        ])
+        .unwrap();
+        let Cmd::Run(a) = cli.command else { panic!("not run: {:?}", cli.command) };
+        assert_eq!(a.machine, Machine::MicrovmNoAcpi);
+        assert_eq!((a.memory.as_str(), a.append.as_str()), ("2G", "vmfw.log=debug"));
+        assert!(a.profile.debug);
+        assert_eq!(a.qemu_args, ["-smp", "2"]);
+        let Cmd::Demo(d) = parse(&["demo", "--machine", "microvm", "--uefi"]).unwrap().command
+        else {
+            panic!("not demo")
+        };
+        assert_eq!((d.machine, d.uefi), (Machine::Microvm, true));
+        let Cmd::Demo(d) = parse(&["demo"]).unwrap().command else { panic!("not demo") };
+        assert_eq!((d.machine, d.uefi), (Machine::Q35, false));
+        let Cmd::Test(t) = parse(&["test", "--quick"]).unwrap().command else { panic!() };
+        assert!(t.quick);
+        let Cmd::Test(t) = parse(&["test"]).unwrap().command else { panic!() };
+        assert!(!t.quick);
+        let Cmd::Fuzz(f) =
+            parse(&["fuzz", "--seconds", "15", "--if-available", "fat", "gpt"]).unwrap().command
+        else {
+            panic!()
+        };
+        assert_eq!((f.seconds, f.if_available, f.targets.len()), (15, true, 2));
+        let Cmd::Build(b) = parse(&["build", "--arch", "x86_64", "--release"]).unwrap().command
+        else {
+            panic!()
+        };
+        assert!(!b.profile.debug && b.arch == "x86_64");
+    }
 
     #[test]
     fn finds_ignored_tests() {
