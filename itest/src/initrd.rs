@@ -191,23 +191,12 @@ fn build_with(busybox: &[u8], then: Then, report: &str, files: &[(&str, &[u8])])
         Then::RebootOnce => &reboot_once,
     };
     let init = format!(
-        "#!/bin/busybox sh\n\
-         export PATH=/bin\n\
-         busybox mkdir -p /proc /sys /tmp\n\
-         busybox mount -t proc proc /proc\n\
-         busybox mount -t sysfs sys /sys\n\
-         busybox mount -t devtmpfs dev /dev 2>/dev/null\n\
-         busybox --install -s /bin\n\
+        "{INIT_PREAMBLE}\
          echo \"{MARKER} cmdline=[$(cat /proc/cmdline)]\"\n\
          [ -e /{EXTRA_FILE} ] && echo \"{EXTRA_MARKER}\"\n\
          {report}{end}"
     );
-    let mut c = Cpio::new();
-    c.entry("bin", 0o040755, &[], (0, 0));
-    c.entry("dev", 0o040755, &[], (0, 0));
-    c.entry("dev/console", 0o020600, &[], (5, 1));
-    c.entry("bin/busybox", 0o100755, busybox, (0, 0));
-    c.entry("init", 0o100755, init.as_bytes(), (0, 0));
+    let mut c = base(busybox, &init);
     if !files.is_empty() {
         c.entry("lib", 0o040755, &[], (0, 0));
     }
@@ -227,13 +216,7 @@ fn build_with(busybox: &[u8], then: Then, report: &str, files: &[(&str, &[u8])])
 pub fn demo(busybox: &[u8], efivarfs: &[u8]) -> Vec<u8> {
     let vars = "/sys/firmware/efi/efivars";
     let init = format!(
-        "#!/bin/busybox sh\n\
-         export PATH=/bin\n\
-         busybox mkdir -p /proc /sys /tmp\n\
-         busybox mount -t proc proc /proc\n\
-         busybox mount -t sysfs sys /sys\n\
-         busybox mount -t devtmpfs dev /dev 2>/dev/null\n\
-         busybox --install -s /bin\n\
+        "{INIT_PREAMBLE}\
          how='natively by vmfw (a Boot Loader Specification entry, the Linux boot protocol)'\n\
          if [ -d /sys/firmware/efi ]; then\n\
          \x20 insmod /{EFIVARFS_KO} 2>/dev/null\n\
@@ -251,15 +234,32 @@ pub fn demo(busybox: &[u8], efivarfs: &[u8]) -> Vec<u8> {
          export PS1='(initramfs) '\n\
          exec setsid cttyhack sh\n"
     );
+    let mut c = base(busybox, &init);
+    c.entry("lib", 0o040755, &[], (0, 0));
+    c.entry(EFIVARFS_KO, 0o100644, efivarfs, (0, 0));
+    c.finish()
+}
+
+/// What every `/init` here starts with: the mounts a busybox system needs
+/// and busybox's applets on the PATH.
+const INIT_PREAMBLE: &str = "#!/bin/busybox sh
+export PATH=/bin
+busybox mkdir -p /proc /sys /tmp
+busybox mount -t proc proc /proc
+busybox mount -t sysfs sys /sys
+busybox mount -t devtmpfs dev /dev 2>/dev/null
+busybox --install -s /bin
+";
+
+/// An archive with busybox, a console device and `init`.
+fn base(busybox: &[u8], init: &str) -> Cpio {
     let mut c = Cpio::new();
     c.entry("bin", 0o040755, &[], (0, 0));
     c.entry("dev", 0o040755, &[], (0, 0));
     c.entry("dev/console", 0o020600, &[], (5, 1));
     c.entry("bin/busybox", 0o100755, busybox, (0, 0));
     c.entry("init", 0o100755, init.as_bytes(), (0, 0));
-    c.entry("lib", 0o040755, &[], (0, 0));
-    c.entry(EFIVARFS_KO, 0o100644, efivarfs, (0, 0));
-    c.finish()
+    c
 }
 
 /// A second, tiny initrd that only adds a file (for the two-initrd test:
