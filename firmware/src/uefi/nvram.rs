@@ -77,9 +77,9 @@ fn restore(r: &mut Runtime, records: &[persist::Record], from: &str) {
     log::info!("variables: {n} {from}");
 }
 
-/// The records a previous run left in RAM, read without claiming the
+/// The newest slot a previous run left in RAM, read without claiming the
 /// region (for the boot manager's plan).
-pub fn peek_ram() -> Vec<persist::Record> {
+fn peek_ram() -> Option<Saved> {
     let len = 2 * SLOT;
     let free = memory::with_map(|m| {
         m.regions()
@@ -87,14 +87,12 @@ pub fn peek_ram() -> Vec<persist::Record> {
             .any(|r| r.ty == MemoryType::Free && r.start <= BASE && r.end >= BASE + len)
     });
     if !free {
-        return Vec::new();
+        return None;
     }
     let mut buf = alloc::vec![0u8; len as usize];
-    if vmfw_platform::PhysMem::read(&memory::Phys, BASE, &mut buf).is_err() {
-        return Vec::new();
-    }
+    vmfw_platform::PhysMem::read(&memory::Phys, BASE, &mut buf).ok()?;
     let (a, b) = buf.split_at(SLOT as usize);
-    persist::newest(a, b).map(|(_, r)| r).unwrap_or_default()
+    persist::newest(a, b)
 }
 
 /// The newest saved state: the RAM slots' or the first variable file's,
@@ -102,21 +100,13 @@ pub fn peek_ram() -> Vec<persist::Record> {
 /// plan, before the UEFI environment exists).
 pub fn peek(disks: &mut [BootDisk]) -> Vec<persist::Record> {
     let ram = peek_ram();
-    match find_file(disks) {
-        Some((_, Some((seq, records)))) if records_newer(seq) => records,
-        _ => ram,
+    let file = find_file(disks).and_then(|(_, newest)| newest);
+    match (ram, file) {
+        (Some((r, _)), Some((f, records))) if f > r => records,
+        (None, Some((_, records))) => records,
+        (Some((_, records)), _) => records,
+        (None, None) => Vec::new(),
     }
-}
-
-/// Whether a file slot with sequence `seq` beats the RAM slots.
-fn records_newer(seq: u64) -> bool {
-    let len = 2 * SLOT;
-    let mut buf = alloc::vec![0u8; len as usize];
-    if vmfw_platform::PhysMem::read(&memory::Phys, BASE, &mut buf).is_err() {
-        return true;
-    }
-    let (a, b) = buf.split_at(SLOT as usize);
-    persist::newest(a, b).is_none_or(|(ram, _)| seq > ram)
 }
 
 /// A slot's sequence number and records.
