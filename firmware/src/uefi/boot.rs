@@ -7,8 +7,8 @@
 
 use super::events::{dispatch, poll, signal_protocol_notifies, spin_us};
 use super::ffi::{
-    err, event, guid, handle, opt_handle, out, ptr, raw_event, raw_handle, read, status, Efi,
-    SUCCESS,
+    err, event, guid, handle, opt_handle, out, ptr, raw_event, raw_handle, read, sized_error,
+    status, Efi, SUCCESS,
 };
 use super::state::{pool_copy, BOOT, RUNTIME};
 use super::{abi::guid as g, devpath};
@@ -401,12 +401,7 @@ fn locate_handle_impl(
             }
             out(size, hs.len() * w)
         }
-        Err(e) => {
-            if e.error == Error::BufferTooSmall {
-                out(size, e.required * w)?;
-            }
-            Err(e.error)
-        }
+        Err(e) => sized_error(size, e, w),
     }
 }
 

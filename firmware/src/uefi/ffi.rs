@@ -11,7 +11,7 @@ use core::ffi::c_void;
 use core::num::NonZeroUsize;
 use uefi_raw::{Boolean, Event, Guid as RawGuid, Handle as RawHandle};
 use vmfw_efi::handles::Handle;
-use vmfw_efi::{Error, EventId, Guid, Result};
+use vmfw_efi::{Error, EventId, Guid, Result, SizedError};
 
 /// What every shim returns.
 pub type Efi = uefi_raw::Status;
@@ -52,6 +52,16 @@ pub fn read<T: Copy>(p: *const T) -> Result<T> {
     }
     // SAFETY: a non-NULL in-parameter the caller passed (UEFI ABI).
     Ok(unsafe { p.read_unaligned() })
+}
+
+/// A failed sized answer: for `BufferTooSmall` the size needed (in units
+/// of `unit` bytes) goes to the caller's size argument first (UEFI's rule
+/// for every service that fills a caller's buffer).
+pub fn sized_error(size: *mut usize, e: SizedError, unit: usize) -> Result<()> {
+    if e.error == Error::BufferTooSmall {
+        out(size, e.required * unit)?;
+    }
+    Err(e.error)
 }
 
 /// The caller's GUID.

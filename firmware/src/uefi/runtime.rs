@@ -10,7 +10,7 @@
 //! layer's runtime-safe accessors only, and nothing is logged above debug
 //! level.
 
-use super::ffi::{boolean, err, guid, out, read, status, utf16_arg, Efi};
+use super::ffi::{boolean, err, guid, out, read, sized_error, status, utf16_arg, Efi};
 use super::nvram;
 use super::state::RUNTIME;
 use crate::arch::rtc;
@@ -138,12 +138,7 @@ fn get_variable_impl(
             }
             Ok(())
         }
-        Err(e) => {
-            if e.error == Error::BufferTooSmall {
-                out(size, e.required)?;
-            }
-            Err(e.error)
-        }
+        Err(e) => sized_error(size, e, 1),
     }
 }
 
@@ -175,12 +170,7 @@ fn get_next_variable_name_impl(
             out(vendor, super::ffi::raw_guid(ng))?;
             out(size, (next.len() + 1) * 2)
         }
-        Err(e) => {
-            if e.error == Error::BufferTooSmall {
-                out(size, e.required)?;
-            }
-            Err(e.error)
-        }
+        Err(e) => sized_error(size, e, 1),
     }
 }
 
