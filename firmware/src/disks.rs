@@ -91,6 +91,11 @@ impl BootDisk {
                 log::info!("disk{index}: {}", describe(&t, disk.block_size()));
                 Some(t)
             }
+            // A blank disk: the error says all there is to say.
+            Err(e @ vmfw_block::Error::NoPartitionTable) => {
+                log::info!("disk{index}: {e}");
+                None
+            }
             Err(e) => {
                 log::info!("disk{index}: no partition table ({e})");
                 None
@@ -172,8 +177,13 @@ fn describe(t: &PartitionTable, block_size: u32) -> String {
     if t.partitions.len() > SHOWN {
         s.push_str("; ...");
     }
-    if !t.skipped.is_empty() {
-        s.push_str(&format!("; {} entr(ies) skipped", t.skipped.len()));
+    // Say which entries were left out and why: a partition the owner
+    // expects to boot from must not vanish without a word.
+    for e in t.skipped.iter().take(SHOWN) {
+        s.push_str(&format!("; entry #{} skipped: {}", e.number, e.reason));
+    }
+    if t.skipped.len() > SHOWN {
+        s.push_str(&format!("; {} more entries skipped", t.skipped.len() - SHOWN));
     }
     s
 }

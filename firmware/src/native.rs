@@ -146,12 +146,26 @@ fn read_text(fs: &mut Fs, path: &str) -> Result<Vec<u8>, vmfw_fat::Error> {
 fn load_menu(disk: usize, fs: &mut Fs) -> Option<(Menu, LoaderConf)> {
     let entries_dir = fs.lookup("/loader/entries").ok()?;
     let dir = fs.dir_of(&entries_dir).ok()?;
-    let names: Vec<String> = fs
-        .read_dir(dir)
-        .filter_map(Result::ok)
-        .filter(|e| !e.is_dir() && e.name().to_ascii_lowercase().ends_with(".conf"))
-        .map(|e| e.name().to_string())
-        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for e in fs.read_dir(dir) {
+        match e {
+            Ok(e) if !e.is_dir() && e.name().to_ascii_lowercase().ends_with(".conf") => {
+                names.push(e.name().to_string());
+            }
+            Ok(_) => {}
+            // A damaged directory (its chain loops or leaves the volume)
+            // still yields the entries read before the damage: say so, and
+            // go on with those.
+            Err(e) => {
+                log::warn!(
+                    "disk{disk}: /loader/entries: {e}; using the {} entr{} read before it",
+                    names.len(),
+                    if names.len() == 1 { "y" } else { "ies" }
+                );
+                break;
+            }
+        }
+    }
     let conf = match read_text(fs, "/loader/loader.conf") {
         Ok(text) => match LoaderConf::parse(&text) {
             Ok((conf, warnings)) => {

@@ -13,6 +13,7 @@
 pub mod bls;
 pub mod debian;
 pub mod debian_system;
+pub mod hostile;
 pub mod images;
 pub mod initrd;
 pub mod shim;

@@ -270,3 +270,27 @@ fn e820_limit_is_128_entries() {
     assert!(z.as_bytes()[0x2d0 + 2 * 20..0xcd0].iter().all(|b| *b == 0));
     assert_eq!(z.set_e820(&MemoryMap::new()), Ok(0));
 }
+
+#[test]
+fn ram_above_64_gib_is_used_and_handed_on() {
+    // A VMM declaring 1 TiB above 4 GiB (or a hotplug range the host cannot
+    // back here): the kernel and initrd still go below 4 GiB where the
+    // protocol wants them, an initrd too large for low memory goes high,
+    // and the E820 table hands every byte on.
+    let mut map = vmfw_memmap::testing::q35(1 << 40);
+    map.reserve(MIB, MIB, MemoryType::FirmwareCode).unwrap();
+    let s = Synth::default();
+    let img = s.image();
+    let h = SetupHeader::parse(&img).unwrap();
+    let k = load_kernel_plan(&h, img.len() as u64, &mut map).unwrap();
+    let len = 3 * GIB;
+    let initrd = load_initrd_plan(&h, len, &mut map).unwrap();
+    assert!(initrd >= 4 * GIB && initrd + len <= 4 * GIB + (1 << 40), "initrd at {initrd:#x}");
+    let mut z = ZeroPage::new(&h);
+    z.set_kernel(&k);
+    z.set_initrd(initrd, len).unwrap();
+    assert_eq!(z.set_e820(&map), Ok(7));
+    let table = e820(z.as_bytes());
+    assert_eq!(table.last(), Some(&(4 * GIB, 1 << 40, 1)), "{table:x?}");
+    assert_eq!(map.ram_end(), 4 * GIB + (1 << 40));
+}
