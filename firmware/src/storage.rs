@@ -91,8 +91,20 @@ impl Disk {
             s.requests,
             s.bytes >> 10
         );
-        if let Err(e) = with_driver!(mut self, d => d.reset()) {
-            log::warn!("{}: reset failed: {e}", self.location);
+        match with_driver!(mut self, d => d.reset()) {
+            Ok(()) => {}
+            // The device is stuck with the firmware's driver: the OS will
+            // not get it. Known on Firecracker up to 1.16 (see the README's
+            // VMM notes).
+            Err(e @ (vmfw_virtio::Error::ResetRefused | vmfw_virtio::Error::ReinitRefused)) => {
+                log::warn!(
+                    "{}: {e}; the OS will not be able to use this disk (the VMM does not \
+                     implement virtio-blk reset: Firecracker 1.16 and older; its main branch \
+                     does)",
+                    self.location
+                );
+            }
+            Err(e) => log::warn!("{}: reset failed: {e}", self.location),
         }
     }
 }
@@ -126,9 +138,20 @@ impl Disk {
     }
 }
 
-/// Finds and initialises every virtio block device.
+/// Finds and initialises every virtio block device, or only the first
+/// `vmfw.disks=N` of them in discovery order: a VMM that cannot reset a
+/// disk (Firecracker 1.16 and older) leaves every disk the firmware has
+/// driven unusable to the OS, so users there keep the others untouched.
 pub fn discover(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>) -> Vec<Disk> {
-    let mut disks = Vec::new();
+    let limit = match platform.cmdline.value("vmfw.disks").map(str::parse::<usize>) {
+        None => usize::MAX,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            log::warn!("vmfw.disks= wants a number of disks; using every disk");
+            usize::MAX
+        }
+    };
+    let mut disks = Disks { found: Vec::new(), limit };
     // `pci=off` is the VMM saying there is no PCI bus (Firecracker without
     // PCI): probing it anyway only makes the VMM log failed accesses.
     if platform.cmdline.has("pci=off") {
@@ -137,10 +160,16 @@ pub fn discover(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>) -> Vec<Di
         discover_pci(acpi, &mut disks);
     }
     discover_mmio(platform, acpi, &mut disks);
-    disks
+    disks.found
 }
 
-fn discover_pci(acpi: Option<&vmfw_acpi::Tables>, disks: &mut Vec<Disk>) {
+/// The disks found so far, and how many the firmware may drive.
+struct Disks {
+    found: Vec<Disk>,
+    limit: usize,
+}
+
+fn discover_pci(acpi: Option<&vmfw_acpi::Tables>, disks: &mut Disks) {
     let mut access = Access::new(acpi);
     // Space for BARs the VMM left unassigned: 64-bit BARs above all RAM and
     // VMM-reserved ranges (QEMU's and Cloud Hypervisor's 64-bit PCI holes
@@ -178,7 +207,7 @@ fn discover_pci(acpi: Option<&vmfw_acpi::Tables>, disks: &mut Vec<Disk>) {
     }
 }
 
-fn discover_mmio(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>, disks: &mut Vec<Disk>) {
+fn discover_mmio(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>, disks: &mut Disks) {
     let mut windows: Vec<(u64, u64)> = Vec::new();
     for value in platform.cmdline.values("virtio_mmio.device") {
         match vmfw_platform::parse_virtio_mmio(value) {
@@ -221,12 +250,16 @@ fn discover_mmio(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>, disks: &
 }
 
 fn add(
-    disks: &mut Vec<Disk>,
+    disks: &mut Disks,
     location: Location,
     init: impl FnOnce(BlkOptions) -> Result<Driver, vmfw_virtio::Error>,
 ) {
+    if disks.found.len() >= disks.limit {
+        log::info!("{location}: virtio-blk left untouched (vmfw.disks={})", disks.limit);
+        return;
+    }
     match init(BlkOptions::default()) {
-        Ok(driver) => disks.push(Disk { location, driver }),
+        Ok(driver) => disks.found.push(Disk { location, driver }),
         Err(e) => log::warn!("{location}: virtio-blk: {e}"),
     }
 }

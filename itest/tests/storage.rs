@@ -143,3 +143,21 @@ fn several_disks_in_stable_order() {
         .expect("vmfw: sha256 disk1 /vmfw/test.bin: not found")
         .expect_clean_poweroff();
 }
+
+/// `vmfw.disks=1`: the second disk is left untouched (never initialised,
+/// so never reset), for VMMs whose disks cannot be reset.
+#[test]
+fn disks_beyond_the_limit_are_left_alone() {
+    let a = image(esp("storage"));
+    let b = image(Disk::new("storage-other").file("/other.txt", Contents::Bytes(b"x".to_vec())));
+    let out = Vm::new("storage-limit", Machine::Q35)
+        .disk(&a, Attach::PciModern)
+        .disk(&b, Attach::PciModern)
+        .append("vmfw.hash=/vmfw/test.bin vmfw.disks=1")
+        .run();
+    out.expect("disk0: virtio-blk pci 0000:00:01.0")
+        .expect("pci 0000:00:02.0: virtio-blk left untouched (vmfw.disks=1)")
+        .expect(&format!("vmfw: sha256 disk0 /vmfw/test.bin {}", expected()))
+        .expect_clean_poweroff();
+    assert!(!out.log.contains("disk1:"), "disk1 was driven: {}", out.log_path.display());
+}

@@ -424,9 +424,11 @@ impl<T: Transport, D: Dma> VirtioBlk<T, D> {
     /// Quiesces the device before the OS takes over: resets it (status 0,
     /// §2.4), waits for it to read back 0 and frees the queue memory, so the
     /// OS probes a fresh device. Afterwards every I/O call fails with
-    /// [`Error::Stopped`].
+    /// [`Error::Stopped`]. Then checks that the device can be initialised
+    /// again ([`Transport::check_reinit`]), which is what the OS will do.
     pub fn reset(&mut self) -> Result<(), Error> {
-        self.stop()
+        self.stop()?;
+        self.transport.check_reinit(self.reset_spin_limit)
     }
 }
 

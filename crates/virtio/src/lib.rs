@@ -152,6 +152,15 @@ pub enum Error {
     UnalignedBuffer,
     /// The driver was reset (or gave up on the device); no more I/O.
     Stopped,
+    /// After 0 was written to the status, the device kept showing FAILED
+    /// for the whole spin limit: the VMM cannot reset it (Firecracker 1.16
+    /// and older, virtio-mmio).
+    ResetRefused,
+    /// The device read back 0 after its reset but then refused to start
+    /// initialisation again (status ACKNOWLEDGE did not stick): the VMM
+    /// acknowledged a reset it did not perform (Firecracker 1.16 and older,
+    /// virtio-pci), and the OS will not be able to use the device.
+    ReinitRefused,
 }
 
 impl core::fmt::Display for Error {
@@ -206,6 +215,10 @@ impl core::fmt::Display for Error {
             Error::OutOfRange => f.write_str("virtio-blk: range beyond the end of the device"),
             Error::UnalignedBuffer => f.write_str("virtio-blk: buffer not whole blocks"),
             Error::Stopped => f.write_str("virtio: driver stopped"),
+            Error::ResetRefused => f.write_str("virtio: the device refused the reset"),
+            Error::ReinitRefused => {
+                f.write_str("virtio: the device cannot be initialised again after its reset")
+            }
         }
     }
 }

@@ -193,6 +193,13 @@ pub struct FakeBlk {
     pub fail_at: Option<(u64, u8)>,
     pub bad_used_id: Option<u32>,
     pub unstable_generation: bool,
+    /// Once activated (DRIVER_OK), cannot be reset: as Firecracker 1.16's
+    /// virtio-mmio transport, a reset leaves FAILED set.
+    pub reset_sets_failed: bool,
+    /// Once activated, a reset reads back 0 but every later status change
+    /// is ignored: as Firecracker 1.16's virtio-pci transport.
+    pub reset_blocks_reinit: bool,
+    activated: bool,
     // Driver-visible state.
     pub status: u8,
     pub dev_feat_sel: u32,
@@ -223,6 +230,9 @@ impl FakeBlk {
             fail_at: None,
             bad_used_id: None,
             unstable_generation: false,
+            reset_sets_failed: false,
+            reset_blocks_reinit: false,
+            activated: false,
             status: 0,
             dev_feat_sel: 0,
             drv_feat_sel: 0,
@@ -271,9 +281,20 @@ impl FakeBlk {
     }
 
     pub fn write_status(&mut self, s: u8) {
+        if self.activated && self.reset_sets_failed && s == 0 {
+            self.status |= status::FAILED;
+            return;
+        }
+        if self.activated && self.reset_blocks_reinit {
+            self.status = 0;
+            return;
+        }
         if s == 0 {
             self.reset();
             return;
+        }
+        if s & status::DRIVER_OK != 0 {
+            self.activated = true;
         }
         let mut s = s;
         if self.refuse_features_ok {

@@ -492,6 +492,29 @@ fn reset_quiesces_and_frees() {
     assert!(dma.live.is_empty());
 }
 
+#[test]
+fn a_vmm_that_cannot_reset_the_device_is_named() {
+    // Firecracker 1.16, virtio-mmio: FAILED stays set after the reset.
+    let mut dma = HostDma::default();
+    let mut d = FakeBlk::new(4096);
+    d.reset_sets_failed = true;
+    let dev = d.shared();
+    let mut blk = fake_blk(&dev, &mut dma).unwrap();
+    let mut buf = vec![0u8; 512];
+    blk.read(0, &mut buf).unwrap();
+    assert_eq!(blk.reset(), Err(Error::ResetRefused));
+    drop(blk);
+
+    // Firecracker 1.16, virtio-pci: the reset reads back 0, but the device
+    // cannot be initialised again.
+    let mut d = FakeBlk::new(4096);
+    d.reset_blocks_reinit = true;
+    let dev = d.shared();
+    let mut blk = fake_blk(&dev, &mut dma).unwrap();
+    blk.read(0, &mut buf).unwrap();
+    assert_eq!(blk.reset(), Err(Error::ReinitRefused));
+}
+
 /// A transport whose reset never reads back 0.
 struct StuckReset(FakeTransport);
 

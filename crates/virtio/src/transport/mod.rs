@@ -143,15 +143,42 @@ pub trait Transport {
     /// Afterwards the device has forgotten features and queues and will not
     /// touch guest memory, so the memory can be reused and another driver
     /// (the OS) can probe it fresh.
+    ///
+    /// A device that still shows FAILED at the end did not take the reset
+    /// at all ([`Error::ResetRefused`]); one that shows anything else may
+    /// just be slow ([`Error::NotResponding`]).
     fn reset(&mut self, spin_limit: u32) -> Result<(), Error> {
         self.set_status(0);
+        let mut last = 0;
         for _ in 0..=spin_limit {
-            if self.status() == 0 {
+            last = self.status();
+            if last == 0 {
                 return Ok(());
             }
             core::hint::spin_loop();
         }
-        Err(Error::NotResponding)
+        if last & status::FAILED != 0 {
+            Err(Error::ResetRefused)
+        } else {
+            Err(Error::NotResponding)
+        }
+    }
+
+    /// After a reset, checks that the device can be initialised again, as
+    /// the OS's driver will: sets ACKNOWLEDGE, reads it back, and resets the
+    /// device again. Some VMMs read back 0 after the reset of an active
+    /// device without performing it and then refuse every status change
+    /// ([`Error::ReinitRefused`]); better to say so than to let the OS
+    /// fail to find its disk without a word. Costs three register accesses.
+    fn check_reinit(&mut self, spin_limit: u32) -> Result<(), Error> {
+        self.set_status(status::ACKNOWLEDGE);
+        let took = self.status() == status::ACKNOWLEDGE;
+        self.reset(spin_limit)?;
+        if took {
+            Ok(())
+        } else {
+            Err(Error::ReinitRefused)
+        }
     }
 
     /// Marks the device FAILED (§3.1.1): the driver gives up on it.
