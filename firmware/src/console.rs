@@ -35,7 +35,7 @@ fn write_bytes(bytes: &[u8]) {
     let mut put = |b: u8| {
         if room == 0 {
             // A bounded wait: a wedged UART loses bytes, never hangs us.
-            room = serial::tx_room().max(1);
+            room = crate::progress::waiting(serial::tx_room).max(1);
         }
         serial::tx(b);
         room -= 1;

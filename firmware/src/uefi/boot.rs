@@ -194,7 +194,8 @@ pub unsafe extern "efiapi" fn wait_for_event(
     events: *const Event,
     index: *mut usize,
 ) -> Efi {
-    status(wait_for_event_impl(count, events, index))
+    // Waiting for an event is waiting, not the firmware's work.
+    status(crate::progress::waiting(|| wait_for_event_impl(count, events, index)))
 }
 
 fn wait_for_event_impl(count: usize, events: *const Event, index: *mut usize) -> Result<()> {
@@ -240,12 +241,14 @@ pub unsafe extern "efiapi" fn check_event(e: Event) -> Efi {
 }
 
 pub unsafe extern "efiapi" fn stall(us: usize) -> Efi {
-    // Timers keep running while a caller stalls.
-    let end = time::deadline_us(us as u64);
-    while !time::passed(end) {
-        spin_us(time::us_until(end).min(1000));
-        poll();
-    }
+    crate::progress::waiting(|| {
+        // Timers keep running while a caller stalls.
+        let end = time::deadline_us(us as u64);
+        while !time::passed(end) {
+            spin_us(time::us_until(end).min(1000));
+            poll();
+        }
+    });
     SUCCESS
 }
 
