@@ -34,18 +34,21 @@ pub fn with_map<R>(f: impl FnOnce(&mut MemoryMap) -> R) -> R {
     let generation = m.generation();
     let r = f(&mut m);
     // Every allocator (DMA, loaders, UEFI pages and pools) takes pages
-    // through here; counting at the map's changes, not per call, keeps
-    // this to a comparison on the common path.
-    if m.generation() != generation {
-        count_allocations(&m);
-    }
+    // through here.
+    count_allocations(&m, Some(generation));
     r
 }
 
 /// Adds the drop in free pages since the last look to
-/// [`PAGES_ALLOCATED`]. Each `with_map` call allocates or frees, rarely
-/// both, so the drop is what it allocated.
-fn count_allocations(map: &MemoryMap) {
+/// [`PAGES_ALLOCATED`], if the map changed since `generation` (`None`:
+/// look anyway). Each `with_map` call allocates or frees, rarely both, so
+/// the drop is what it allocated. Out of line: `with_map` is inlined at
+/// every caller.
+#[inline(never)]
+fn count_allocations(map: &MemoryMap, generation: Option<u64>) {
+    if generation == Some(map.generation()) {
+        return;
+    }
     let free = map.total(MemoryType::Free) / PAGE_SIZE;
     let last = FREE_PAGES.swap(free, Ordering::Relaxed);
     PAGES_ALLOCATED.fetch_add(last.saturating_sub(free), Ordering::Relaxed);
@@ -314,7 +317,7 @@ const HEAP_MIN: u64 = 2 << 20;
 /// module. Returns the heap size.
 pub fn init(mut map: MemoryMap) -> Result<u64, &'static str> {
     let heap = prepare(&mut map)?;
-    count_allocations(&map);
+    count_allocations(&map, None);
     MAP.call_once(|| Mutex::new(map));
     Ok(heap)
 }

@@ -230,8 +230,9 @@ fn try_esp(
             .map(|e| menu::Item { title: title(e), cmdline: e.options().unwrap_or("").to_string() })
             .collect();
         // The menu waits for the user: not the firmware's work.
-        let choice =
-            progress::waiting(|| menu::run(&items, menu.default_index().unwrap_or(0), countdown));
+        let wait = progress::wait();
+        let choice = menu::run(&items, menu.default_index().unwrap_or(0), countdown);
+        drop(wait);
         first = Some((choice.index, choice.cmdline));
     }
     let chosen = first.as_ref().and_then(|(i, _)| menu.get(*i));

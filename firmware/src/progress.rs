@@ -29,9 +29,9 @@
 //! `wait` is the counter ticks spent in loops that wait on something
 //! outside the firmware's control: polling a virtio used ring, the UART's
 //! transmitter, timed sleeps (UEFI `Stall()`, `WaitForEvent()`), the boot
-//! menu and the counter's calibration. Each such loop is wrapped in
-//! [`waiting`] (two counter reads per wait, not per poll iteration);
-//! waits inside waits count once. `busy` is `total - wait`: under QEMU
+//! menu and the counter's calibration. Each such loop runs while a
+//! [`Wait`] from [`wait`] lives (two counter reads per wait, not per poll
+//! iteration); waits inside waits count once. `busy` is `total - wait`: under QEMU
 //! with `-icount shift=0` one tick is one guest instruction, so `busy` is
 //! the deterministic figure to compare commits by, while `wait` and the
 //! milliseconds depend on the host. `hz` is the counter's rate (learnt
@@ -162,12 +162,26 @@ pub fn mark(phase: Phase) {
     }
 }
 
-/// Runs `f`, a loop that waits on something outside the firmware, and
-/// counts its ticks as waiting. Nested waits count once. If `f` never
-/// returns (it jumps out), later waits are not counted: nothing in the
+/// Starts a wait on something outside the firmware (a device, a timer,
+/// the user): the ticks until the returned [`Wait`] is dropped count as
+/// waiting. Nested waits count once. A wait that is never dropped (its
+/// code jumps out) stops later waits from counting: nothing in the
 /// firmware does that.
-pub fn waiting<R>(f: impl FnOnce() -> R) -> R {
-    WAITS.run(arch::counter, f)
+#[inline(never)]
+pub fn wait() -> Wait {
+    Wait(WAITS.begin(arch::counter))
+}
+
+/// A wait under way (see [`wait`]); it ends when dropped. Not generic and
+/// not a closure, so wrapping a loop changes no inlining around it.
+#[must_use = "the wait ends when this is dropped"]
+pub struct Wait(Option<u64>);
+
+impl Drop for Wait {
+    #[inline(never)]
+    fn drop(&mut self) {
+        WAITS.end(self.0, arch::counter);
+    }
 }
 
 /// The wait accumulator: ticks waited, and how many waits are under way
@@ -183,15 +197,17 @@ impl Waits {
         Self { ticks: AtomicU64::new(0), depth: AtomicU32::new(0) }
     }
 
-    fn run<R>(&self, now: impl Fn() -> u64, f: impl FnOnce() -> R) -> R {
-        let outer = self.depth.fetch_add(1, Ordering::Relaxed) == 0;
-        let t0 = if outer { now() } else { 0 };
-        let r = f();
-        if outer {
+    /// Starts a wait; the counter reading if it is the outermost one.
+    fn begin(&self, now: impl FnOnce() -> u64) -> Option<u64> {
+        (self.depth.fetch_add(1, Ordering::Relaxed) == 0).then(now)
+    }
+
+    /// Ends the wait [`Waits::begin`] returned `start` for.
+    fn end(&self, start: Option<u64>, now: impl FnOnce() -> u64) {
+        if let Some(t0) = start {
             self.ticks.fetch_add(now().wrapping_sub(t0), Ordering::Relaxed);
         }
         self.depth.fetch_sub(1, Ordering::Relaxed);
-        r
     }
 
     /// Adds ticks measured elsewhere, unless a wait is under way (which
@@ -209,7 +225,7 @@ impl Waits {
 
 /// Adds a disk operation: `requests` virtio requests, `read` bytes read,
 /// and `wait` ticks the driver spent polling for completions (ignored
-/// inside [`waiting`], which counts them already).
+/// inside a [`Wait`], which counts them already).
 pub fn disk_io(requests: u64, read: u64, wait: u64) {
     REQUESTS.fetch_add(requests, Ordering::Relaxed);
     READ.fetch_add(read, Ordering::Relaxed);
@@ -298,6 +314,8 @@ impl fmt::Display for Ms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hz = u128::from(self.hz.max(1));
         let tenths = (u128::from(self.ticks) * 10_000 + hz / 2) / hz;
+        // u64 from here: formatting a u128 costs a kilobyte of code.
+        let tenths = u64::try_from(tenths).unwrap_or(u64::MAX);
         write!(f, "{}.{}ms", tenths / 10, tenths % 10)
     }
 }
@@ -369,7 +387,9 @@ mod tests {
         assert_eq!(ms(2_999_999_999, 3_000_000_000), "1000.0ms");
         // A rate of 0 (never learnt) does not divide by zero.
         assert_eq!(ms(5, 0), "5000.0ms");
-        assert_eq!(ms(u64::MAX, 1), format!("{}.0ms", u128::from(u64::MAX) * 1000));
+        // Beyond u64 tenths of a millisecond (58 million years at 1 GHz)
+        // the figure saturates.
+        assert_eq!(ms(u64::MAX, 1), format!("{}.{}ms", u64::MAX / 10, u64::MAX % 10));
     }
 
     #[test]
@@ -381,16 +401,19 @@ mod tests {
             clock.get()
         };
         let w = Waits::new();
-        assert_eq!(w.run(now, || 7), 7);
+        let outer = w.begin(now);
+        w.end(outer, now);
         assert_eq!(w.total(), 10);
         // The inner wait and the driver's own figure are inside the outer
         // wait: only the outer one counts (its two readings are 30 ticks
         // apart because the inner wait read nothing).
-        w.run(now, || {
-            w.run(now, || ());
-            w.add(1000);
-            clock.set(clock.get() + 20);
-        });
+        let outer = w.begin(now);
+        let inner = w.begin(now);
+        assert_eq!(inner, None);
+        w.add(1000);
+        clock.set(clock.get() + 20);
+        w.end(inner, now);
+        w.end(outer, now);
         assert_eq!(w.total(), 10 + 30);
         // Outside a wait the driver's figure counts.
         w.add(5);

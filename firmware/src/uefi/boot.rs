@@ -195,7 +195,8 @@ pub unsafe extern "efiapi" fn wait_for_event(
     index: *mut usize,
 ) -> Efi {
     // Waiting for an event is waiting, not the firmware's work.
-    status(crate::progress::waiting(|| wait_for_event_impl(count, events, index)))
+    let _wait = crate::progress::wait();
+    status(wait_for_event_impl(count, events, index))
 }
 
 fn wait_for_event_impl(count: usize, events: *const Event, index: *mut usize) -> Result<()> {
@@ -241,14 +242,13 @@ pub unsafe extern "efiapi" fn check_event(e: Event) -> Efi {
 }
 
 pub unsafe extern "efiapi" fn stall(us: usize) -> Efi {
-    crate::progress::waiting(|| {
-        // Timers keep running while a caller stalls.
-        let end = time::deadline_us(us as u64);
-        while !time::passed(end) {
-            spin_us(time::us_until(end).min(1000));
-            poll();
-        }
-    });
+    let _wait = crate::progress::wait();
+    // Timers keep running while a caller stalls.
+    let end = time::deadline_us(us as u64);
+    while !time::passed(end) {
+        spin_us(time::us_until(end).min(1000));
+        poll();
+    }
     SUCCESS
 }
 
