@@ -30,12 +30,19 @@
 //! outside the firmware's control: polling a virtio used ring, the UART's
 //! transmitter, timed sleeps (UEFI `Stall()`, `WaitForEvent()`), the boot
 //! menu and the counter's calibration. Each such loop runs while a
-//! [`Wait`] from [`wait`] lives (two counter reads per wait, not per poll
-//! iteration); waits inside waits count once. `busy` is `total - wait`: under QEMU
-//! with `-icount shift=0` one tick is one guest instruction, so `busy` is
-//! the deterministic figure to compare commits by, while `wait` and the
-//! milliseconds depend on the host. `hz` is the counter's rate (learnt
-//! after the last reading, so a calibration is not counted).
+//! [`Wait`] from [`wait`] lives (two counter reads per wait, not per
+//! poll iteration); waits inside waits count once. `busy` is
+//! `total - wait`: under QEMU with `-icount shift=0` one tick is one guest
+//! instruction, so `busy` is the deterministic figure to compare commits
+//! by, while `wait` and the milliseconds depend on the host. `hz` is the
+//! counter's rate (learnt after the last reading, so a calibration is not
+//! counted).
+//!
+//! On the UEFI path `files` includes the loaders' own instructions: a
+//! Linux EFI stub that decompresses the kernel before
+//! `ExitBootServices()` (Linux 6.1 stable has that) puts the
+//! decompression there, which the native path leaves to the kernel after
+//! the jump. Compare UEFI figures with UEFI figures.
 //!
 //! `requests` and `read` are the virtio requests issued and the bytes
 //! read on all disks, and `pages` the pages taken from the page allocator
