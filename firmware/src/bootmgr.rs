@@ -8,7 +8,7 @@
 //! option needs it and borrows the disks for each attempt.
 
 use crate::disks::BootDisk;
-use crate::{native, uefi};
+use crate::{native, progress, uefi};
 use alloc::vec::Vec;
 use vmfw_boot::{Arch, Attempt, BootOption, BootVars, Booter, Inventory, Level, Line, Mode};
 use vmfw_platform::Platform;
@@ -16,6 +16,7 @@ use vmfw_platform::Platform;
 /// Tries every boot option; returns when none booted, with every disk
 /// quiesced, after logging the final line.
 pub fn run(mut disks: Vec<BootDisk>, platform: &Platform, ask: bool) {
+    progress::post(progress::Code::BootManager);
     let (mode, line) = Mode::parse(platform.cmdline.value("vmfw.boot"));
     if let Some(l) = line {
         emit(&l);
@@ -36,6 +37,7 @@ pub fn run(mut disks: Vec<BootDisk>, platform: &Platform, ask: bool) {
     for d in &m.disks {
         d.quiesce();
     }
+    progress::post(progress::Code::NothingBooted);
     emit(&summary.final_line(count));
 }
 
@@ -63,7 +65,10 @@ struct Manager<'a> {
 fn env<'a>(uefi: &'a mut Uefi, disks: &mut [BootDisk], rsdp: Option<u64>) -> Option<&'a uefi::Env> {
     if let Uefi::NotYet = uefi {
         *uefi = match uefi::init(disks, rsdp) {
-            Some(e) => Uefi::Up(e),
+            Some(e) => {
+                progress::post(progress::Code::UefiUp);
+                Uefi::Up(e)
+            }
             None => Uefi::Failed,
         };
     }

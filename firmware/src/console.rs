@@ -35,6 +35,7 @@ fn write_bytes(bytes: &[u8]) {
     let mut put = |b: u8| {
         if room == 0 {
             // A bounded wait: a wedged UART loses bytes, never hangs us.
+            let _wait = crate::progress::wait();
             room = serial::tx_room().max(1);
         }
         serial::tx(b);

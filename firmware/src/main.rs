@@ -24,6 +24,7 @@ mod menu;
 mod native;
 mod pci;
 mod power;
+mod progress;
 mod storage;
 mod time;
 mod uefi;
@@ -38,6 +39,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[no_mangle]
 extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     let t0 = arch::counter();
+    progress::entry(t0);
     console::init();
     arch::init_cpu();
 
@@ -56,6 +58,7 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
             power::fatal("no platform description")
         }
     };
+    progress::post(progress::Code::Platform);
     // SAFETY: called once, before anything relies on other mappings; the
     // firmware runs from its image, which the new tables map identically.
     unsafe { arch::paging::init() };
@@ -66,6 +69,7 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         Ok(h) => h,
         Err(e) => power::fatal(e),
     };
+    progress::post(progress::Code::Memory);
     log_platform(&platform, heap);
     // Firecracker builds ACPI tables but passes the RSDP only through the
     // zero page, not through PVH: look for it where legacy BIOSes put it.
@@ -99,7 +103,11 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     if log::log_enabled!(log::Level::Debug) {
         log::debug!("firmware ready after {} us", time::us_since(t0));
     }
-    let disks: alloc::vec::Vec<disks::BootDisk> = storage::discover(&platform, acpi.as_ref())
+    progress::mark(progress::Phase::Platform);
+    let found = storage::discover(&platform, acpi.as_ref());
+    progress::mark(progress::Phase::Devices);
+    progress::post(progress::Code::Devices);
+    let disks: alloc::vec::Vec<disks::BootDisk> = found
         .into_iter()
         .enumerate()
         .map(|(i, d)| {
@@ -117,6 +125,8 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
             disks::BootDisk::open(i, d)
         })
         .collect();
+    progress::mark(progress::Phase::Tables);
+    progress::post(progress::Code::Tables);
     let mut disks = disks;
     diag::diagnostics(
         &mut disks,

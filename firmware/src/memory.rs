@@ -19,11 +19,46 @@ use vmfw_memmap::{MemoryMap, MemoryType, Placement, PAGE_SIZE};
 
 static MAP: Once<Mutex<MemoryMap>> = Once::new();
 
+/// Pages taken from free RAM since the image was carved out (frees do not
+/// subtract), for the timing line.
+static PAGES_ALLOCATED: AtomicU64 = AtomicU64::new(0);
+/// Free pages in the map when [`PAGES_ALLOCATED`] was last brought up to
+/// date.
+static FREE_PAGES: AtomicU64 = AtomicU64::new(0);
+
 /// Runs `f` on the memory map. Panics if called before [`init`] (a
 /// firmware bug, reported like any panic).
 pub fn with_map<R>(f: impl FnOnce(&mut MemoryMap) -> R) -> R {
     let map = MAP.get().expect("memory map used before memory::init");
-    f(&mut map.lock())
+    let mut m = map.lock();
+    let generation = m.generation();
+    let r = f(&mut m);
+    // Every allocator (DMA, loaders, UEFI pages and pools) takes pages
+    // through here.
+    count_allocations(&m, Some(generation));
+    r
+}
+
+/// Adds the drop in free pages since the last look to
+/// [`PAGES_ALLOCATED`], if the map changed since `generation` (`None`:
+/// look anyway). Each `with_map` call allocates or frees, rarely both, so
+/// the drop is what it allocated. Out of line: `with_map` is inlined at
+/// every caller.
+#[inline(never)]
+fn count_allocations(map: &MemoryMap, generation: Option<u64>) {
+    if generation == Some(map.generation()) {
+        return;
+    }
+    let free = map.total(MemoryType::Free) / PAGE_SIZE;
+    let last = FREE_PAGES.swap(free, Ordering::Relaxed);
+    PAGES_ALLOCATED.fetch_add(last.saturating_sub(free), Ordering::Relaxed);
+}
+
+/// Pages the page allocator handed out so far: the heap, page tables,
+/// DMA rings, buffers, kernels and initrds, UEFI pages and pools. Pages
+/// freed and allocated again count again.
+pub fn pages_allocated() -> u64 {
+    PAGES_ALLOCATED.load(Ordering::Relaxed)
 }
 
 /// Allocates `pages` zeroed pages of `ty` anywhere (preferring high memory
@@ -282,6 +317,7 @@ const HEAP_MIN: u64 = 2 << 20;
 /// module. Returns the heap size.
 pub fn init(mut map: MemoryMap) -> Result<u64, &'static str> {
     let heap = prepare(&mut map)?;
+    count_allocations(&map, None);
     MAP.call_once(|| Mutex::new(map));
     Ok(heap)
 }
@@ -297,6 +333,8 @@ fn prepare(map: &mut MemoryMap) -> Result<u64, &'static str> {
     let (start, end) = image_range();
     map.reserve(start, end - start, MemoryType::FirmwareCode)
         .map_err(|_| "cannot reserve the firmware image")?;
+    // Allocations count from here (the image is not one).
+    FREE_PAGES.store(map.total(MemoryType::Free) / PAGE_SIZE, Ordering::Relaxed);
 
     let alloc_table = |map: &mut MemoryMap| {
         map.allocate(1, PAGE_SIZE, Placement::Anywhere, MemoryType::FirmwareData).ok()

@@ -18,6 +18,7 @@
 use crate::disks::{BootDisk, Fs};
 use crate::memory;
 use crate::menu;
+use crate::progress::{self, Code, Phase};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -131,6 +132,8 @@ pub fn boot_esp(
     for d in disks.iter() {
         d.quiesce();
     }
+    progress::handoff();
+    progress::post(Code::NativeHandoff);
     // SAFETY: `prepare` loaded the kernel, initrd, command line and zero
     // page into memory reserved in the map (which the zero page's E820
     // protects), every device is quiesced, and nothing of the firmware
@@ -240,7 +243,10 @@ fn try_esp(
             .iter()
             .map(|e| menu::Item { title: title(e), cmdline: e.options().unwrap_or("").to_string() })
             .collect();
+        // The menu waits for the user: not the firmware's work.
+        let wait = progress::wait();
         let choice = menu::run(&items, menu.default_index().unwrap_or(0), countdown);
+        drop(wait);
         first = Some((choice.index, choice.cmdline));
     }
     let chosen = first.as_ref().and_then(|(i, _)| menu.get(*i));
@@ -258,6 +264,7 @@ fn try_esp(
             continue;
         }
         log::info!("disk{disk}: booting entry {:?} ({})", entry.id(), title(entry));
+        progress::post(Code::NativeEntry);
         match prepare(fs, entry, edited, platform) {
             Ok(p) => return Ok(p),
             Err(e) => log::warn!("disk{disk}: entry {:?} failed: {e}; trying the next", entry.id()),
@@ -298,6 +305,7 @@ fn prepare(
     if n != pm_len {
         return Err(Error::ShortRead { path: linux.into(), got: n, want: pm_len });
     }
+    progress::post(Code::NativeKernel);
 
     // All initrds, in order, in one contiguous image, each starting on a
     // 4-byte boundary as the initramfs format wants.
@@ -330,6 +338,9 @@ fn prepare(
         }
         zp.set_initrd(addr, total).map_err(Error::Initrd)?;
     }
+    // The files are in place: what follows is the handoff's.
+    progress::post(Code::NativeInitrd);
+    progress::mark(Phase::Files);
 
     let options = edited.as_deref().unwrap_or(entry.options().unwrap_or(""));
     let cmdline =

@@ -119,11 +119,18 @@ impl BlockIo for Disk {
     }
 
     fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
-        with_driver!(mut self, d => d.read(lba, buf).map_err(Error::from))
+        let before = self.stats();
+        let r = with_driver!(mut self, d => d.read(lba, buf).map_err(Error::from));
+        let read = if r.is_ok() { buf.len() as u64 } else { 0 };
+        self.account(before, read);
+        r
     }
 
     fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), Error> {
-        with_driver!(mut self, d => d.write(lba, buf).map_err(Error::from))
+        let before = self.stats();
+        let r = with_driver!(mut self, d => d.write(lba, buf).map_err(Error::from));
+        self.account(before, 0);
+        r
     }
 
     fn read_only(&self) -> bool {
@@ -134,7 +141,21 @@ impl BlockIo for Disk {
 impl Disk {
     /// Makes written data durable (a no-op for devices without a cache).
     pub fn flush(&mut self) -> Result<(), Error> {
-        with_driver!(mut self, d => d.flush().map_err(Error::from))
+        let before = self.stats();
+        let r = with_driver!(mut self, d => d.flush().map_err(Error::from));
+        self.account(before, 0);
+        r
+    }
+
+    /// Adds what the driver did since `before` (and `read` bytes read) to
+    /// the firmware's timing figures.
+    fn account(&self, before: vmfw_virtio::Stats, read: u64) {
+        let now = self.stats();
+        crate::progress::disk_io(
+            now.requests.wrapping_sub(before.requests),
+            read,
+            now.wait_ticks.wrapping_sub(before.wait_ticks),
+        );
     }
 }
 
@@ -258,7 +279,10 @@ fn add(
         log::info!("{location}: virtio-blk left untouched (vmfw.disks={})", disks.limit);
         return;
     }
-    match init(BlkOptions::default()) {
+    // The driver times its waits for completions with the counter, so
+    // the timing line can tell the device's time from the firmware's.
+    let options = BlkOptions { clock: Some(crate::arch::counter), ..BlkOptions::default() };
+    match init(options) {
         Ok(driver) => disks.found.push(Disk { location, driver }),
         Err(e) => log::warn!("{location}: virtio-blk: {e}"),
     }

@@ -12,7 +12,10 @@ static HZ: Once<u64> = Once::new();
 /// Ticks of the counter per second.
 pub fn counter_hz() -> u64 {
     *HZ.call_once(|| {
+        // A calibration waits on a timer: not the firmware's work.
+        let wait = crate::progress::wait();
         let (hz, how) = arch::counter_hz();
+        drop(wait);
         log::debug!("{} {} MHz from {how}", arch::COUNTER_NAME, hz / 1_000_000);
         hz
     })

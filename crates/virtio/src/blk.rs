@@ -69,8 +69,9 @@ const HEADER_LEN: usize = 16;
 /// Largest logical block size accepted from a device.
 const MAX_BLOCK_SIZE: u32 = 64 * 1024;
 
-/// Tuning knobs for [`VirtioBlk::new`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Tuning knobs for [`VirtioBlk::new`]. Not comparable: it holds a
+/// function pointer, and those compare unpredictably.
+#[derive(Debug, Clone, Copy)]
 pub struct BlkOptions {
     /// How many times to poll the used index (or the status register during
     /// a reset) before giving up with [`Error::NotResponding`]. The firmware
@@ -89,6 +90,11 @@ pub struct BlkOptions {
     pub max_request_bytes: u32,
     /// Upper bound on the queue size (at most [`QUEUE_SIZE_LIMIT`]).
     pub queue_size: u16,
+    /// A monotonic counter, read before and after each wait for the used
+    /// ring so that [`Stats::wait_ticks`] says how long the driver waited
+    /// on the device (the firmware separates waiting from work with it).
+    /// `None`: no time is taken.
+    pub clock: Option<fn() -> u64>,
 }
 
 impl Default for BlkOptions {
@@ -98,6 +104,7 @@ impl Default for BlkOptions {
             reset_spin_limit: 1 << 16,
             max_request_bytes: 1024 * 1024,
             queue_size: QUEUE_SIZE_LIMIT,
+            clock: None,
         }
     }
 }
@@ -111,6 +118,9 @@ pub struct Stats {
     pub bytes: u64,
     /// Notifications written to the device.
     pub notifies: u64,
+    /// Ticks of [`BlkOptions::clock`] spent polling the used ring (0
+    /// without a clock): time the device took, not the driver.
+    pub wait_ticks: u64,
 }
 
 /// Everything the driver needs while requests run; separate from the
@@ -141,6 +151,7 @@ pub struct VirtioBlk<T: Transport, D: Dma> {
     max_request: u32,
     spin_limit: u32,
     reset_spin_limit: u32,
+    clock: Option<fn() -> u64>,
     stats: Stats,
 }
 
@@ -222,6 +233,7 @@ impl<T: Transport, D: Dma> VirtioBlk<T, D> {
             max_request: 0,
             spin_limit: options.spin_limit,
             reset_spin_limit,
+            clock: options.clock,
             stats: Stats::default(),
         };
         // From here on, failures go through `Drop`, which resets the device
@@ -389,6 +401,7 @@ impl<T: Transport, D: Dma> VirtioBlk<T, D> {
             seg_size: self.seg_size as usize,
             max_request: self.max_request as usize,
             spin_limit: self.spin_limit,
+            clock: self.clock,
         };
         // SAFETY: forwarded from the caller.
         match unsafe { job.run(live, &mut self.transport, &mut self.stats) } {
@@ -441,6 +454,7 @@ struct Job {
     seg_size: usize,
     max_request: usize,
     spin_limit: u32,
+    clock: Option<fn() -> u64>,
 }
 
 impl Job {
@@ -529,8 +543,14 @@ impl Job {
                 }
                 return Ok(first_err.map_or(Ok(()), Err));
             }
-            // Wait for one completion, then take all that are there.
-            let mut used = Some(live.queue.wait_used(self.spin_limit)?);
+            // Wait for one completion, then take all that are there. The
+            // clock is read twice per wait, not per poll.
+            let t0 = self.clock.map(|c| c());
+            let waited = live.queue.wait_used(self.spin_limit);
+            if let (Some(c), Some(t0)) = (self.clock, t0) {
+                stats.wait_ticks = stats.wait_ticks.wrapping_add(c().wrapping_sub(t0));
+            }
+            let mut used = Some(waited?);
             while let Some(u) = used {
                 let h = usize::from(u.head);
                 let status = live.req.read_u8(live.status_off + h);

@@ -194,6 +194,8 @@ pub unsafe extern "efiapi" fn wait_for_event(
     events: *const Event,
     index: *mut usize,
 ) -> Efi {
+    // Waiting for an event is waiting, not the firmware's work.
+    let _wait = crate::progress::wait();
     status(wait_for_event_impl(count, events, index))
 }
 
@@ -240,6 +242,7 @@ pub unsafe extern "efiapi" fn check_event(e: Event) -> Efi {
 }
 
 pub unsafe extern "efiapi" fn stall(us: usize) -> Efi {
+    let _wait = crate::progress::wait();
     // Timers keep running while a caller stalls.
     let end = time::deadline_us(us as u64);
     while !time::passed(end) {

@@ -199,6 +199,7 @@ pub fn load(
     image.handle = h;
     log::debug!("LoadImage: handle {} at {base:#x}, {size} bytes, entry {entry:#x}", h.0);
     BOOT.with(|b| b.images.push(image));
+    crate::progress::post(crate::progress::Code::UefiImageLoaded);
     Ok(h)
 }
 
@@ -228,6 +229,7 @@ pub fn start(h: Handle) -> Result<(Status, (usize, u64))> {
         b.running.push(h);
         Ok((i.entry, jump))
     })?;
+    crate::progress::post(crate::progress::Code::UefiStartImage);
     // SAFETY: `entry` is the entry point of an image loaded and relocated
     // by `load`; it is called with the UEFI image entry signature, and
     // `jump` is a heap slot that outlives the call (the image's record is

@@ -288,6 +288,9 @@ unsafe extern "efiapi" fn exit_boot_services(image: RawHandle, key: usize) -> Ef
     if state::at_runtime() || handle(image).is_err() {
         return err(Error::InvalidParameter);
     }
+    // The loader's part ends at its first call, even if that one fails
+    // on a stale map key and the loader retries.
+    crate::progress::exit_boot_services_called();
     if let Err(e) = memory::with_map(|m| vmfw_efi::memory::check_map_key(m, key)) {
         log::debug!("ExitBootServices: stale map key");
         return err(e);
@@ -297,6 +300,7 @@ unsafe extern "efiapi" fn exit_boot_services(image: RawHandle, key: usize) -> Ef
     let va = exit_boot_services_events();
     DISKS.with(|d| d.iter().for_each(crate::disks::BootDisk::quiesce));
     log::info!("ExitBootServices: the OS owns the machine now");
+    crate::progress::handoff();
     log::set_max_level(log::LevelFilter::Off);
     memory::switch_to_runtime_heap();
     RUNTIME.with(|r| {

@@ -952,3 +952,40 @@ fn error_messages_are_not_empty() {
         assert!(!std::format!("{e}").is_empty());
     }
 }
+
+std::thread_local! {
+    static CLOCK: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// A clock that advances one tick per reading.
+fn ticking_clock() -> u64 {
+    CLOCK.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    })
+}
+
+#[test]
+fn clock_times_each_wait_not_each_poll() {
+    let dev = FakeBlk::new(16384).shared();
+    let mut dma = HostDma::default();
+    let o = BlkOptions { clock: Some(ticking_clock), ..opts() };
+    let mut blk = VirtioBlk::new(FakeTransport::new(&dev), &mut dma, o).unwrap();
+    let mut buf = vec![0u8; 8 * 512];
+    for lba in [0, 100, 200] {
+        blk.read(lba, &mut buf).unwrap();
+    }
+    let s = blk.stats();
+    // The fake completes at the notification: one wait per batch, two
+    // clock readings (one tick apart) per wait.
+    assert_eq!(s.notifies, 3);
+    assert_eq!(s.wait_ticks, 3);
+    assert_eq!(CLOCK.with(core::cell::Cell::get), 6);
+
+    // Without a clock nothing is timed.
+    let dev = FakeBlk::new(16384).shared();
+    let mut dma = HostDma::default();
+    let mut blk = fake_blk(&dev, &mut dma).unwrap();
+    blk.read(0, &mut buf).unwrap();
+    assert_eq!(blk.stats().wait_ticks, 0);
+}
