@@ -1,8 +1,10 @@
 //! Time from the architecture's monotonic counter ([`arch::counter`]).
 //!
 //! The counter's rate is learnt lazily, the first time something needs
-//! wall-clock time (benchmarks, timeouts), because on x86 that may mean a
-//! 10 ms calibration; a plain boot never waits for it.
+//! wall-clock time (timeouts, the timing line at the handoff), because on
+//! x86 without a CPUID rate that means a 2 ms calibration against the PIT:
+//! a boot at the default log level (which prints the timing line) waits for
+//! it once; at `vmfw.log=warn` a native boot never does.
 
 use crate::arch;
 use spin::Once;

@@ -68,7 +68,7 @@ pub fn counter() -> u64 {
 
 /// The counter's ticks per second and how that was learnt (for the log).
 /// Calls may take a while (x86_64 can calibrate against the PIT for
-/// 10 ms) and do not log: `time::counter_hz` caches the answer.
+/// 2 ms) and do not log: `time::counter_hz` caches the answer.
 /// aarch64 reads CNTFRQ_EL0.
 pub fn counter_hz() -> (u64, &'static str) {
     imp::tsc::hz()
