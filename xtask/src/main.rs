@@ -4,6 +4,9 @@
 //! error (exit status 2) that names the valid values.
 
 mod bench;
+mod bench_boot;
+mod bench_chart;
+mod bench_report;
 mod build;
 mod demo;
 mod elf;
@@ -55,12 +58,13 @@ enum Cmd {
     /// kernel calibrate its TSC (the demo does that).
     #[command(verbatim_doc_comment, after_help = guest_after_help())]
     Run(RunArgs),
-    /// Storage benchmark under QEMU (numbers, not assertions)
+    /// Benchmarks under QEMU: boot times and storage (numbers, not assertions)
     ///
-    /// The firmware reads a 64 MiB file from the ESP twice, with large requests and with one
-    /// request per sector, on q35 (virtio-blk-pci) and microvm (virtio-mmio), and prints MiB/s.
+    /// `bench boot` times the same kernel and initrd booted directly by QEMU, by vmfw (BLS entry,
+    /// UKI, systemd-boot) and by OVMF; `bench storage` measures the firmware's disk reads.
+    /// Without a command, both run with their defaults (boot first: about 6 to 15 minutes).
     #[command(verbatim_doc_comment)]
-    Bench,
+    Bench(BenchArgs),
     /// Run the fuzz targets briefly, from their seeds
     ///
     /// Needs a nightly toolchain and cargo-fuzz; without them this fails (so that CI cannot
@@ -122,6 +126,49 @@ struct DemoArgs {
     /// Boot through UEFI: vmfw starts systemd-boot, which boots the same entries
     #[arg(long)]
     uefi: bool,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(subcommand)]
+    which: Option<BenchCmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// Boot times: direct kernel boot, vmfw (BLS, UKI, systemd-boot) and OVMF
+    ///
+    /// Boots Debian 12's kernel and a busybox initrd under QEMU (q35, TCG, -icount shift=auto),
+    /// every variant once per round, in this order: QEMU's own -kernel boot (the floor), vmfw
+    /// booting a BLS entry natively, vmfw starting a UKI, vmfw starting systemd-boot, and OVMF
+    /// (Debian's ovmf) with the same UKI and systemd-boot disks. Times the serial console from
+    /// QEMU's start to the kernel's first line and to the initrd's marker, and reads vmfw's own
+    /// `timing:` line. Writes target/bench/boot.md (also printed: medians, min-max, ratios to
+    /// direct boot), boot.png (a chart), boot-runs.csv (every run) and each run's console in
+    /// target/bench/boot-logs/. One boot takes 5 to 30 s under TCG; the first run fetches
+    /// Debian's ovmf and builds two disk images.
+    #[command(verbatim_doc_comment)]
+    Boot(BootArgs),
+    /// Storage: the firmware's read throughput and request counts
+    ///
+    /// The firmware reads a 64 MiB file from the ESP twice, with large requests and with one
+    /// request per sector, on q35 (virtio-blk-pci) and microvm (virtio-mmio), and prints MiB/s.
+    #[command(verbatim_doc_comment)]
+    Storage,
+}
+
+#[derive(Debug, Args)]
+struct BootArgs {
+    /// Rounds; each boots every variant once
+    #[arg(long, default_value_t = bench_boot::DEFAULT_ROUNDS, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    rounds: u32,
+    /// Boot vmfw's three variants on Cloud Hypervisor (ch) or Firecracker (fc) instead of QEMU,
+    /// timed to the firmware's handoff; the binary is PATH, or else $CLOUD_HYPERVISOR or
+    /// $FIRECRACKER. Writes target/bench/boot-ch.* or boot-fc.*
+    #[arg(long, value_name = "ch|fc[=PATH]", value_parser = bench_boot::VmmArg::parse,
+          verbatim_doc_comment)]
+    vmm: Option<bench_boot::VmmArg>,
 }
 
 #[derive(Debug, Args)]
@@ -237,7 +284,14 @@ fn main() -> ExitCode {
         }),
         Cmd::Demo(a) => qemu::cmd_demo(a.machine, a.uefi),
         Cmd::Test(a) => cmd_test(a.quick).map(|()| ExitCode::SUCCESS),
-        Cmd::Bench => bench::cmd_bench().map(|()| ExitCode::SUCCESS),
+        Cmd::Bench(a) => match a.which {
+            None => bench::cmd_all(),
+            Some(BenchCmd::Storage) => bench::cmd_storage(),
+            Some(BenchCmd::Boot(b)) => {
+                bench_boot::cmd_boot(&bench_boot::BootOptions { rounds: b.rounds, vmm: b.vmm })
+            }
+        }
+        .map(|()| ExitCode::SUCCESS),
         Cmd::Fuzz(a) => fuzz::cmd_fuzz(fuzz::FuzzOptions {
             seconds: a.seconds,
             toolchain: a.toolchain,
