@@ -180,7 +180,7 @@ impl Vmm {
 
     /// The binary from the environment (`CLOUD_HYPERVISOR`,
     /// `FIRECRACKER`, as for the VM tests).
-    fn from_env(self) -> Result<PathBuf, String> {
+    fn binary_from_env(self) -> Result<PathBuf, String> {
         match self {
             Vmm::CloudHypervisor => itest::cloud_hypervisor(),
             Vmm::Firecracker => itest::firecracker(),
@@ -221,7 +221,7 @@ impl VmmArg {
     fn binary(&self) -> Result<PathBuf, String> {
         use std::os::unix::fs::PermissionsExt;
         let Some(path) = &self.path else {
-            return self.vmm.from_env().map_err(|why| {
+            return self.vmm.binary_from_env().map_err(|why| {
                 format!(
                     "--vmm {0} needs the {1} binary: give --vmm {0}=PATH or set {2} ({why})",
                     self.vmm.short(),
@@ -287,7 +287,7 @@ struct Inputs {
     uki_disk: PathBuf,
     /// OVMF's code and variable-store template (QEMU runs only).
     ovmf: Option<(PathBuf, PathBuf)>,
-    /// `(what, version)` of the loaders, for the header.
+    /// The loaders and their versions, for the header.
     versions: Vec<String>,
 }
 
@@ -331,7 +331,7 @@ impl Inputs {
                 }
             }
             versions.push(format!(
-                "OVMF {} (OVMF_CODE.fd, a fresh OVMF_VARS.fd each boot)",
+                "OVMF {} (OVMF_CODE.fd; each boot starts from a fresh copy of OVMF_VARS.fd)",
                 deb_version(&code)
             ));
             Some((code, vars))
@@ -608,10 +608,10 @@ pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
             .map_or(0, |d| d.as_secs()),
     );
     eprintln!(
-        "bench: {} rounds of {} boots ({} each under QEMU TCG: several minutes)",
+        "bench: {} round(s) of {} boots, {}",
         o.rounds,
         variants.len(),
-        if vmm.is_none() { "5 to 30 s" } else { "seconds to a minute" }
+        if vmm.is_none() { "5 to 30 s each under QEMU TCG" } else { "each to the handoff" }
     );
 
     let mut runs: Vec<Vec<RunTimes>> = Vec::new();
@@ -689,7 +689,7 @@ pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
                 inputs.initrd_len as f64 / 1e6
             ),
         ),
-        ("loaders", format!("{} (Debian 12)", inputs.versions.join("; "))),
+        ("loaders", format!("{}; all from Debian 12's packages", inputs.versions.join(", "))),
         (
             "rounds",
             format!(
@@ -709,7 +709,14 @@ pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
     write(&dir.join(format!("{stem}-runs.csv")), &csv)?;
     println!("{md}");
 
-    let chart = chart(variants, &summaries, reference, goal, o.rounds, &vmm_version);
+    // "QEMU emulator version 7.2.22 (Debian …)" → "QEMU 7.2.22".
+    let short_version =
+        vmm_version.split(" (").next().unwrap_or(&vmm_version).replace(" emulator version", "");
+    let on = match &vmm {
+        None => format!("{short_version}, q35 {}", accel.name().to_uppercase()),
+        Some((v, _)) => format!("{} ({short_version}), to vmfw's handoff", v.name()),
+    };
+    let chart = chart(variants, &summaries, reference, goal, o.rounds, &on);
     let png_path = dir.join(format!("{stem}.png"));
     bench_chart::write_png(&chart, &png_path)?;
     eprintln!(
@@ -781,17 +788,17 @@ fn boot_once(
 
 /// The chart: QEMU runs show the kernel's first line and the init marker
 /// per variant with direct boot's medians as lines; other VMMs the
-/// handoff.
+/// handoff. `on` says where the boots ran, for the title.
 fn chart(
     variants: &[Variant],
     summaries: &[Summary],
     reference: Option<usize>,
     goal: Goal,
     rounds: u32,
-    vmm_version: &str,
+    on: &str,
 ) -> Chart {
     let col = |f: fn(&Summary) -> Option<Spread>| summaries.iter().map(f).collect::<Vec<_>>();
-    let (series, references, what) = match goal {
+    let (series, references) = match goal {
         Goal::Init => {
             let series = vec![
                 ("kernel's first console line".to_string(), col(|s| s.kernel)),
@@ -805,15 +812,17 @@ fn chart(
             if let Some(i) = direct.and_then(|d| d.init) {
                 refs.push(("direct boot: init marker".to_string(), i.median, 1));
             }
-            (series, refs, "q35 TCG")
+            (series, refs)
         }
-        Goal::Handoff => {
-            (vec![("firmware handoff".to_string(), col(|s| s.handoff))], Vec::new(), "")
-        }
+        Goal::Handoff => (vec![("firmware handoff".to_string(), col(|s| s.handoff))], Vec::new()),
     };
-    let vmm = vmm_version.split(" (").next().unwrap_or(vmm_version);
+    let rounds = if rounds == 1 {
+        "1 round".to_string()
+    } else {
+        format!("median of {rounds} rounds, whiskers min–max")
+    };
     Chart {
-        title: format!("Boot time, {vmm} {what}: median of {rounds} rounds, whiskers min–max"),
+        title: format!("Boot time, {on}: {rounds}"),
         y_desc: "seconds from the VMM's start".into(),
         categories: variants.iter().map(|v| v.short().to_string()).collect(),
         series,

@@ -99,7 +99,8 @@ fn draw(chart: &Chart, rgb: &mut [u8]) -> Result<(), Box<dyn std::error::Error>>
         .build_cartesian_2d(0.0..n, 0.0..y_max)?;
     c.configure_mesh()
         .disable_x_mesh()
-        .x_labels(2)
+        .light_line_style(WHITE)
+        .x_labels(0)
         .x_label_formatter(&|_| String::new())
         .y_desc(chart.y_desc.as_str())
         .y_label_formatter(&|y| format!("{y:.1}"))

@@ -340,7 +340,7 @@ pub fn fmt_count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(c);
@@ -527,6 +527,22 @@ mod tests {
         let uefi = [TimedLine::at(0.5, "[INFO ] ExitBootServices: the OS owns the machine now")];
         assert_eq!(analyse(&uefi, "M").handoff, Some(0.5));
         assert_eq!(analyse(&[], "M"), RunTimes::default());
+    }
+
+    /// The handoff lines are the ones the firmware logs (it is a
+    /// bare-metal binary; its strings cannot be imported).
+    #[test]
+    fn the_firmware_logs_the_handoff_lines() {
+        let root = crate::build::root();
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+        let native = read("firmware/src/native.rs");
+        let uefi = read("firmware/src/uefi/tables.rs");
+        assert!(native.contains("log::info!(\"kernel command line: "));
+        assert!(uefi.contains("log::info!(\"ExitBootServices: "));
+        for h in HANDOFF_LINES {
+            let text = h.trim_start_matches("] ");
+            assert!(native.contains(text) || uefi.contains(text), "{text:?}");
+        }
     }
 
     #[test]
