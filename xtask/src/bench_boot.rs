@@ -545,11 +545,12 @@ fn run_timed(mut cmd: Command, done: impl Fn(&[TimedLine], f64) -> bool) -> Resu
     let mut lines = Vec::new();
     let status = loop {
         lines.extend(rx.try_iter());
-        if let Some(st) = child.try_wait().map_err(|e| format!("waiting for the VMM: {e}"))? {
+        let exited = child.try_wait();
+        if let Ok(Some(st)) = exited {
             break Some(st);
         }
         let now = start.elapsed();
-        if now > BOOT_TIMEOUT || done(&lines, now.as_secs_f64()) {
+        if exited.is_err() || now > BOOT_TIMEOUT || done(&lines, now.as_secs_f64()) {
             let _ = child.kill();
             let _ = child.wait();
             break None;
