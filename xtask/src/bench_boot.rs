@@ -560,10 +560,26 @@ fn run_timed(mut cmd: Command, done: impl Fn(&[TimedLine], f64) -> bool) -> Resu
         }
     };
     let elapsed = start.elapsed().as_secs_f64();
-    let _ = out.join();
+    // The pipes close when the VMM is gone, unless a process it started
+    // holds them open: then what was read so far is what there is.
+    let _ = join_within(out, Duration::from_secs(2));
     lines.extend(rx.try_iter());
-    let stderr = err.join().unwrap_or_default();
+    let stderr = join_within(err, Duration::from_secs(2)).unwrap_or_default();
     Ok(Trace { lines, status, stderr, elapsed })
+}
+
+/// The thread's result if it ends within `limit`; otherwise it is left
+/// to finish on its own.
+fn join_within<T>(h: std::thread::JoinHandle<T>, limit: Duration) -> Option<T> {
+    let until = Instant::now() + limit;
+    while !h.is_finished() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if h.is_finished() {
+        h.join().ok()
+    } else {
+        None
+    }
 }
 
 /// Keeps a run's timestamped console in `target/bench/boot-logs/`.
@@ -580,6 +596,95 @@ fn save_log(path: &Path, cmd: &str, t: &Trace) -> Result<(), String> {
     write(path, s)
 }
 
+/// Where the boots run: QEMU, or another VMM's binary.
+struct Setup {
+    accel: Accel,
+    vmm: Option<(Vmm, PathBuf)>,
+    /// The VMM's `--version` line.
+    version: String,
+}
+
+impl Setup {
+    /// The header's description of the VMM.
+    fn describe(&self) -> String {
+        match &self.vmm {
+            None => format!(
+                "{}; q35, {}{}, 1 vCPU, {MEMORY_MIB} MiB, the disk on virtio-blk-pci",
+                self.version,
+                self.accel.name().to_uppercase(),
+                if self.accel == Accel::Tcg { " with -icount shift=auto" } else { "" }
+            ),
+            Some((v, bin)) => format!(
+                "{} ({}, {}); 1 vCPU, {MEMORY_MIB} MiB",
+                v.name(),
+                self.version,
+                bin.display()
+            ),
+        }
+    }
+
+    /// Where the boots ran, for the chart's title: "QEMU 7.2.22, q35 TCG".
+    fn short(&self) -> String {
+        // "QEMU emulator version 7.2.22 (Debian …)" → "QEMU 7.2.22".
+        let version = self
+            .version
+            .split(" (")
+            .next()
+            .unwrap_or(&self.version)
+            .replace(" emulator version", "");
+        match &self.vmm {
+            None => format!("{version}, q35 {}", self.accel.name().to_uppercase()),
+            Some((v, _)) => format!("{} ({version}), to vmfw's handoff", v.name()),
+        }
+    }
+}
+
+/// The CPU model, the number of CPUs and the load average now.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpu
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?.split_once(':').map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    format!("{model}, {cpus} CPUs, load average {load} at the start")
+}
+
+/// The report's header lines.
+fn header(
+    setup: &Setup,
+    inputs: &Inputs,
+    variants: &[Variant],
+    rounds: u32,
+    date: String,
+    machine: String,
+) -> Vec<(&'static str, String)> {
+    let elf_len = std::fs::metadata(&inputs.firmware).map_or(0, |m| m.len());
+    let kernel = inputs.kernel.file_name().map_or("?".into(), |n| n.to_string_lossy().into_owned());
+    let order: Vec<&str> = variants.iter().map(|v| v.name()).collect();
+    vec![
+        ("command", format!("`{}`", command_line())),
+        ("date", date),
+        ("machine", machine),
+        ("VMM", setup.describe()),
+        ("firmware", format!("vmfw {} (release, {elf_len} bytes)", git_revision())),
+        (
+            "guest",
+            format!(
+                "Debian 12's {kernel} and a busybox initrd ({:.1} MB), kernel command line \
+                 `{CMDLINE}`",
+                inputs.initrd_len as f64 / 1e6
+            ),
+        ),
+        ("loaders", format!("{}; all from Debian 12's packages", inputs.versions.join(", "))),
+        ("rounds", format!("{rounds}, each booting {} in this order", order.join(", "))),
+    ]
+}
+
 /// `cargo xtask bench boot`.
 pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
     let accel = Accel::from_env()?;
@@ -587,22 +692,24 @@ pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
         Some(a) => Some((a.vmm, a.binary()?)),
         None => None,
     };
-    let inputs = Inputs::get(vmm.is_none())?;
-    let dir = out_dir()?;
-    let logs = dir.join("boot-logs");
-    let (variants, goal, stem): (&[Variant], Goal, String) = match vmm {
-        None => (&Variant::QEMU, Goal::Init, "boot".into()),
-        Some((v, _)) => (&Variant::VMFW, Goal::Handoff, format!("boot-{}", v.short())),
-    };
-    let vmm_version = match &vmm {
+    // Before minutes of boots, not after them.
+    bench_chart::load_font()?;
+    let version = match &vmm {
         None => first_line(
             Command::new(std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into()))
                 .arg("--version"),
         ),
         Some((_, bin)) => first_line(Command::new(bin).arg("--version")),
     };
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    let setup = Setup { accel, vmm, version };
+    let inputs = Inputs::get(setup.vmm.is_none())?;
+    let dir = out_dir()?;
+    let logs = dir.join("boot-logs");
+    let (variants, goal, stem): (&[Variant], Goal, String) = match &setup.vmm {
+        None => (&Variant::QEMU, Goal::Init, "boot".into()),
+        Some((v, _)) => (&Variant::VMFW, Goal::Handoff, format!("boot-{}", v.short())),
+    };
+    let machine = machine();
     let date = report::utc_date(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -612,7 +719,7 @@ pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
         "bench: {} round(s) of {} boots, {}",
         o.rounds,
         variants.len(),
-        if vmm.is_none() { "5 to 30 s each under QEMU TCG" } else { "each to the handoff" }
+        if setup.vmm.is_none() { "5 to 30 s each under QEMU TCG" } else { "each to the handoff" }
     );
 
     let mut runs: Vec<Vec<RunTimes>> = Vec::new();
@@ -624,7 +731,7 @@ pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
         for &v in variants {
             let log = logs.join(format!("{stem}-r{round}-{}.log", v.slug()));
             let scratch = logs.join(format!("{stem}-{}.scratch", v.slug()));
-            let r = boot_once(v, accel, vmm.as_ref(), &inputs, &scratch, &log, goal)?;
+            let r = boot_once(v, &setup, &inputs, &scratch, &log, goal)?;
             let f = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.2} s"));
             eprintln!(
                 "bench: round {round}/{}: {:<22} kernel {:>8}, init {:>8}, handoff {:>8}",
@@ -635,6 +742,7 @@ pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
                 f(r.handoff)
             );
             let c = |x: Option<f64>| x.map_or(String::new(), |x| format!("{x:.3}"));
+            let n = |x: Option<u64>| x.map_or(String::new(), |x| x.to_string());
             let t = r.timing.as_ref();
             let _ = writeln!(
                 csv,
@@ -644,8 +752,8 @@ pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
                 c(r.init),
                 c(r.handoff),
                 c(t.and_then(|t| t.total_ms)),
-                t.and_then(|t| t.busy).map_or(String::new(), |b| b.to_string()),
-                t.and_then(|t| t.requests).map_or(String::new(), |b| b.to_string()),
+                n(t.and_then(|t| t.busy)),
+                n(t.and_then(|t| t.requests)),
             );
             this.push(r);
         }
@@ -655,76 +763,25 @@ pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
     let names: Vec<String> = variants.iter().map(|v| v.name().to_string()).collect();
     let reference = variants.iter().position(|&v| v == Variant::Direct);
     let summaries = report::summarise(&names, &runs, reference, goal);
-
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpu
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")?.split_once(':').map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let elf_len = std::fs::metadata(&inputs.firmware).map_or(0, |m| m.len());
-    let kernel_name =
-        inputs.kernel.file_name().map_or("?".into(), |n| n.to_string_lossy().into_owned());
-    let vmm_desc = match &vmm {
-        None => format!(
-            "{vmm_version}; q35, {}{}, 1 vCPU, {MEMORY_MIB} MiB, the disk on virtio-blk-pci",
-            accel.name().to_uppercase(),
-            if accel == Accel::Tcg { " with -icount shift=auto" } else { "" }
-        ),
-        Some((v, bin)) => {
-            format!("{} ({vmm_version}, {}); 1 vCPU, {MEMORY_MIB} MiB", v.name(), bin.display())
-        }
-    };
-    let header: Vec<(&str, String)> = vec![
-        ("command", format!("`{}`", command_line())),
-        ("date", date),
-        ("machine", format!("{model}, {cores} CPUs, load average {load} at the start")),
-        ("VMM", vmm_desc),
-        ("firmware", format!("vmfw {} (release, {elf_len} bytes)", git_revision())),
-        (
-            "guest",
-            format!(
-                "Debian 12's {kernel_name} and a busybox initrd ({:.1} MB), kernel command line `{CMDLINE}`",
-                inputs.initrd_len as f64 / 1e6
-            ),
-        ),
-        ("loaders", format!("{}; all from Debian 12's packages", inputs.versions.join(", "))),
-        (
-            "rounds",
-            format!(
-                "{}, each booting {} in this order",
-                o.rounds,
-                variants.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
-            ),
-        ),
-    ];
-    let title = match &vmm {
+    let title = match &setup.vmm {
         None => "vmfw boot benchmark (QEMU)".to_string(),
         Some((v, _)) => format!("vmfw boot benchmark ({})", v.name()),
     };
+    let header = header(&setup, &inputs, variants, o.rounds, date, machine);
     let md = report::render_markdown(&title, &header, &summaries, goal);
     let md_path = dir.join(format!("{stem}.md"));
-    write(&md_path, &md)?;
-    write(&dir.join(format!("{stem}-runs.csv")), &csv)?;
-    println!("{md}");
-
-    // "QEMU emulator version 7.2.22 (Debian …)" → "QEMU 7.2.22".
-    let short_version =
-        vmm_version.split(" (").next().unwrap_or(&vmm_version).replace(" emulator version", "");
-    let on = match &vmm {
-        None => format!("{short_version}, q35 {}", accel.name().to_uppercase()),
-        Some((v, _)) => format!("{} ({short_version}), to vmfw's handoff", v.name()),
-    };
-    let chart = chart(variants, &summaries, reference, goal, o.rounds, &on);
+    let csv_path = dir.join(format!("{stem}-runs.csv"));
     let png_path = dir.join(format!("{stem}.png"));
+    write(&md_path, &md)?;
+    write(&csv_path, &csv)?;
+    println!("{md}");
+    let chart = chart(variants, &summaries, reference, goal, o.rounds, &setup.short());
     bench_chart::write_png(&chart, &png_path)?;
     eprintln!(
         "bench: wrote {}, {} and {}; consoles in {}",
         md_path.display(),
         png_path.display(),
-        dir.join(format!("{stem}-runs.csv")).display(),
+        csv_path.display(),
         logs.display()
     );
     let failed: usize = summaries.iter().map(|s| s.ok.1 - s.ok.0).sum();
@@ -739,8 +796,7 @@ pub fn cmd_boot(o: &BootOptions) -> Result<(), String> {
 /// loader's) and reads its console.
 fn boot_once(
     v: Variant,
-    accel: Accel,
-    vmm: Option<&(Vmm, PathBuf)>,
+    setup: &Setup,
     inputs: &Inputs,
     scratch: &Path,
     log: &Path,
@@ -748,8 +804,8 @@ fn boot_once(
 ) -> Result<RunTimes, String> {
     let mut attempt = 1;
     loop {
-        let cmd = match vmm {
-            None => qemu_command(v, accel, inputs, scratch)?,
+        let cmd = match &setup.vmm {
+            None => qemu_command(v, setup.accel, inputs, scratch)?,
             Some((vmm, bin)) => vmm_command(*vmm, bin, v, inputs, scratch)?,
         };
         let shown = format!("{cmd:?}");

@@ -40,8 +40,9 @@ pub struct Chart {
     pub references: Vec<(String, f64, usize)>,
 }
 
-/// Registers [`FONT`] as plotters' sans-serif font (once per process).
-fn load_font() -> Result<(), String> {
+/// Registers [`FONT`] as plotters' sans-serif font (once per process);
+/// says which package to install when it is missing.
+pub fn load_font() -> Result<(), String> {
     static LOADED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     LOADED
         .get_or_init(|| {
