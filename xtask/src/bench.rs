@@ -1,6 +1,9 @@
 //! `cargo xtask bench`: measurements that are reported, never asserted on
 //! a clock (timed tests are flaky; numbers belong here).
 //!
+//! boot: see [`crate::bench_boot`]. Bare `cargo xtask bench` runs both,
+//! boot first.
+//!
 //! storage: the firmware reads a 64 MiB file from the ESP under QEMU TCG
 //! twice in one boot, once with large multi-segment virtio requests and once
 //! with one 512-byte request per sector, and prints MiB/s and request
@@ -11,7 +14,17 @@ use itest::{Attach, Machine, Vm};
 
 const BENCH_LEN: u64 = 64 << 20;
 
-pub fn cmd_bench() -> Result<(), String> {
+/// Bare `cargo xtask bench`: every benchmark with its defaults.
+pub fn cmd_all() -> Result<(), String> {
+    crate::bench_boot::cmd_boot(&crate::bench_boot::BootOptions {
+        rounds: crate::bench_boot::DEFAULT_ROUNDS,
+        vmm: None,
+    })?;
+    cmd_storage()
+}
+
+/// `cargo xtask bench storage`.
+pub fn cmd_storage() -> Result<(), String> {
     itest::Accel::from_env()?;
     crate::build::build(&crate::build::ARCHES[0], true)?;
     let img = Disk { esp_mib: 96, ..Disk::new("bench") }

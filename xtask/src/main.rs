@@ -4,6 +4,9 @@
 //! error (exit status 2) that names the valid values.
 
 mod bench;
+mod bench_boot;
+mod bench_chart;
+mod bench_report;
 mod build;
 mod demo;
 mod elf;
@@ -55,12 +58,13 @@ enum Cmd {
     /// kernel calibrate its TSC (the demo does that).
     #[command(verbatim_doc_comment, after_help = guest_after_help())]
     Run(RunArgs),
-    /// Storage benchmark under QEMU (numbers, not assertions)
+    /// Benchmarks under QEMU: boot times and storage (numbers, not assertions)
     ///
-    /// The firmware reads a 64 MiB file from the ESP twice, with large requests and with one
-    /// request per sector, on q35 (virtio-blk-pci) and microvm (virtio-mmio), and prints MiB/s.
+    /// `bench boot` times the same kernel and initrd booted directly by QEMU, by vmfw (BLS entry,
+    /// UKI, systemd-boot) and by OVMF; `bench storage` measures the firmware's disk reads.
+    /// Without a command, both run with their defaults (boot first; 5 to 15 minutes in all).
     #[command(verbatim_doc_comment)]
-    Bench,
+    Bench(BenchArgs),
     /// Run the fuzz targets briefly, from their seeds
     ///
     /// Needs a nightly toolchain and cargo-fuzz; without them this fails (so that CI cannot
@@ -122,6 +126,49 @@ struct DemoArgs {
     /// Boot through UEFI: vmfw starts systemd-boot, which boots the same entries
     #[arg(long)]
     uefi: bool,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(subcommand)]
+    which: Option<BenchCmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// Boot times: direct kernel boot, vmfw (BLS, UKI, systemd-boot) and OVMF
+    ///
+    /// Boots Debian 12's kernel and a busybox initrd under QEMU (q35, TCG, -icount shift=auto),
+    /// every variant once per round, in this order: QEMU's own -kernel boot (the floor), vmfw
+    /// booting a BLS entry natively, vmfw starting a UKI, vmfw starting systemd-boot, and OVMF
+    /// (Debian's ovmf) with the same UKI and systemd-boot disks. Times the serial console from
+    /// QEMU's start to the kernel's first line and to the initrd's marker, and reads vmfw's own
+    /// `timing:` line. Writes target/bench/boot.md (also printed: medians, min-max, ratios to
+    /// direct boot), boot.png (a chart), boot-runs.csv (every run) and each run's console in
+    /// target/bench/boot-logs/. One boot takes 5 to 30 s under TCG; the first run fetches
+    /// Debian's ovmf and builds two disk images.
+    #[command(verbatim_doc_comment)]
+    Boot(BootArgs),
+    /// Storage: the firmware's read throughput and request counts
+    ///
+    /// The firmware reads a 64 MiB file from the ESP twice, with large requests and with one
+    /// request per sector, on q35 (virtio-blk-pci) and microvm (virtio-mmio), and prints MiB/s.
+    #[command(verbatim_doc_comment)]
+    Storage,
+}
+
+#[derive(Debug, Args)]
+struct BootArgs {
+    /// Rounds; each boots every variant once
+    #[arg(long, default_value_t = bench_boot::DEFAULT_ROUNDS, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    rounds: u32,
+    /// Boot vmfw's three variants on Cloud Hypervisor (ch) or Firecracker (fc) instead of QEMU,
+    /// timed to the firmware's handoff; the binary is PATH, or else $CLOUD_HYPERVISOR or
+    /// $FIRECRACKER. Writes target/bench/boot-ch.* or boot-fc.*
+    #[arg(long, value_name = "ch|fc[=PATH]", value_parser = bench_boot::VmmArg::parse,
+          verbatim_doc_comment)]
+    vmm: Option<bench_boot::VmmArg>,
 }
 
 #[derive(Debug, Args)]
@@ -237,7 +284,14 @@ fn main() -> ExitCode {
         }),
         Cmd::Demo(a) => qemu::cmd_demo(a.machine, a.uefi),
         Cmd::Test(a) => cmd_test(a.quick).map(|()| ExitCode::SUCCESS),
-        Cmd::Bench => bench::cmd_bench().map(|()| ExitCode::SUCCESS),
+        Cmd::Bench(a) => match a.which {
+            None => bench::cmd_all(),
+            Some(BenchCmd::Storage) => bench::cmd_storage(),
+            Some(BenchCmd::Boot(b)) => {
+                bench_boot::cmd_boot(&bench_boot::BootOptions { rounds: b.rounds, vmm: b.vmm })
+            }
+        }
+        .map(|()| ExitCode::SUCCESS),
         Cmd::Fuzz(a) => fuzz::cmd_fuzz(fuzz::FuzzOptions {
             seconds: a.seconds,
             toolchain: a.toolchain,
@@ -464,6 +518,9 @@ mod tests {
                 assert_eq!(e.exit_code(), 0, "{args:?}");
             }
         }
+        for args in [["bench", "boot", "--help"], ["bench", "storage", "-h"]] {
+            assert_eq!(parse(&args).unwrap_err().kind(), ErrorKind::DisplayHelp, "{args:?}");
+        }
         // `help <command>` too; no command at all shows the help as an error.
         assert_eq!(parse(&["help", "run"]).unwrap_err().exit_code(), 0);
         let e = parse(&[]).unwrap_err();
@@ -479,6 +536,10 @@ mod tests {
             (&["test", "--quik"], ErrorKind::UnknownArgument, "'--quik'"),
             (&["test", "extra"], ErrorKind::UnknownArgument, "'extra'"),
             (&["bench", "--fast"], ErrorKind::UnknownArgument, "'--fast'"),
+            (&["bench", "disk"], ErrorKind::InvalidSubcommand, "'disk'"),
+            (&["bench", "boot", "--rounds", "0"], ErrorKind::ValueValidation, "1..=1000"),
+            (&["bench", "boot", "--vmm", "qemu"], ErrorKind::ValueValidation, "ch[=PATH]"),
+            (&["bench", "storage", "--rounds", "2"], ErrorKind::UnknownArgument, "'--rounds'"),
             (&["frobnicate"], ErrorKind::InvalidSubcommand, "'frobnicate'"),
             (
                 &["run", "--machine", "foo"],
@@ -552,6 +613,19 @@ mod tests {
             panic!()
         };
         assert_eq!((f.seconds, f.if_available, f.targets.len()), (15, true, 2));
+        let Cmd::Bench(b) =
+            parse(&["bench", "boot", "--rounds", "3", "--vmm", "ch=/opt/ch"]).unwrap().command
+        else {
+            panic!()
+        };
+        let Some(BenchCmd::Boot(b)) = b.which else { panic!("not bench boot") };
+        assert_eq!(b.rounds, 3);
+        assert_eq!(b.vmm.unwrap().path, Some("/opt/ch".into()));
+        let Cmd::Bench(b) = parse(&["bench", "boot"]).unwrap().command else { panic!() };
+        let Some(BenchCmd::Boot(b)) = b.which else { panic!("not bench boot") };
+        assert_eq!((b.rounds, b.vmm), (bench_boot::DEFAULT_ROUNDS, None));
+        let Cmd::Bench(b) = parse(&["bench"]).unwrap().command else { panic!() };
+        assert!(b.which.is_none());
         let Cmd::Build(b) = parse(&["build", "--arch", "x86_64", "--release"]).unwrap().command
         else {
             panic!()
