@@ -239,6 +239,14 @@ pub fn disk_io(requests: u64, read: u64, wait: u64) {
     WAITS.add(wait);
 }
 
+/// Counter ticks from the entry until now that were not waits: with
+/// `-icount shift=0`, the instructions run so far. Logged at `debug` when
+/// a UEFI image starts, so the firmware's own share of a UEFI boot can be
+/// told from the loader's.
+pub fn busy_so_far() -> u64 {
+    arch::counter().wrapping_sub(ENTRY.load(Ordering::Relaxed)).saturating_sub(WAITS.total())
+}
+
 /// `ExitBootServices()` was called: on the first call the loader's part
 /// (`files`) ends and the UEFI handoff begins.
 pub fn exit_boot_services_called() {

@@ -230,6 +230,7 @@ pub fn start(h: Handle) -> Result<(Status, (usize, u64))> {
         Ok((i.entry, jump))
     })?;
     crate::progress::post(crate::progress::Code::UefiStartImage);
+    log::debug!("StartImage: busy={} so far", crate::progress::busy_so_far());
     // SAFETY: `entry` is the entry point of an image loaded and relocated
     // by `load`; it is called with the UEFI image entry signature, and
     // `jump` is a heap slot that outlives the call (the image's record is
