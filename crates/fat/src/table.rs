@@ -1,9 +1,15 @@
 //! The File Allocation Table: entry decoding (FAT spec "FAT Data
 //! Structure") and cluster chains.
 //!
+//! Entries are decoded straight from the FAT bytes the device keeps in
+//! memory ([`crate::dev::Dev::fat_window`]), many per window: a file's walk
+//! ([`runs`]) is a tight loop that only checks what slicing and the chain's
+//! validity need, and asks the device for a new window only when the next
+//! entry lies outside the current one.
+//!
 //! Invariants:
-//! - [`next`] is only asked about clusters in `2..=max`, whose entries the
-//!   mount checks proved to lie inside the FAT;
+//! - entries are only looked up for clusters in `2..=max`, which the mount
+//!   checks proved to lie inside the FAT;
 //! - a chain step yields a cluster in `2..=max`, an end-of-chain mark, or
 //!   [`Error::ClusterOutOfRange`] (free, reserved and bad-cluster values are
 //!   all corruption inside a chain);
@@ -29,33 +35,133 @@ pub(crate) enum Next {
     End,
 }
 
-/// Reads the FAT entry of cluster `c` and classifies it.
-pub(crate) fn next<D: BlockIo>(dev: &mut Dev<D>, g: &Geometry, c: u32) -> Result<Next, Error> {
-    if !g.valid_cluster(c) {
-        return Err(Error::ClusterOutOfRange(c));
-    }
-    let c64 = u64::from(c);
-    let raw = match g.fat_type {
-        FatType::Fat12 => {
-            // 1.5 bytes per entry: entry n starts at byte n + n/2; an odd
-            // entry is the high 12 bits of the 16-bit word there.
-            let off = g.fat_offset.checked_add(c64 + c64 / 2).ok_or(Error::ClusterOutOfRange(c))?;
-            let lo = dev.fat_byte(off)?;
-            let hi = dev.fat_byte(off.checked_add(1).ok_or(Error::ClusterOutOfRange(c))?)?;
-            let w = u16::from_le_bytes([lo, hi]);
-            u32::from(if c & 1 == 1 { w >> 4 } else { w & 0x0FFF })
-        }
-        FatType::Fat16 => {
-            let off = g.fat_offset.checked_add(c64 * 2).ok_or(Error::ClusterOutOfRange(c))?;
-            u32::from(u16::from_le_bytes(fat_bytes(dev, off)?))
-        }
-        FatType::Fat32 => {
-            let off = g.fat_offset.checked_add(c64 * 4).ok_or(Error::ClusterOutOfRange(c))?;
-            let b = fat_bytes(dev, off)?;
+/// FAT bytes held in memory (the device's FAT window): `bytes[0]` is byte
+/// `lo` of the FAT in use.
+struct View<'a> {
+    lo: u64,
+    bytes: &'a [u8],
+}
+
+/// Entry widths in bits, as const parameters: the chain walk's loop is
+/// compiled once per FAT type, so it never dispatches on the type per entry.
+const W12: u8 = 12;
+const W16: u8 = 16;
+const W32: u8 = 32;
+
+impl View<'_> {
+    /// The raw entry of cluster `c` in a FAT with `W`-bit entries, or
+    /// `None` if the window does not hold all of it. The only checks are
+    /// the ones slicing needs: the entry's position is at most
+    /// `4 * u32::MAX`, so nothing overflows.
+    #[inline(always)]
+    fn entry<const W: u8>(&self, c: u32) -> Option<u32> {
+        let c64 = u64::from(c);
+        // FAT spec "FAT Data Structure": FAT12 entry n starts at byte
+        // n + n/2, an odd entry being the high 12 bits of the 16-bit word
+        // there; FAT16 entries are 2 bytes, FAT32 entries 4.
+        let pos = match W {
+            W12 => c64 + c64 / 2,
+            W16 => c64 * 2,
+            _ => c64 * 4,
+        };
+        let rel = usize::try_from(pos.checked_sub(self.lo)?).ok()?;
+        let at = self.bytes.get(rel..)?;
+        Some(match W {
+            W12 => {
+                let w = u16::from_le_bytes(*at.first_chunk::<2>()?);
+                u32::from(if c & 1 == 1 { w >> 4 } else { w & 0x0FFF })
+            }
+            W16 => u32::from(u16::from_le_bytes(*at.first_chunk::<2>()?)),
             // The high 4 bits of a FAT32 entry are reserved: ignore them.
-            u32::from_le_bytes(b) & 0x0FFF_FFFF
+            _ => u32::from_le_bytes(*at.first_chunk::<4>()?) & 0x0FFF_FFFF,
+        })
+    }
+
+    /// [`View::entry`] for FAT type `t`.
+    fn raw(&self, t: FatType, c: u32) -> Option<u32> {
+        match t {
+            FatType::Fat12 => self.entry::<W12>(c),
+            FatType::Fat16 => self.entry::<W16>(c),
+            FatType::Fat32 => self.entry::<W32>(c),
+        }
+    }
+
+    /// How many entries from cluster `c`'s on (at most `limit`, and only
+    /// those the window holds) each point at the next cluster: entry
+    /// `c + k` holding `c + k + 1`. The fast path of a contiguous file,
+    /// a plain scan over the bytes; FAT12's packed entries take the
+    /// general path (their FATs are a few KiB).
+    #[inline(always)]
+    fn contiguous<const W: u8>(&self, c: u32, limit: u32) -> u32 {
+        let c64 = u64::from(c);
+        let pos = if W == W16 { c64 * 2 } else { c64 * 4 };
+        let Some(at) = pos
+            .checked_sub(self.lo)
+            .and_then(|r| usize::try_from(r).ok())
+            .and_then(|r| self.bytes.get(r..))
+        else {
+            return 0;
+        };
+        let size = if W == W16 { 2 } else { 4 };
+        // The bytes of at most `limit` entries, so the scan has one bound.
+        let len = usize::try_from(limit).ok().and_then(|l| l.checked_mul(size));
+        let at = len.and_then(|l| at.get(..l)).unwrap_or(at);
+        let next = c.wrapping_add(1);
+        let n = match W {
+            W12 => 0,
+            W16 => at
+                .chunks_exact(2)
+                .zip(next..)
+                .position(|(e, want)| {
+                    e.first_chunk::<2>().is_none_or(|b| u32::from(u16::from_le_bytes(*b)) != want)
+                })
+                .unwrap_or(at.len() / 2),
+            _ => at
+                .chunks_exact(4)
+                .zip(next..)
+                .position(|(e, want)| {
+                    e.first_chunk::<4>()
+                        .is_none_or(|b| u32::from_le_bytes(*b) & 0x0FFF_FFFF != want)
+                })
+                .unwrap_or(at.len() / 4),
+        };
+        // n <= limit <= u32::MAX.
+        u32::try_from(n).unwrap_or(0)
+    }
+}
+
+/// Loads the FAT window that holds the entry of cluster `c` (which must
+/// be valid, so that the entry lies inside the FAT) and returns it.
+fn view<'d, D: BlockIo>(dev: &'d mut Dev<D>, g: &Geometry, c: u32) -> Result<View<'d>, Error> {
+    let t = g.fat_type;
+    let c64 = u64::from(c);
+    let (pos, len) = match t {
+        FatType::Fat12 => (c64 + c64 / 2, 2),
+        FatType::Fat16 => (c64 * 2, 2),
+        FatType::Fat32 => (c64 * 4, 4),
+    };
+    let off = g.fat_offset.checked_add(pos).ok_or(Error::ClusterOutOfRange(c))?;
+    let (from, bytes) = dev.fat_window(off, len)?;
+    // The window may start before the FAT (it is aligned on the device):
+    // drop what precedes it, so that a view never starts below FAT byte 0.
+    let v = match from.checked_sub(g.fat_offset) {
+        Some(lo) => View { lo, bytes },
+        None => {
+            let skip = usize::try_from(g.fat_offset - from).map_err(|_| OUT_OF_RANGE)?;
+            View { lo: 0, bytes: bytes.get(skip..).ok_or(OUT_OF_RANGE)? }
         }
     };
+    // The walks below rely on this to make progress.
+    if v.raw(t, c).is_none() {
+        return Err(OUT_OF_RANGE);
+    }
+    Ok(v)
+}
+
+const OUT_OF_RANGE: Error = Error::Io(vmfw_block::Error::OutOfRange);
+
+/// Classifies raw FAT entry value `raw` met inside a chain.
+fn classify(g: &Geometry, raw: u32) -> Result<Next, Error> {
     if raw >= g.fat_type.eoc_min() {
         Ok(Next::End)
     } else if g.valid_cluster(raw) {
@@ -65,15 +171,14 @@ pub(crate) fn next<D: BlockIo>(dev: &mut Dev<D>, g: &Geometry, c: u32) -> Result
     }
 }
 
-/// Reads `N` consecutive FAT bytes at byte offset `off`.
-fn fat_bytes<D: BlockIo, const N: usize>(dev: &mut Dev<D>, off: u64) -> Result<[u8; N], Error> {
-    let mut b = [0u8; N];
-    let mut at = off;
-    for v in b.iter_mut() {
-        *v = dev.fat_byte(at)?;
-        at = at.checked_add(1).ok_or(Error::Io(vmfw_block::Error::OutOfRange))?;
+/// Reads the FAT entry of cluster `c` and classifies it (one step of a
+/// directory's chain; files use [`runs`]).
+pub(crate) fn next<D: BlockIo>(dev: &mut Dev<D>, g: &Geometry, c: u32) -> Result<Next, Error> {
+    if !g.valid_cluster(c) {
+        return Err(Error::ClusterOutOfRange(c));
     }
-    Ok(b)
+    let raw = view(dev, g, c)?.raw(g.fat_type, c).ok_or(OUT_OF_RANGE)?;
+    classify(g, raw)
 }
 
 /// Brent's cycle detection over a chain walk, with a hard cap on steps.
@@ -134,6 +239,11 @@ impl Run {
 /// Walks `needed` clusters of the chain starting at `first` and returns them
 /// as maximal contiguous runs.
 ///
+/// The walk decodes entries straight from the FAT window in a tight loop
+/// ([`follow`]) and goes back to the device only when the next entry lies
+/// outside it. Bounded: it takes at most `needed` steps (≤ the cluster
+/// count), each of which either moves on to a valid cluster or ends it.
+///
 /// Errors: [`Error::TruncatedChain`] if the chain ends early,
 /// [`Error::ClusterOutOfRange`] for a bad entry, [`Error::ChainLoop`] if any
 /// cluster appears twice, [`Error::OutOfMemory`] if the run list cannot be
@@ -154,26 +264,87 @@ pub(crate) fn runs<D: BlockIo>(
     if !g.valid_cluster(first) {
         return Err(Error::ClusterOutOfRange(first));
     }
-    let mut cur = Run { file_cluster: 0, disk_cluster: first, len: 1 };
-    let mut c = first;
-    for i in 1..needed {
-        let n = match next(dev, g, c)? {
-            Next::Cluster(n) => n,
-            Next::End => return Err(Error::TruncatedChain),
-        };
-        if Some(n) == c.checked_add(1) {
-            cur.len += 1;
-        } else {
-            out.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-            out.push(cur);
-            cur = Run { file_cluster: i, disk_cluster: n, len: 1 };
+    let mut w = Walk {
+        cur: Run { file_cluster: 0, disk_cluster: first, len: 1 },
+        c: first,
+        i: 1,
+        needed,
+        count: g.cluster_count,
+        eoc: g.fat_type.eoc_min(),
+    };
+    while w.i < needed {
+        // Holds the entry of `w.c`, so each call below takes a step.
+        let win = view(dev, g, w.c)?;
+        match g.fat_type {
+            FatType::Fat12 => follow::<W12>(&win, &mut w, &mut out)?,
+            FatType::Fat16 => follow::<W16>(&win, &mut w, &mut out)?,
+            FatType::Fat32 => follow::<W32>(&win, &mut w, &mut out)?,
         }
-        c = n;
     }
-    out.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-    out.push(cur);
+    push(&mut out, w.cur)?;
     check_disjoint(&out)?;
     Ok(out)
+}
+
+/// A file's chain walk in progress.
+struct Walk {
+    /// The run that the last cluster belongs to.
+    cur: Run,
+    /// The last cluster reached, and its index in the file.
+    c: u32,
+    i: u32,
+    /// Clusters the file's size needs.
+    needed: u32,
+    /// The volume's cluster count and end-of-chain mark.
+    count: u32,
+    eoc: u32,
+}
+
+/// Follows the chain through the entries `win` holds (`W`-bit entries),
+/// closing runs into `out`; returns when the walk has `needed` clusters or
+/// the next entry lies outside the window.
+fn follow<const W: u8>(win: &View<'_>, w: &mut Walk, out: &mut Vec<Run>) -> Result<(), Error> {
+    // Locals, so the loop runs in registers.
+    let (mut c, mut i, mut cur) = (w.c, w.i, w.cur);
+    let r = loop {
+        if i >= w.needed {
+            break Ok(());
+        }
+        let Some(n) = win.entry::<W>(c) else { break Ok(()) };
+        // Valid clusters are 2..=count + 1; end-of-chain marks lie above.
+        if n.wrapping_sub(2) >= w.count {
+            break Err(if n >= w.eoc {
+                Error::TruncatedChain
+            } else {
+                Error::ClusterOutOfRange(n)
+            });
+        }
+        if n == c.wrapping_add(1) {
+            // Extend the run over every following entry that continues it,
+            // within the clusters still needed and the valid ones (so each
+            // such entry is valid too).
+            let limit = (w.needed - i - 1).min(w.count + 1 - n);
+            let k = win.contiguous::<W>(n, limit);
+            cur.len += 1 + k;
+            c = n + k;
+            i += 1 + k;
+            continue;
+        }
+        if let Err(e) = push(out, cur) {
+            break Err(e);
+        }
+        cur = Run { file_cluster: i, disk_cluster: n, len: 1 };
+        c = n;
+        i += 1;
+    };
+    (w.c, w.i, w.cur) = (c, i, cur);
+    r
+}
+
+fn push(out: &mut Vec<Run>, run: Run) -> Result<(), Error> {
+    out.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+    out.push(run);
+    Ok(())
 }
 
 /// A chain visits a cluster twice exactly when two of its runs overlap
