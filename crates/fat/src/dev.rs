@@ -173,35 +173,31 @@ impl<D: BlockIo> Dev<D> {
     /// Errors: [`Error::Io`] if the device fails or the bytes lie (partly)
     /// beyond its end.
     pub fn fat_window(&mut self, off: u64, len: usize) -> Result<(u64, &[u8]), Error> {
+        let bs = self.bs;
+        // A multiple of `bs` (both are powers of two, the window the larger).
+        let size = self.fat.len() as u64;
         let end = u64::try_from(len).ok().and_then(|n| off.checked_add(n)).ok_or(OUT_OF_RANGE)?;
-        if let Some((start, valid)) = self.fat_win {
-            let from = start.checked_mul(self.bs).ok_or(OUT_OF_RANGE)?;
-            let to = u64::try_from(valid).ok().and_then(|v| from.checked_add(v));
-            if from <= off && to.is_some_and(|t| end <= t) {
-                let bytes = self.fat.get(..valid).ok_or(OUT_OF_RANGE)?;
-                return Ok((from, bytes));
+        // Whether a window of `valid` bytes from `from` holds `off..end`.
+        let holds = |from: u64, valid: u64| from <= off && end - from <= valid;
+        if let Some((lba, valid)) = self.fat_win {
+            let from = lba.saturating_mul(bs);
+            if holds(from, valid as u64) {
+                return self.fat.get(..valid).map(|w| (from, w)).ok_or(OUT_OF_RANGE);
             }
         }
-        let bs = self.bs;
-        let lba = off / bs;
-        let win_blocks = (self.fat.len() as u64 / bs).max(1);
-        let covers = |start: u64| {
-            let to = start.checked_add(win_blocks).and_then(|b| b.checked_mul(bs));
-            to.is_some_and(|t| end <= t)
-        };
-        let aligned = lba - lba % win_blocks;
-        let start = if covers(aligned) { aligned } else { lba };
-        let blocks = self.dev.num_blocks().saturating_sub(start).min(win_blocks);
-        let from = start.checked_mul(bs).ok_or(OUT_OF_RANGE)?;
-        let valid = blocks.checked_mul(bs).and_then(|v| usize::try_from(v).ok());
-        let valid = valid.ok_or(OUT_OF_RANGE)?;
-        if u64::try_from(valid).ok().and_then(|v| from.checked_add(v)).is_none_or(|t| end > t) {
+        let mut from = off - off % size;
+        if end - from > size {
+            from = off - off % bs;
+        }
+        let valid = self.size_bytes().saturating_sub(from).min(size);
+        if !holds(from, valid) {
             return Err(OUT_OF_RANGE);
         }
         self.fat_win = None;
+        let valid = usize::try_from(valid).map_err(|_| OUT_OF_RANGE)?;
         let dst = self.fat.get_mut(..valid).ok_or(OUT_OF_RANGE)?;
-        self.dev.read_blocks(start, dst)?;
-        self.fat_win = Some((start, valid));
+        self.dev.read_blocks(from / bs, dst)?;
+        self.fat_win = Some((from / bs, valid));
         Ok((from, dst))
     }
 }

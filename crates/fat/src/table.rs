@@ -131,31 +131,22 @@ impl View<'_> {
 }
 
 /// Loads the FAT window that holds the entry of cluster `c` (which must
-/// be valid, so that the entry lies inside the FAT) and returns it.
+/// be valid, so that the entry lies inside the FAT) and returns it; the
+/// view holds that entry.
 fn view<'d, D: BlockIo>(dev: &'d mut Dev<D>, g: &Geometry, c: u32) -> Result<View<'d>, Error> {
-    let t = g.fat_type;
     let c64 = u64::from(c);
-    let (pos, len) = match t {
+    let (pos, len) = match g.fat_type {
         FatType::Fat12 => (c64 + c64 / 2, 2),
         FatType::Fat16 => (c64 * 2, 2),
         FatType::Fat32 => (c64 * 4, 4),
     };
     let off = g.fat_offset.checked_add(pos).ok_or(Error::ClusterOutOfRange(c))?;
     let (from, bytes) = dev.fat_window(off, len)?;
-    // The window may start before the FAT (it is aligned on the device):
-    // drop what precedes it, so that a view never starts below FAT byte 0.
-    let v = match from.checked_sub(g.fat_offset) {
-        Some(lo) => View { lo, bytes },
-        None => {
-            let skip = usize::try_from(g.fat_offset - from).map_err(|_| OUT_OF_RANGE)?;
-            View { lo: 0, bytes: bytes.get(skip..).ok_or(OUT_OF_RANGE)? }
-        }
-    };
-    // The walks below rely on this to make progress.
-    if v.raw(t, c).is_none() {
-        return Err(OUT_OF_RANGE);
-    }
-    Ok(v)
+    // The window is aligned on the device, so it may start before the
+    // FAT: a view starts at FAT byte 0 at the earliest.
+    let skip = usize::try_from(g.fat_offset.saturating_sub(from)).map_err(|_| OUT_OF_RANGE)?;
+    let bytes = bytes.get(skip..).ok_or(OUT_OF_RANGE)?;
+    Ok(View { lo: from.saturating_sub(g.fat_offset), bytes })
 }
 
 const OUT_OF_RANGE: Error = Error::Io(vmfw_block::Error::OutOfRange);
@@ -264,32 +255,41 @@ pub(crate) fn runs<D: BlockIo>(
     if !g.valid_cluster(first) {
         return Err(Error::ClusterOutOfRange(first));
     }
-    let mut w = Walk {
-        cur: Run { file_cluster: 0, disk_cluster: first, len: 1 },
-        c: first,
-        i: 1,
-        needed,
-        count: g.cluster_count,
-        eoc: g.fat_type.eoc_min(),
-    };
+    let mut w = Walk { c: first, i: 1, needed, count: g.cluster_count, eoc: g.fat_type.eoc_min() };
+    let mut cur = Run { file_cluster: 0, disk_cluster: first, len: 1 };
     while w.i < needed {
-        // Holds the entry of `w.c`, so each call below takes a step.
         let win = view(dev, g, w.c)?;
-        match g.fat_type {
-            FatType::Fat12 => follow::<W12>(&win, &mut w, &mut out)?,
-            FatType::Fat16 => follow::<W16>(&win, &mut w, &mut out)?,
-            FatType::Fat32 => follow::<W32>(&win, &mut w, &mut out)?,
+        let start = w.i;
+        // Runs and jumps, until the walk is done or leaves the window.
+        loop {
+            let i = w.i;
+            let jump = match g.fat_type {
+                FatType::Fat12 => follow::<W12>(&win, &mut w)?,
+                FatType::Fat16 => follow::<W16>(&win, &mut w)?,
+                FatType::Fat32 => follow::<W32>(&win, &mut w)?,
+            };
+            cur.len += w.i - i;
+            let Some(n) = jump else { break };
+            out.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+            out.push(cur);
+            cur = Run { file_cluster: w.i, disk_cluster: n, len: 1 };
+            w.c = n;
+            w.i += 1;
+        }
+        // `view` returned a window that holds the entry of `w.c`, so the
+        // walk moved; checked anyway, as the walk's bound relies on it.
+        if w.i == start {
+            return Err(OUT_OF_RANGE);
         }
     }
-    push(&mut out, w.cur)?;
+    out.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+    out.push(cur);
     check_disjoint(&out)?;
     Ok(out)
 }
 
 /// A file's chain walk in progress.
 struct Walk {
-    /// The run that the last cluster belongs to.
-    cur: Run,
     /// The last cluster reached, and its index in the file.
     c: u32,
     i: u32,
@@ -300,17 +300,19 @@ struct Walk {
     eoc: u32,
 }
 
-/// Follows the chain through the entries `win` holds (`W`-bit entries),
-/// closing runs into `out`; returns when the walk has `needed` clusters or
-/// the next entry lies outside the window.
-fn follow<const W: u8>(win: &View<'_>, w: &mut Walk, out: &mut Vec<Run>) -> Result<(), Error> {
+/// Follows the chain through the entries `win` holds (`W`-bit entries)
+/// while it stays contiguous, and returns `Some(n)` when the entry of the
+/// last cluster reached (`w.c`) names a valid cluster `n` that does not
+/// follow it, or `None` when the walk has `needed` clusters or the next
+/// entry lies outside the window.
+fn follow<const W: u8>(win: &View<'_>, w: &mut Walk) -> Result<Option<u32>, Error> {
     // Locals, so the loop runs in registers.
-    let (mut c, mut i, mut cur) = (w.c, w.i, w.cur);
+    let (mut c, mut i) = (w.c, w.i);
     let r = loop {
         if i >= w.needed {
-            break Ok(());
+            break Ok(None);
         }
-        let Some(n) = win.entry::<W>(c) else { break Ok(()) };
+        let Some(n) = win.entry::<W>(c) else { break Ok(None) };
         // Valid clusters are 2..=count + 1; end-of-chain marks lie above.
         if n.wrapping_sub(2) >= w.count {
             break Err(if n >= w.eoc {
@@ -319,32 +321,19 @@ fn follow<const W: u8>(win: &View<'_>, w: &mut Walk, out: &mut Vec<Run>) -> Resu
                 Error::ClusterOutOfRange(n)
             });
         }
-        if n == c.wrapping_add(1) {
-            // Extend the run over every following entry that continues it,
-            // within the clusters still needed and the valid ones (so each
-            // such entry is valid too).
-            let limit = (w.needed - i - 1).min(w.count + 1 - n);
-            let k = win.contiguous::<W>(n, limit);
-            cur.len += 1 + k;
-            c = n + k;
-            i += 1 + k;
-            continue;
+        if n != c.wrapping_add(1) {
+            break Ok(Some(n));
         }
-        if let Err(e) = push(out, cur) {
-            break Err(e);
-        }
-        cur = Run { file_cluster: i, disk_cluster: n, len: 1 };
-        c = n;
-        i += 1;
+        // Also take every following entry that continues the run, within
+        // the clusters still needed and the valid ones (so each such entry
+        // is valid too).
+        let limit = (w.needed - i - 1).min(w.count + 1 - n);
+        let k = win.contiguous::<W>(n, limit);
+        c = n + k;
+        i += 1 + k;
     };
-    (w.c, w.i, w.cur) = (c, i, cur);
+    (w.c, w.i) = (c, i);
     r
-}
-
-fn push(out: &mut Vec<Run>, run: Run) -> Result<(), Error> {
-    out.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-    out.push(run);
-    Ok(())
 }
 
 /// A chain visits a cluster twice exactly when two of its runs overlap
@@ -353,18 +342,57 @@ fn check_disjoint(runs: &[Run]) -> Result<(), Error> {
     if runs.len() < 2 {
         return Ok(());
     }
-    let mut sorted: Vec<(u32, u32)> = Vec::new();
+    // One key per run, first cluster in the high half: sorted keys are the
+    // runs in disk order, and the low half is the length.
+    let mut sorted: Vec<u64> = Vec::new();
     sorted.try_reserve_exact(runs.len()).map_err(|_| Error::OutOfMemory)?;
-    sorted.extend(runs.iter().map(|r| (r.disk_cluster, r.len)));
-    sorted.sort_unstable();
+    sorted.extend(runs.iter().map(|r| u64::from(r.disk_cluster) << 32 | u64::from(r.len)));
+    // Files written front to back have their runs in disk order already.
+    if !sorted.is_sorted() {
+        heapsort(&mut sorted);
+    }
     for w in sorted.windows(2) {
-        if let [(a, alen), (b, _)] = w {
-            if a.saturating_add(*alen) > *b {
+        if let [a, b] = w {
+            let end = (a >> 32).saturating_add(a & 0xFFFF_FFFF);
+            if end > b >> 32 {
                 return Err(Error::ChainLoop);
             }
         }
     }
     Ok(())
+}
+
+/// Sorts `v` ascending: a heapsort, O(n log n) without recursion or
+/// allocation in a few dozen bytes of code, where the library's sort
+/// would add kilobytes to the firmware for this one use.
+fn heapsort(v: &mut [u64]) {
+    let n = v.len();
+    for root in (0..n / 2).rev() {
+        sift_down(v, root, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift_down(v, 0, end);
+    }
+}
+
+/// Restores the max-heap property of `v[..end]` below `root`.
+fn sift_down(v: &mut [u64], mut root: usize, end: usize) {
+    loop {
+        // No overflow: root < end <= v.len() <= isize::MAX.
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        if child + 1 < end && v.get(child) < v.get(child + 1) {
+            child += 1;
+        }
+        if v.get(root) >= v.get(child) {
+            return;
+        }
+        v.swap(root, child);
+        root = child;
+    }
 }
 
 /// Index of the run that holds file cluster `fc`, if any.
@@ -403,6 +431,25 @@ mod tests {
         let mut g = LoopGuard::new(2);
         assert!(g.step(3, 2).is_ok());
         assert_eq!(g.step(4, 2), Err(Error::ChainLoop));
+    }
+
+    #[test]
+    fn heapsort_sorts() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for n in [0usize, 1, 2, 3, 7, 64, 1000] {
+            let mut v: Vec<u64> = (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed % 50
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            heapsort(&mut v);
+            assert_eq!(v, want, "n {n}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! size, for the chain tests and the chain benchmark (which includes this
 //! file with `#[path]`, so it needs nothing but `std` and `vmfw-block`).
 //!
-//! Layout: 512-byte sectors, one reserved sector, two FATs (every entry
+//! Layout: 512-byte sectors, one reserved sector (or more), two FATs (every entry
 //! written to both), a 512-entry fixed root directory on FAT12/16 or a
 //! one-cluster root directory at cluster 2 on FAT32, then the data region.
 //! The FAT type follows from the cluster count, as the FAT spec demands.
@@ -38,6 +38,7 @@ impl Kind {
     }
 }
 
+#[derive(Clone)]
 pub struct Vol {
     pub img: Vec<u8>,
     pub kind: Kind,
@@ -54,6 +55,12 @@ const BPS: usize = 512;
 impl Vol {
     /// An empty volume of `clusters` clusters of `spc` sectors each.
     pub fn new(clusters: u32, spc: u8) -> Vol {
+        Vol::with_reserved(clusters, spc, 1)
+    }
+
+    /// Like [`Vol::new`] with `reserved` reserved sectors, which moves the
+    /// FATs to byte `512 * reserved`.
+    pub fn with_reserved(clusters: u32, spc: u8, reserved: u16) -> Vol {
         let kind = Kind::of(clusters);
         let entries = clusters as usize + 2;
         let need = match kind {
@@ -63,16 +70,17 @@ impl Vol {
         };
         let fat_sectors = need.div_ceil(BPS);
         let root_sectors = if kind == Kind::Fat32 { 0 } else { 512 * 32 / BPS };
-        let meta = 1 + 2 * fat_sectors + root_sectors;
+        let meta = reserved as usize + 2 * fat_sectors + root_sectors;
         let cluster_size = BPS * spc as usize;
         let total = meta + clusters as usize * spc as usize;
-        let mut img = vec![0u8; total * BPS];
+        // Whole 4 KiB blocks, so that the image also works as a 4Kn disk.
+        let mut img = vec![0u8; (total * BPS).next_multiple_of(4096)];
         let b = &mut img[..BPS];
         b[0..3].copy_from_slice(&[0xEB, 0x58, 0x90]);
         b[3..11].copy_from_slice(b"VMFWVOL ");
         b[11..13].copy_from_slice(&(BPS as u16).to_le_bytes());
         b[13] = spc;
-        b[14..16].copy_from_slice(&1u16.to_le_bytes());
+        b[14..16].copy_from_slice(&reserved.to_le_bytes());
         b[16] = 2;
         b[21] = 0xF8;
         b[32..36].copy_from_slice(&(total as u32).to_le_bytes());
@@ -90,7 +98,7 @@ impl Vol {
         b[ebr + 5..ebr + 16].copy_from_slice(b"HANDVOL    ");
         b[510] = 0x55;
         b[511] = 0xAA;
-        let fat_off = BPS;
+        let fat_off = BPS * reserved as usize;
         let root_off = fat_off + 2 * fat_sectors * BPS;
         let data_off = root_off + root_sectors * BPS;
         let mut v = Vol {
