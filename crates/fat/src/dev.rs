@@ -32,7 +32,8 @@ use vmfw_block::BlockIo;
 
 use crate::Error;
 
-/// Bytes of FAT kept in memory (rounded up to whole device blocks).
+/// Bytes of FAT kept in memory: at least two device blocks, so that a
+/// FAT12 entry split by a block boundary always fits in one window.
 const FAT_WINDOW: u32 = 64 * 1024;
 
 /// A device plus its caches.
@@ -56,7 +57,8 @@ impl<D: BlockIo> Dev<D> {
             return Err(Error::BadBlockSize(bs));
         }
         let bsz = usize::try_from(bs).map_err(|_| Error::BadBlockSize(bs))?;
-        let fat_len = usize::try_from(FAT_WINDOW.max(bs)).map_err(|_| Error::BadBlockSize(bs))?;
+        let fat_len =
+            usize::try_from(FAT_WINDOW.max(2 * bs)).map_err(|_| Error::BadBlockSize(bs))?;
         Ok(Dev {
             dev,
             bs: u64::from(bs),
@@ -401,6 +403,13 @@ mod tests {
         // Past it: back to an aligned window.
         let (from3, _) = d.fat_window(3 * 65536 + 8, 4).unwrap();
         assert_eq!((from3, d.dev.read_calls()), (3 * 65536, 2));
+        // The largest blocks: the window is two of them, so an entry split
+        // by any block boundary still fits.
+        let mut d = Dev::new(MemDisk::new(vec![7; 1 << 18], 65536)).unwrap();
+        for off in [65535, 2 * 65536 - 1, 3 * 65536 - 1] {
+            let (from, w) = d.fat_window(off, 2).unwrap();
+            assert_eq!(w[(off - from) as usize..][..2], [7, 7], "{off}");
+        }
     }
 
     fn writable(bs: u32) -> Dev<MemDisk> {
