@@ -8,8 +8,9 @@
 //! Caches (plain copies of device blocks):
 //! - one device block, for directory entries, the unaligned ends of data
 //!   reads and the read-modify-write of partial blocks;
-//! - a window of [`FAT_WINDOW`] bytes of FAT, so that following a chain reads
-//!   each FAT block once rather than once per cluster.
+//! - a window of [`FAT_WINDOW`] bytes of FAT ([`Dev::fat_window`]), which
+//!   the chain walks of module `table` decode entries from directly, so
+//!   following a chain reads each FAT block once, in large requests.
 //!
 //! Coherence: every write goes through [`Dev::write_bytes`], which writes
 //! whole blocks with [`BlockIo::write_blocks`] and then puts the written
@@ -31,7 +32,8 @@ use vmfw_block::BlockIo;
 
 use crate::Error;
 
-/// Bytes of FAT kept in memory (rounded up to whole device blocks).
+/// Bytes of FAT kept in memory: at least two device blocks, so that a
+/// FAT12 entry split by a block boundary always fits in one window.
 const FAT_WINDOW: u32 = 64 * 1024;
 
 /// A device plus its caches.
@@ -55,7 +57,8 @@ impl<D: BlockIo> Dev<D> {
             return Err(Error::BadBlockSize(bs));
         }
         let bsz = usize::try_from(bs).map_err(|_| Error::BadBlockSize(bs))?;
-        let fat_len = usize::try_from(FAT_WINDOW.max(bs)).map_err(|_| Error::BadBlockSize(bs))?;
+        let fat_len =
+            usize::try_from(FAT_WINDOW.max(2 * bs)).map_err(|_| Error::BadBlockSize(bs))?;
         Ok(Dev {
             dev,
             bs: u64::from(bs),
@@ -158,40 +161,46 @@ impl<D: BlockIo> Dev<D> {
             .ok_or(Error::Io(vmfw_block::Error::UnalignedBuffer))
     }
 
-    /// Returns the byte at byte offset `off` of the FAT region, through the
-    /// FAT window.
-    pub fn fat_byte(&mut self, off: u64) -> Result<u8, Error> {
-        let lba = off / self.bs;
-        if let Some((start, len)) = self.fat_win {
-            if lba >= start {
-                let rel = (lba - start)
-                    .checked_mul(self.bs)
-                    .and_then(|r| r.checked_add(off % self.bs))
-                    .and_then(|r| usize::try_from(r).ok());
-                if let Some(rel) = rel.filter(|r| *r < len) {
-                    if let Some(b) = self.fat.get(rel) {
-                        return Ok(*b);
-                    }
-                }
+    /// Makes the FAT window hold the device bytes `off..off + len` and
+    /// returns the window: the device byte offset of its first byte and its
+    /// bytes. Callers decode as many FAT entries from one window as it
+    /// holds, so a chain walk costs one device request per window rather
+    /// than per entry.
+    ///
+    /// A new window starts at a multiple of its own size, so that a walk in
+    /// either direction keeps hitting it; only if `off..off + len` straddles
+    /// that window's end (a FAT12 entry split by a block boundary) does it
+    /// start at the block of `off` instead. It is clamped to the device end.
+    ///
+    /// Errors: [`Error::Io`] if the device fails or the bytes lie (partly)
+    /// beyond its end.
+    pub fn fat_window(&mut self, off: u64, len: usize) -> Result<(u64, &[u8]), Error> {
+        let bs = self.bs;
+        // A multiple of `bs` (both are powers of two, the window the larger).
+        let size = self.fat.len() as u64;
+        let end = u64::try_from(len).ok().and_then(|n| off.checked_add(n)).ok_or(OUT_OF_RANGE)?;
+        // Whether a window of `valid` bytes from `from` holds `off..end`.
+        let holds = |from: u64, valid: u64| from <= off && end - from <= valid;
+        if let Some((lba, valid)) = self.fat_win {
+            let from = lba.saturating_mul(bs);
+            if holds(from, valid as u64) {
+                return self.fat.get(..valid).map(|w| (from, w)).ok_or(OUT_OF_RANGE);
             }
         }
-        // Align the window to its own size so that a walk in either
-        // direction keeps hitting it; clamp it to the device end.
-        let win_blocks = (self.fat.len() as u64) / self.bs;
-        let start = lba - lba % win_blocks.max(1);
-        let avail = self.dev.num_blocks().saturating_sub(start).min(win_blocks);
-        if avail == 0 || lba >= start.saturating_add(avail) {
-            return Err(Error::Io(vmfw_block::Error::OutOfRange));
+        let mut from = off - off % size;
+        if end - from > size {
+            from = off - off % bs;
         }
-        let len = usize::try_from(avail.saturating_mul(self.bs))
-            .map_err(|_| Error::Io(vmfw_block::Error::OutOfRange))?;
+        let valid = self.size_bytes().saturating_sub(from).min(size);
+        if !holds(from, valid) {
+            return Err(OUT_OF_RANGE);
+        }
         self.fat_win = None;
-        let dst = self.fat.get_mut(..len).ok_or(Error::Io(vmfw_block::Error::OutOfRange))?;
-        self.dev.read_blocks(start, dst)?;
-        self.fat_win = Some((start, len));
-        let rel = usize::try_from((lba - start) * self.bs + off % self.bs)
-            .map_err(|_| Error::Io(vmfw_block::Error::OutOfRange))?;
-        self.fat.get(rel).copied().ok_or(Error::Io(vmfw_block::Error::OutOfRange))
+        let valid = usize::try_from(valid).map_err(|_| OUT_OF_RANGE)?;
+        let dst = self.fat.get_mut(..valid).ok_or(OUT_OF_RANGE)?;
+        self.dev.read_blocks(from / bs, dst)?;
+        self.fat_win = Some((from / bs, valid));
+        Ok((from, dst))
     }
 }
 
@@ -359,14 +368,48 @@ mod tests {
         assert_eq!(d.dev.read_calls(), 3, "no scratch: body + tail");
     }
 
+    /// The FAT byte at device offset `off`, through the window.
+    fn fat_byte(d: &mut Dev<MemDisk>, off: u64) -> Result<u8, Error> {
+        let (from, w) = d.fat_window(off, 1)?;
+        Ok(w[(off - from) as usize])
+    }
+
     #[test]
     fn fat_window_is_reused() {
         let mut d = disk(512);
         for off in 0..8192u64 {
-            assert_eq!(d.fat_byte(off).unwrap(), (off % 251) as u8);
+            assert_eq!(fat_byte(&mut d, off).unwrap(), (off % 251) as u8);
         }
         assert_eq!(d.dev.read_calls(), 1);
-        assert!(d.fat_byte(40000).is_err());
+        assert!(fat_byte(&mut d, 40000).is_err());
+        assert!(d.fat_window(32767, 2).is_err(), "past the device end");
+        assert!(d.fat_window(u64::MAX, 2).is_err());
+    }
+
+    #[test]
+    fn fat_window_moves_for_a_straddling_entry() {
+        let mut d = disk(512);
+        let (from, w) = d.fat_window(100, 4).unwrap();
+        assert_eq!((from, w.len()), (0, 32768), "clamped to the device end");
+        // Bytes 65535 and 65536 lie in two aligned windows: the new window
+        // starts at the block of the first.
+        let mut d = Dev::new(MemDisk::new(vec![7; 1 << 18], 512)).unwrap();
+        let (from, w) = d.fat_window(65535, 2).unwrap();
+        assert_eq!((from, w.len()), (65024, 65536));
+        assert_eq!(w[65535 - 65024..][..2], [7, 7]);
+        // Anything inside it is served without a request.
+        let (from2, _) = d.fat_window(65536 + 4000, 4).unwrap();
+        assert_eq!((from2, d.dev.read_calls()), (65024, 1));
+        // Past it: back to an aligned window.
+        let (from3, _) = d.fat_window(3 * 65536 + 8, 4).unwrap();
+        assert_eq!((from3, d.dev.read_calls()), (3 * 65536, 2));
+        // The largest blocks: the window is two of them, so an entry split
+        // by any block boundary still fits.
+        let mut d = Dev::new(MemDisk::new(vec![7; 1 << 18], 65536)).unwrap();
+        for off in [65535, 2 * 65536 - 1, 3 * 65536 - 1] {
+            let (from, w) = d.fat_window(off, 2).unwrap();
+            assert_eq!(w[(off - from) as usize..][..2], [7, 7], "{off}");
+        }
     }
 
     fn writable(bs: u32) -> Dev<MemDisk> {
@@ -380,7 +423,7 @@ mod tests {
             let mut d = writable(bs);
             let mut model: Vec<u8> = d.dev.data().to_vec();
             // Fill the FAT window and the block cache.
-            assert_eq!(d.fat_byte(700).unwrap(), model[700]);
+            assert_eq!(fat_byte(&mut d, 700).unwrap(), model[700]);
             let mut b = [0u8; 3];
             d.read_bytes(1000, &mut b).unwrap();
             for (off, len) in [(699u64, 3usize), (1001, 1), (0, 8192), (511, 1030), (4095, 2)] {
@@ -390,7 +433,7 @@ mod tests {
                 assert_eq!(d.dev.data(), &model[..], "bs {bs} write {off}+{len}");
                 // Cached reads see the write.
                 for at in [699u64, 700, 701, 1000, 1001, 1002, 4095, 4096] {
-                    assert_eq!(d.fat_byte(at).unwrap(), model[at as usize], "fat {at}");
+                    assert_eq!(fat_byte(&mut d, at).unwrap(), model[at as usize], "fat {at}");
                     let mut one = [0u8; 1];
                     d.read_bytes(at, &mut one).unwrap();
                     assert_eq!(one[0], model[at as usize], "byte {at}");

@@ -44,8 +44,10 @@
 //!   ancestor.
 //! - Reads are big: a file's contiguous cluster runs are each read with one
 //!   [`BlockIo::read_blocks`] call straight into the caller's buffer; only
-//!   unaligned ends go through a one-block cache. The FAT is read through a
-//!   small window cache, so walking a chain reads each FAT block once.
+//!   unaligned ends go through a one-block cache. The FAT is read in 64 KiB
+//!   windows, and a file's chain is walked once, on its first read, by a
+//!   tight loop that decodes the entries straight from the window (module
+//!   `table`); the resulting run list then answers every offset.
 //!
 //! Handles ([`Dir`], [`DirCursor`], [`Entry`], [`File`]) are plain data that
 //! do not borrow the file system; operations take `&mut FileSystem`.

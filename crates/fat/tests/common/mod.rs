@@ -6,6 +6,8 @@
 // allow-*-in-tests settings do not reach: a failure here is a failed test.
 #![allow(clippy::indexing_slicing, clippy::expect_used)]
 
+pub mod vol;
+
 use std::cell::RefCell;
 use std::io::{Cursor, Write};
 use std::rc::Rc;
