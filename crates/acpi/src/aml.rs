@@ -254,15 +254,49 @@ fn parse_resources(mut b: &[u8]) -> Option<DeviceResources> {
 
 /// Position of `needle` in `hay` at or after `from`.
 pub fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
+    let (&first, rest) = needle.split_first()?;
+    let hay = hay.get(from..)?;
+    // The last position a match can start at.
+    let last = hay.len().checked_sub(needle.len())?;
+    // A tight scan for the first byte, and a comparison only there: a
+    // comparison call at every position made this the firmware's hottest
+    // loop on q35, whose DSDT is scanned for virtio-mmio devices.
+    let mut at = 0;
+    while at <= last {
+        let p = hay.get(at..=last)?.iter().position(|&b| b == first)?;
+        at += p;
+        if hay.get(at + 1..at + needle.len()) == Some(rest) {
+            return Some(at + from);
+        }
+        at += 1;
     }
-    hay.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_agrees_with_a_naive_search() {
+        let naive = |hay: &[u8], needle: &[u8], from: usize| -> Option<usize> {
+            if needle.is_empty() || from > hay.len() {
+                return None;
+            }
+            (from..=hay.len().checked_sub(needle.len())?)
+                .find(|&i| &hay[i..i + needle.len()] == needle)
+        };
+        let hay = b"_S5__S5_x_S5\\_S5_\x5b\x82[\x82_HID_HI";
+        for needle in [&b"_S5_"[..], b"_", b"_HID", b"HI", b"\x5b\x82", b"zz", b"", hay] {
+            for from in 0..=hay.len() + 2 {
+                assert_eq!(
+                    find(hay, needle, from),
+                    naive(hay, needle, from),
+                    "{needle:?} from {from}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn pkg_lengths() {

@@ -128,7 +128,9 @@ pub fn read_path(h: Handle, file_path: &[u8]) -> Result<PageBuf> {
             fat_err(e)
         })?;
         let size = usize::try_from(f.size()).map_err(|_| Error::OutOfResources)?;
-        let mut buf = PageBuf::new(size, MemoryType::FirmwareData).ok_or(Error::OutOfResources)?;
+        // `read_all` fills every byte or fails (and the buffer is dropped).
+        let mut buf =
+            PageBuf::for_reading(size, MemoryType::FirmwareData).ok_or(Error::OutOfResources)?;
         fs.read_all(&mut f, &mut buf).map_err(fat_err)?;
         Ok(buf)
     })
