@@ -86,24 +86,13 @@ impl PageBuf {
         let addr = alloc_zeroed(pages, ty)?;
         Some(Self { addr, len, pages })
     }
-
-    /// Allocates a buffer of `len` bytes, typed `ty`, without zeroing it:
-    /// for a buffer that a read fills completely before anything looks at
-    /// it (a file read into memory). Zeroing 10 MiB first costs more
-    /// instructions than reading it.
-    pub fn for_reading(len: usize, ty: MemoryType) -> Option<Self> {
-        let pages = (len as u64).div_ceil(PAGE_SIZE).max(1);
-        let addr = with_map(|m| m.allocate(pages, PAGE_SIZE, Placement::Anywhere, ty).ok())?;
-        Some(Self { addr, len, pages })
-    }
 }
 
 impl core::ops::Deref for PageBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         // SAFETY: the pages were allocated for this buffer alone, are
-        // identity-mapped RAM (zeroed, or filled by a read before it is
-        // looked at: either way plain bytes), and live until drop.
+        // identity-mapped and zero-initialised, and live until drop.
         unsafe { core::slice::from_raw_parts(self.addr as *const u8, self.len) }
     }
 }

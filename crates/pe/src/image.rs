@@ -230,7 +230,21 @@ impl PeImage {
     /// Parses and validates the headers of a PE32+ EFI image held entirely
     /// in `file`.
     pub fn parse(file: &[u8]) -> Result<PeImage, Error> {
-        let len = file.len();
+        Self::parse_headers(file, file.len())
+    }
+
+    /// Parses and validates the headers of a PE32+ EFI image of `file_len`
+    /// bytes from its first bytes, `head`, which must hold at least the
+    /// headers (`SizeOfHeaders`; else [`Error::Truncated`] says how many
+    /// are needed). Every range is checked against `file_len`, so the
+    /// sections can then be read straight from the file into their place
+    /// ([`PeImage::load_with`]) without the whole file in memory.
+    pub fn parse_headers(head: &[u8], file_len: usize) -> Result<PeImage, Error> {
+        if head.len() > file_len {
+            return Err(Error::FileMismatch { expected: file_len, got: head.len() });
+        }
+        let file = head;
+        let len = file_len;
         // MS-DOS stub (§2.1) and PE signature (§2.2).
         let mz = field(file, 0, 2, u16_at)?;
         if mz != 0x5a4d {
@@ -311,6 +325,9 @@ impl PeImage {
         let headers = size_of_headers as usize;
         if headers < table_end || headers > len || size_of_headers > size_of_image {
             return Err(Error::BadSizeOfHeaders(size_of_headers));
+        }
+        if headers > file.len() {
+            return Err(truncated(headers, file.len()));
         }
         if image_base.checked_add(u64::from(size_of_image)).is_none() {
             return Err(Error::ImageBaseWraps(image_base));

@@ -136,6 +136,9 @@ pub enum Error {
     SectionDataOutsideFile(u16),
     /// Section `index`'s virtual range extends past `SizeOfImage`.
     SectionOutsideImage(u16),
+    /// Reading section `index`'s raw data from the file failed (the
+    /// reader given to [`PeImage::load_with`] said so).
+    SectionReadFailed(u16),
     /// Section `index` starts inside the headers (`SizeOfHeaders`).
     SectionOverlapsHeaders(u16),
     /// The virtual ranges of two sections overlap.
@@ -232,6 +235,7 @@ impl core::fmt::Display for Error {
             }
             Error::SectionDataOutsideFile(i) => write!(f, "section {i} data outside the file"),
             Error::SectionOutsideImage(i) => write!(f, "section {i} outside SizeOfImage"),
+            Error::SectionReadFailed(i) => write!(f, "section {i} could not be read"),
             Error::SectionOverlapsHeaders(i) => write!(f, "section {i} overlaps the headers"),
             Error::SectionsOverlap(a, b) => write!(f, "sections {a} and {b} overlap"),
             Error::FileMismatch { expected, got } => {

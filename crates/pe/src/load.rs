@@ -122,6 +122,31 @@ impl PeImage {
         if file.len() != self.file_len() {
             return Err(Error::FileMismatch { expected: self.file_len(), got: file.len() });
         }
+        self.load_with(file, dest, load_address, |offset, out| {
+            match offset.checked_add(out.len()).and_then(|end| file.get(offset..end)) {
+                Some(src) => {
+                    out.copy_from_slice(src);
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// As [`PeImage::load_into`], for an image parsed with
+    /// [`PeImage::parse_headers`]: the headers come from `head`, and each
+    /// section's raw data is read by `read(file offset, destination)`
+    /// straight into its place in `dest` (false: the read failed,
+    /// [`Error::SectionReadFailed`]). A loader reading from a disk thus
+    /// reads the file once, into the image, with no copy.
+    pub fn load_with(
+        &self,
+        head: &[u8],
+        dest: &mut [u8],
+        load_address: u64,
+        mut read: impl FnMut(usize, &mut [u8]) -> bool,
+    ) -> Result<(), Error> {
+        let file = head;
         let size = self.size_of_image();
         if dest.len() as u64 != u64::from(size) {
             return Err(Error::BadDestinationSize { expected: size, got: dest.len() });
@@ -149,13 +174,19 @@ impl PeImage {
         covered.try_reserve_exact(self.sections().len() + 1).map_err(|_| Error::OutOfMemory)?;
         covered.push((0, headers));
         for (i, s) in (0u16..).zip(self.sections()) {
-            let src = file.get(s.file_range()).ok_or(Error::SectionDataOutsideFile(i))?;
-            let at = s.rva() as usize;
-            if !put(dest, at, src) {
-                return Err(Error::SectionOutsideImage(i));
+            let range = s.file_range();
+            if range.end > self.file_len() {
+                return Err(Error::SectionDataOutsideFile(i));
             }
-            // `put` checked that `at + src.len()` lies inside `dest`.
-            covered.push((at, at.saturating_add(src.len())));
+            let at = s.rva() as usize;
+            let out = at
+                .checked_add(range.len())
+                .and_then(|end| dest.get_mut(at..end))
+                .ok_or(Error::SectionOutsideImage(i))?;
+            if !out.is_empty() && !read(range.start, out) {
+                return Err(Error::SectionReadFailed(i));
+            }
+            covered.push((at, at.saturating_add(range.len())));
         }
         zero_uncovered(dest, &mut covered);
 

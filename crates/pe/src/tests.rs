@@ -660,3 +660,35 @@ fn write_fuzz_seed() {
     b.signature = vec![0; 16];
     std::fs::write(PathBuf::from(dir).join("synthetic-standard"), b.build()).unwrap();
 }
+
+#[test]
+fn loads_from_headers_and_a_reader_as_from_the_whole_file() {
+    let f = Builder::standard().build();
+    let whole = PeImage::parse(&f).unwrap();
+    let expected = load(&whole, &f, BASE + 0x10_0000).unwrap();
+    let headers = whole.size_of_headers() as usize;
+
+    // Too few bytes for the headers: the error says how many are needed.
+    assert_eq!(
+        PeImage::parse_headers(&f[..headers - 1], f.len()).unwrap_err(),
+        Error::Truncated { needed: headers as u64, len: headers - 1 }
+    );
+    assert!(matches!(PeImage::parse_headers(&f, f.len() - 1), Err(Error::FileMismatch { .. })));
+
+    let img = PeImage::parse_headers(&f[..headers], f.len()).unwrap();
+    let mut dest = vec![0xaa; img.size_of_image() as usize];
+    let mut reads = Vec::new();
+    img.load_with(&f[..headers], &mut dest, BASE + 0x10_0000, |off, out| {
+        reads.push((off, out.len()));
+        out.copy_from_slice(&f[off..off + out.len()]);
+        true
+    })
+    .unwrap();
+    assert_eq!(dest, expected);
+    // One read per section with raw data, nothing else.
+    assert_eq!(reads.len(), img.sections().iter().filter(|s| !s.file_range().is_empty()).count());
+
+    // A failing read names the section and stops the load.
+    let err = img.load_with(&f[..headers], &mut dest, BASE, |_, _| false).unwrap_err();
+    assert!(matches!(err, Error::SectionReadFailed(_)), "{err:?}");
+}

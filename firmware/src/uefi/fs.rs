@@ -12,7 +12,6 @@ use super::abi::{guid, FileProtocolV1, SimpleFileSystemProtocol};
 use super::ffi::{err, guid as guid_arg, out, read, status, utf16_arg, Efi};
 use super::state::{BOOT, DISKS};
 use crate::disks::{BootDisk, Fs};
-use crate::memory::PageBuf;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -22,7 +21,6 @@ use uefi_raw::Guid as RawGuid;
 use vmfw_efi::handles::Handle;
 use vmfw_efi::{Error, Result};
 use vmfw_fat::{DirCursor, Entry, Timestamp};
-use vmfw_memmap::MemoryType;
 
 /// A volume: its disk's index and partition number.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -118,21 +116,42 @@ fn to_fat_path(p: &str) -> String {
     p.replace('\\', "/")
 }
 
-/// Reads the file the FilePath nodes of `file_path` name on volume
-/// handle `h` into fresh pages.
-pub fn read_path(h: Handle, file_path: &[u8]) -> Result<PageBuf> {
+/// How much of a file [`with_file`] reads before calling back: enough for
+/// any PE image's headers (`SizeOfHeaders` is a few KiB in practice).
+const HEAD: usize = 64 << 10;
+
+/// Opens the file the FilePath nodes of `file_path` name on volume handle
+/// `h` and calls `f` with its first bytes (at most [`HEAD`]), its length,
+/// and a reader for any part of it (`read(offset, buf)` fills `buf`): a
+/// loader places what it needs straight where it goes, with no copy of
+/// the whole file in between.
+pub fn with_file<R>(
+    h: Handle,
+    file_path: &[u8],
+    f: impl FnOnce(
+        &[u8],
+        usize,
+        &mut dyn FnMut(usize, &mut [u8]) -> core::result::Result<(), vmfw_fat::Error>,
+    ) -> R,
+) -> Result<R> {
     let name = vmfw_efi::devpath::file_path(file_path)?;
     with_volume(volume_of(h)?, |fs| {
-        let mut f = fs.open(&to_fat_path(&name)).map_err(|e| {
+        let mut file = fs.open(&to_fat_path(&name)).map_err(|e| {
             log::debug!("{name}: {e}");
             fat_err(e)
         })?;
-        let size = usize::try_from(f.size()).map_err(|_| Error::OutOfResources)?;
-        // `read_all` fills every byte or fails (and the buffer is dropped).
-        let mut buf =
-            PageBuf::for_reading(size, MemoryType::FirmwareData).ok_or(Error::OutOfResources)?;
-        fs.read_all(&mut f, &mut buf).map_err(fat_err)?;
-        Ok(buf)
+        let len = usize::try_from(file.size()).map_err(|_| Error::OutOfResources)?;
+        let mut head = alloc::vec![0u8; len.min(HEAD)];
+        let n = fs.read_at(&mut file, 0, &mut head).map_err(fat_err)?;
+        if n != head.len() {
+            return Err(Error::DeviceError);
+        }
+        let mut read =
+            |offset: usize, buf: &mut [u8]| match fs.read_at(&mut file, offset as u64, buf)? {
+                n if n == buf.len() => Ok(()),
+                _ => Err(vmfw_fat::Error::TruncatedChain),
+            };
+        Ok(f(&head, len, &mut read))
     })
 }
 

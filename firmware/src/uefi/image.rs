@@ -92,6 +92,44 @@ fn fail(error: Error, why: impl core::fmt::Display) -> LoadFailure {
     LoadFailure { error, why: alloc::format!("{why}") }
 }
 
+fn not_loadable(e: vmfw_pe::Error) -> LoadFailure {
+    fail(Error::LoadError, format_args!("not a loadable PE32+ image: {e}"))
+}
+
+/// Checks that `pe` can run here and allocates its pages: the memory type
+/// of its code, its base and page count, and the image's bytes (the pages
+/// past `SizeOfImage` already zeroed).
+fn place(
+    pe: &PeImage,
+) -> core::result::Result<(MemoryType, u64, u64, &'static mut [u8]), LoadFailure> {
+    if pe.machine() != Machine::X86_64 {
+        let why = format_args!("the image is for {:?}, not x86_64", pe.machine());
+        return Err(fail(Error::Unsupported, why));
+    }
+    let code = match pe.subsystem() {
+        Subsystem::EfiApplication => MemoryType::LoaderCode,
+        Subsystem::EfiBootServiceDriver => MemoryType::BootServicesCode,
+        Subsystem::EfiRuntimeDriver => MemoryType::RuntimeServicesCode,
+    };
+    let size = u64::from(pe.size_of_image());
+    let pages = size.div_ceil(PAGE_SIZE);
+    let align = u64::from(pe.section_alignment()).max(PAGE_SIZE);
+    let base = memory::with_map(|m| {
+        if pe.is_relocatable() {
+            m.allocate(pages, align, Placement::Anywhere, code)
+        } else {
+            m.allocate_at(pe.image_base(), pages, code).map(|()| pe.image_base())
+        }
+    })
+    .map_err(|_| fail(Error::OutOfResources, format_args!("no room for {size} bytes")))?;
+    // SAFETY: `pages` pages just allocated for this image, referenced by
+    // nothing else until the image is freed.
+    let all = unsafe { memory::reserved_slice(base, (pages * PAGE_SIZE) as usize) };
+    let (dest, tail) = all.split_at_mut(size as usize);
+    tail.fill(0);
+    Ok((code, base, pages, dest))
+}
+
 /// Loads an image; returns its handle. `path` is the full device path
 /// (when known), `parent` the loading image. Logs nothing: the caller
 /// reports the failure once.
@@ -107,51 +145,52 @@ pub fn load(
         (None, Some(p)) => (None, p.to_vec()),
         _ => (None, END_PATH.to_vec()),
     };
-    let file_buf;
-    let bytes: &[u8] = match source {
-        Source::Buffer(b) => b,
+    // A file is read straight into the image, section by section; a
+    // buffer (an image already in memory) is copied.
+    let (pe, base, pages, code) = match source {
+        Source::Buffer(bytes) => {
+            let pe = PeImage::parse(bytes).map_err(not_loadable)?;
+            let (code, base, pages, dest) = place(&pe)?;
+            if let Err(e) = pe.load_into(bytes, dest, base) {
+                let _ = memory::with_map(|m| m.free(base, pages));
+                return Err(fail(Error::LoadError, e));
+            }
+            (pe, base, pages, code)
+        }
         Source::Path => {
             let Some((h, _)) = located else {
                 return Err(fail(Error::NotFound, "no file system on the device path"));
             };
-            file_buf = fs::read_path(h, &file_path)?;
-            &file_buf
+            let mut why = None;
+            let loaded = fs::with_file(h, &file_path, |head, len, read| {
+                let pe = PeImage::parse_headers(head, len).map_err(not_loadable)?;
+                let (code, base, pages, dest) = place(&pe)?;
+                let mut read = |offset: usize, out: &mut [u8]| match read(offset, out) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        why = Some(e);
+                        false
+                    }
+                };
+                if let Err(e) = pe.load_with(head, dest, base, &mut read) {
+                    let _ = memory::with_map(|m| m.free(base, pages));
+                    return Err(match why.take() {
+                        Some(io) => fail(Error::DeviceError, format_args!("{e}: {io}")),
+                        None => fail(Error::LoadError, e),
+                    });
+                }
+                Ok((pe, base, pages, code))
+            });
+            loaded??
         }
     };
-    let pe = PeImage::parse(bytes)
-        .map_err(|e| fail(Error::LoadError, format_args!("not a loadable PE32+ image: {e}")))?;
-    if pe.machine() != Machine::X86_64 {
-        let why = format_args!("the image is for {:?}, not x86_64", pe.machine());
-        return Err(fail(Error::Unsupported, why));
-    }
-    let (code, data, is_app) = match pe.subsystem() {
-        Subsystem::EfiApplication => (MemoryType::LoaderCode, EfiMemoryType::LOADER_DATA, true),
-        Subsystem::EfiBootServiceDriver => {
-            (MemoryType::BootServicesCode, EfiMemoryType::BOOT_SERVICES_DATA, false)
-        }
-        Subsystem::EfiRuntimeDriver => {
-            (MemoryType::RuntimeServicesCode, EfiMemoryType::RUNTIME_SERVICES_DATA, false)
-        }
+    let data = match pe.subsystem() {
+        Subsystem::EfiApplication => EfiMemoryType::LOADER_DATA,
+        Subsystem::EfiBootServiceDriver => EfiMemoryType::BOOT_SERVICES_DATA,
+        Subsystem::EfiRuntimeDriver => EfiMemoryType::RUNTIME_SERVICES_DATA,
     };
+    let is_app = pe.subsystem() == Subsystem::EfiApplication;
     let size = u64::from(pe.size_of_image());
-    let pages = size.div_ceil(PAGE_SIZE);
-    let align = u64::from(pe.section_alignment()).max(PAGE_SIZE);
-    let base = memory::with_map(|m| {
-        if pe.is_relocatable() {
-            m.allocate(pages, align, Placement::Anywhere, code)
-        } else {
-            m.allocate_at(pe.image_base(), pages, code).map(|()| pe.image_base())
-        }
-    })
-    .map_err(|_| fail(Error::OutOfResources, format_args!("no room for {size} bytes")))?;
-    // SAFETY: `pages` pages just allocated for this image.
-    let all = unsafe { memory::reserved_slice(base, (pages * PAGE_SIZE) as usize) };
-    let (dest, tail) = all.split_at_mut(size as usize);
-    tail.fill(0);
-    if let Err(e) = pe.load_into(bytes, dest, base) {
-        let _ = memory::with_map(|m| m.free(base, pages));
-        return Err(fail(Error::LoadError, e));
-    }
     let entry = base + u64::from(pe.entry_point_rva());
 
     let mut image = Image {
