@@ -8,11 +8,30 @@
  *   "64-bit Boot Protocol"): long mode, low memory identity-mapped by the
  *   loader, rsi = boot_params. This is the ELF entry point.
  *
- * Both doors zero .bss themselves (loaders differ in whether they do),
- * enable SSE (UEFI applications and kernels expect it), switch to the
+ * Both doors first mask the legacy 8259 interrupt controllers (see
+ * MASK_8259 below), zero .bss themselves (loaders differ in whether they
+ * do), enable SSE (UEFI applications and kernels expect it), switch to the
  * firmware's own stack and call vmfw_start(info, door). Rust then builds
  * the real page tables and GDT.
  */
+
+/* Mask every 8259 input except the master's cascade line (IRQ2): the
+ * state Linux's own 16-bit setup code leaves (arch/x86/boot/pm.c,
+ * mask_all_interrupts) and the kernel expects until it programs the PICs.
+ * The firmware runs with interrupts disabled and never takes one, but a
+ * BIOS that ran before it (SeaBIOS, under QEMU's PVH option ROM) leaves
+ * the PIT ticking into an unmasked IRQ0. Its request then stays pending
+ * at the CPU for as long as IF=0: harmless on hardware and under KVM, but
+ * QEMU's TCG then runs its interrupt check, under its global lock, after
+ * every translated block; that made the firmware and the kernel's early
+ * boot (decompressor, clear_bss) several times slower than with the
+ * interrupt masked. Hypervisors without a PIC ignore the writes. */
+.macro MASK_8259
+    mov al, 0xff
+    out 0xa1, al            /* slave: all masked */
+    mov al, 0xfb
+    out 0x21, al            /* master: all but the cascade */
+.endm
 
 .section .note.pvh, "a", @note
     .balign 4
@@ -30,6 +49,7 @@
 pvh_entry:
     cli
     cld
+    MASK_8259
     mov esi, ebx
 
     mov edi, offset __bss_start
@@ -98,6 +118,7 @@ pvh_long:
 linux64_entry:
     cli
     cld
+    MASK_8259
     mov r12, rsi
 
     lea rdi, [rip + __bss_start]
