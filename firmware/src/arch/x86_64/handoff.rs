@@ -5,6 +5,22 @@
 //! CS = 0x10, DS/ES/SS = 0x18, identity-mapped memory covering the kernel,
 //! zero page, command line and initrd (the firmware's tables map all RAM),
 //! `rsi` = zero page, entry at the protected-mode kernel + 0x200.
+//!
+//! The legacy 8259 PICs reach the kernel masked (all but the cascade), as
+//! Linux's own 16-bit setup code leaves them: the entry doors mask them
+//! before anything else (`entry.s`, `MASK_8259`, which says why) and
+//! nothing in the firmware unmasks them.
+//!
+//! Why this entry and not the 32-bit one (`code32_start`, "32-bit Boot
+//! Protocol"), which QEMU's direct kernel boot reaches through the 16-bit
+//! setup code: measured under QEMU TCG (issue 12), the kernel's
+//! decompressor and early start-up take the same host time from either
+//! entry once the PICs are masked; the half second that used to separate
+//! them was the unmasked timer interrupt, not the entry. Entering at
+//! +0x200 the decompressor builds its identity map on demand (28 page
+//! faults for a Debian 6.1 kernel) instead of inheriting the 4 GiB map
+//! `startup_32` builds, which costs nothing measurable. The 64-bit entry
+//! needs no mode switch and no identity-mapped trampoline below 4 GiB.
 
 core::arch::global_asm!(
     r#"
