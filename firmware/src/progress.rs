@@ -53,11 +53,14 @@
 //!
 //! # Progress codes
 //!
-//! At each milestone the firmware writes one byte to the POST diagnostic
-//! port 0x80 ([`post`]), so a VMM that logs those writes with timestamps
-//! (Cloud Hypervisor with `-v`) shows the timeline without a serial
-//! console. Each write is a VM exit under KVM, hence only a dozen or so
-//! per boot; QEMU ignores them. Architectures without I/O ports write
+//! On Cloud Hypervisor, at each milestone the firmware writes one byte to
+//! the POST diagnostic port 0x80 ([`post`]), which it logs with
+//! timestamps under `-v`: the timeline without a serial console. Each
+//! write is a VM exit under KVM, hence only a dozen or so per boot. The
+//! codes are on only where the ACPI tables name Cloud Hypervisor
+//! ([`enable_codes`]; the first three are then written together):
+//! Firecracker has no device at port 0x80 and logs an error line for each
+//! write, QEMU ignores them. Architectures without I/O ports write
 //! nothing.
 //!
 //! | code | milestone |
@@ -148,9 +151,25 @@ static WAITS: Waits = Waits::new();
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 static READ: AtomicU64 = AtomicU64::new(0);
 static EXIT_BOOT_SERVICES: AtomicBool = AtomicBool::new(false);
+static CODES_ON: AtomicBool = AtomicBool::new(false);
+
+/// The VMM logs port-0x80 writes (Cloud Hypervisor, whose ACPI tables say
+/// OEM "CLOUDH"): from now on [`post`] writes the codes. The milestones
+/// already passed (entry, hand-over data, memory) are written at once.
+/// Elsewhere the codes stay off: Firecracker has nothing at port 0x80 and
+/// logs an error line for every write.
+pub fn enable_codes() {
+    CODES_ON.store(true, Ordering::Relaxed);
+    for code in [Code::Entry, Code::Platform, Code::Memory] {
+        post(code);
+    }
+}
 
 /// Writes `code` to the debug port.
 pub fn post(code: Code) {
+    if !CODES_ON.load(Ordering::Relaxed) {
+        return;
+    }
     // SAFETY: port 0x80 is the POST diagnostic port: VMMs log writes to
     // it or ignore them; no device behind it touches memory.
     unsafe { arch::port_write(POST_PORT, arch::PortWidth::U8, u32::from(code as u8)) };

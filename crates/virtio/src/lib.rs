@@ -152,9 +152,8 @@ pub enum Error {
     UnalignedBuffer,
     /// The driver was reset (or gave up on the device); no more I/O.
     Stopped,
-    /// After 0 was written to the status, the device kept showing FAILED
-    /// for the whole spin limit: the VMM cannot reset it (Firecracker 1.16
-    /// and older, virtio-mmio).
+    /// After 0 was written to the status, the device kept showing FAILED:
+    /// the VMM cannot reset it (Firecracker 1.16 and older, virtio-mmio).
     ResetRefused,
     /// The device read back 0 after its reset but then refused to start
     /// initialisation again (status ACKNOWLEDGE did not stick): the VMM
