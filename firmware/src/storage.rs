@@ -196,7 +196,7 @@ fn discover_mmio(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>, disks: &
             Err(e) => log::debug!("DSDT: {e}"),
         }
     }
-    windows.sort_unstable();
+    vmfw_bytes::sort(&mut windows);
     windows.dedup_by_key(|w| w.0);
     for (base, size) in windows {
         let location = Location::Mmio(base);

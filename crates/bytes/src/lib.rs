@@ -12,6 +12,9 @@
 //!   its mixed-endian byte layout (UEFI 2.10 Appendix A).
 //! * [`Crc32`] and [`crc32()`], the IEEE CRC-32 of GPT headers, UEFI table
 //!   headers and the variable store.
+//! * [`sort()`], [`sort_by`], [`sort_by_key`]: the firmware's one small
+//!   in-place sort, shared by every caller instead of `core`'s large
+//!   per-type sorts.
 //!
 //! The readers have one meaning: a field that does not lie wholly inside
 //! the slice (including when `offset + size` overflows) is `None`, so
@@ -26,8 +29,10 @@ extern crate alloc;
 
 mod crc;
 mod guid;
+mod sort;
 
 pub use crc::{crc32, Crc32};
+pub use sort::{sort, sort_by, sort_by_key};
 pub use guid::{Guid, ParseGuidError};
 
 /// The `N` bytes at `off`, if they lie inside `b`.

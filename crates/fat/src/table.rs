@@ -185,7 +185,7 @@ fn check_disjoint(runs: &[Run]) -> Result<(), Error> {
     let mut sorted: Vec<(u32, u32)> = Vec::new();
     sorted.try_reserve_exact(runs.len()).map_err(|_| Error::OutOfMemory)?;
     sorted.extend(runs.iter().map(|r| (r.disk_cluster, r.len)));
-    sorted.sort_unstable();
+    vmfw_bytes::sort(&mut sorted);
     for w in sorted.windows(2) {
         if let [(a, alen), (b, _)] = w {
             if a.saturating_add(*alen) > *b {
