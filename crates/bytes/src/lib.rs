@@ -32,8 +32,8 @@ mod guid;
 mod sort;
 
 pub use crc::{crc32, Crc32};
-pub use sort::{sort, sort_by, sort_by_key};
 pub use guid::{Guid, ParseGuidError};
+pub use sort::{sort, sort_by, sort_by_key};
 
 /// The `N` bytes at `off`, if they lie inside `b`.
 pub fn array<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
