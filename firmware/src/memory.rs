@@ -22,8 +22,14 @@ static MAP: Once<Mutex<MemoryMap>> = Once::new();
 /// Runs `f` on the memory map. Panics if called before [`init`] (a
 /// firmware bug, reported like any panic).
 pub fn with_map<R>(f: impl FnOnce(&mut MemoryMap) -> R) -> R {
-    let map = MAP.get().expect("memory map used before memory::init");
-    f(&mut map.lock())
+    f(&mut map().lock())
+}
+
+/// The memory map's lock. Out of line: `with_map` is inlined in some
+/// seventy places, and the check with its panic path at each cost KiB.
+#[inline(never)]
+fn map() -> &'static Mutex<MemoryMap> {
+    MAP.get().expect("memory map used before memory::init")
 }
 
 /// Allocates `pages` zeroed pages of `ty` anywhere (preferring high memory
