@@ -140,8 +140,8 @@ fn door_name(door: Door) -> &'static str {
 fn log_platform(p: &Platform, heap: u64) {
     let (start, end) = memory::image_range();
     log::info!(
-        "command line: {:?}{}",
-        p.cmdline.as_str(),
+        "command line: {}{}",
+        vmfw_bytes::Quoted(p.cmdline.as_str()),
         if p.cmdline.truncated() { " (truncated)" } else { "" }
     );
     log::info!("memory map:");

@@ -142,9 +142,9 @@ impl fmt::Display for Excluded {
         match self.reason {
             Exclusion::Architecture(arch) => write!(
                 f,
-                "{}: architecture {:?} is not this machine's ({arch})",
+                "{}: architecture {} is not this machine's ({arch})",
                 self.entry.file_name(),
-                self.entry.architecture().unwrap_or("")
+                vmfw_bytes::Quoted(self.entry.architecture().unwrap_or(""))
             ),
         }
     }

@@ -15,6 +15,8 @@
 //! * [`sort()`], [`sort_by`], [`sort_by_key`]: the firmware's one small
 //!   in-place sort, shared by every caller instead of `core`'s large
 //!   per-type sorts.
+//! * [`Quoted`], a string in quotes for log lines, escaped without
+//!   `core`'s Unicode tables.
 //! * [`upcase`], the upper case of a character for case-insensitive
 //!   names, from a table far smaller than `core`'s.
 //!
@@ -31,11 +33,13 @@ extern crate alloc;
 
 mod crc;
 mod guid;
+mod quoted;
 mod sort;
 mod upcase;
 
 pub use crc::{crc32, Crc32};
 pub use guid::{Guid, ParseGuidError};
+pub use quoted::Quoted;
 pub use sort::{sort, sort_by, sort_by_key};
 pub use upcase::upcase;
 
