@@ -170,7 +170,7 @@ fn init_power(acpi: Option<&vmfw_acpi::Tables>) {
     };
     match tables.power_control(&memory::Phys) {
         Ok(pc) => {
-            log::debug!("ACPI power control: {pc:?}");
+            log::debug!("ACPI power control: {}", power::Described(&pc));
             power::set_acpi(pc);
         }
         Err(e) => log::warn!("ACPI: {e}; power off by reset only"),

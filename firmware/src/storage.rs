@@ -153,7 +153,14 @@ fn discover_pci(acpi: Option<&vmfw_acpi::Tables>, disks: &mut Vec<Disk>) {
             }
             let location = Location::Pci(f.bdf);
             if let Err(e) = vmfw_pci::memory_bars(&mut access, f.bdf, &mut windows) {
-                log::warn!("{location}: BARs: {e:?}");
+                match e {
+                    vmfw_pci::Error::NotADevice => {
+                        log::warn!("{location}: BARs: not a type-0 function")
+                    }
+                    vmfw_pci::Error::NoSpace { index, size } => {
+                        log::warn!("{location}: BARs: no room for BAR {index} ({size:#x} bytes)")
+                    }
+                }
             }
             let mut cfg = FunctionConfig { access: &mut access, bdf: f.bdf };
             let transport = PciTransport::new(&mut cfg, |region| {
