@@ -298,7 +298,6 @@ fn add(
 #[cfg(test)]
 pub mod test_disk {
     use super::{Disk, Driver, Location};
-    use alloc::boxed::Box;
     use alloc::vec::Vec;
     use vmfw_block::{BlockIo, MemDisk};
 
