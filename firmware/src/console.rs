@@ -131,7 +131,7 @@ pub fn init_logger(level: Option<&str>) {
     if let Some(l) =
         level.filter(|l| !matches!(*l, "off" | "error" | "warn" | "info" | "debug" | "trace"))
     {
-        log::warn!("unknown log level {l:?}, using info");
+        log::warn!("unknown log level {}, using info", vmfw_bytes::Quoted(l));
     }
 }
 

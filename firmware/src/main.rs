@@ -157,8 +157,8 @@ fn door_name(door: Door) -> &'static str {
 fn log_platform(p: &Platform, heap: u64) {
     let (start, end) = memory::image_range();
     log::info!(
-        "command line: {:?}{}",
-        p.cmdline.as_str(),
+        "command line: {}{}",
+        vmfw_bytes::Quoted(p.cmdline.as_str()),
         if p.cmdline.truncated() { " (truncated)" } else { "" }
     );
     log::info!("memory map:");
@@ -187,7 +187,7 @@ fn init_power(acpi: Option<&vmfw_acpi::Tables>) {
     };
     match tables.power_control(&memory::Phys) {
         Ok(pc) => {
-            log::debug!("ACPI power control: {pc:?}");
+            log::debug!("ACPI power control: {}", power::Described(&pc));
             power::set_acpi(pc);
         }
         Err(e) => log::warn!("ACPI: {e}; power off by reset only"),

@@ -12,7 +12,6 @@
 use crate::console::try_read;
 use crate::{arch, println, time};
 use alloc::string::String;
-use alloc::vec::Vec;
 use vmfw_keys::{Decoder, Event, Key};
 
 /// What the user chose.
@@ -164,16 +163,17 @@ pub fn run(items: &[Item], default: usize, timeout_s: Option<u64>) -> Choice {
 
 /// Line editor for the command line: printable characters append,
 /// Backspace/DEL deletes, Enter accepts, Escape cancels; other keys
-/// (cursor keys, function keys) do nothing.
+/// (cursor keys, function keys) do nothing. Backspace deletes a whole
+/// character, so the line stays valid UTF-8 without a lossy conversion.
 fn edit(input: &mut Input, start: &str) -> Option<String> {
     println!("Edit the command line (Enter boots, Esc cancels):");
-    let mut line: Vec<u8> = start.as_bytes().to_vec();
+    let mut line = String::from(start);
     crate::console::write_str(&alloc::format!("> {start}"));
     loop {
         match input.next(None).and_then(Event::key) {
             Some(Key::Enter) => {
                 println!();
-                return Some(String::from_utf8_lossy(&line).into_owned());
+                return Some(line);
             }
             Some(Key::Escape) => {
                 println!("\n(cancelled)");
@@ -181,10 +181,9 @@ fn edit(input: &mut Input, start: &str) -> Option<String> {
             }
             Some(Key::Backspace) if line.pop().is_some() => crate::console::write_str("\x08 \x08"),
             Some(Key::Char(c @ ' '..='~')) => {
+                line.push(c);
                 let mut utf8 = [0u8; 4];
-                let c = c.encode_utf8(&mut utf8);
-                line.extend_from_slice(c.as_bytes());
-                crate::console::write_str(c);
+                crate::console::write_str(c.encode_utf8(&mut utf8));
             }
             _ => {}
         }

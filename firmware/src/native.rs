@@ -24,6 +24,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use vmfw_bls::{Arch, Entry, LoaderConf, Menu, Timeout};
 use vmfw_boot::Attempt;
+use vmfw_bytes::Quoted;
 use vmfw_linux::{SetupHeader, ZeroPage};
 use vmfw_memmap::PAGE_SIZE;
 use vmfw_platform::Platform;
@@ -223,10 +224,10 @@ fn try_esp(
         return Err(Attempt::Absent("no entry for this machine".into()));
     };
     log::info!(
-        "disk{disk}: {} boot entr{}, default {:?}",
+        "disk{disk}: {} boot entr{}, default {}",
         menu.entries().len(),
         if menu.entries().len() == 1 { "y" } else { "ies" },
-        default.id()
+        Quoted(default.id())
     );
     let timeout = conf.timeout.unwrap_or(Timeout::MenuHidden);
     let (show, countdown) = match timeout {
@@ -258,16 +259,18 @@ fn try_esp(
         let edited = if n == 0 { first.as_ref().and_then(|(_, c)| c.clone()) } else { None };
         if edited.is_none() && entry.has_unexpanded_variables() {
             log::info!(
-                "disk{disk}: entry {:?}: options use $variables vmfw cannot expand; left to the UEFI path",
-                entry.id()
+                "disk{disk}: entry {}: options use $variables vmfw cannot expand; left to the UEFI path",
+                Quoted(entry.id())
             );
             continue;
         }
-        log::info!("disk{disk}: booting entry {:?} ({})", entry.id(), title(entry));
+        log::info!("disk{disk}: booting entry {} ({})", Quoted(entry.id()), title(entry));
         progress::post(Code::NativeEntry);
         match prepare(fs, entry, edited, platform) {
             Ok(p) => return Ok(p),
-            Err(e) => log::warn!("disk{disk}: entry {:?} failed: {e}; trying the next", entry.id()),
+            Err(e) => {
+                log::warn!("disk{disk}: entry {} failed: {e}; trying the next", Quoted(entry.id()))
+            }
         }
     }
     Err(Attempt::Failed("no entry could be booted".into()))
@@ -345,7 +348,7 @@ fn prepare(
     let options = edited.as_deref().unwrap_or(entry.options().unwrap_or(""));
     let cmdline =
         vmfw_linux::kernel_cmdline(options, platform.cmdline.values("virtio_mmio.device"));
-    log::info!("kernel command line: {cmdline:?}");
+    log::info!("kernel command line: {}", Quoted(&cmdline));
     let params = memory::with_map(|m| vmfw_linux::load_params_plan(&hdr, cmdline.len() as u64, m))
         .map_err(Error::CommandLine)?;
     taken.add(params.zero_page, params.size);

@@ -48,7 +48,7 @@ impl Access {
         match self {
             Access::Ecam(w) => {
                 let mut s: alloc::vec::Vec<u16> = w.iter().map(|e| e.segment).collect();
-                s.sort_unstable();
+                vmfw_bytes::sort(&mut s);
                 s.dedup();
                 s
             }

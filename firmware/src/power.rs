@@ -18,6 +18,40 @@ use vmfw_acpi::{Gas, GasSpace, PowerControl};
 
 static ACPI: Once<PowerControl> = Once::new();
 
+/// Shows a [`PowerControl`] for the debug log: each register write as
+/// `space address <- value`. (Written out instead of `{:?}`, whose
+/// derived struct formatting would be the only user of `core`'s Debug
+/// builders in the image.)
+pub struct Described<'a>(pub &'a PowerControl);
+
+impl core::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        fn reg(f: &mut core::fmt::Formatter<'_>, g: &Gas, value: u64) -> core::fmt::Result {
+            match g.space {
+                GasSpace::Memory => f.write_str("mem")?,
+                GasSpace::Io => f.write_str("io")?,
+                GasSpace::Other(n) => write!(f, "space {n}")?,
+            }
+            write!(f, " {:#x}/{} <- {value:#x}", g.address, g.bit_width)
+        }
+        f.write_str("S5")?;
+        let mut any = false;
+        for (g, v) in self.0.s5_writes.iter().flatten() {
+            f.write_str(if any { ", " } else { " " })?;
+            reg(f, g, u64::from(*v))?;
+            any = true;
+        }
+        if !any {
+            f.write_str(" none")?;
+        }
+        f.write_str("; reset ")?;
+        match &self.0.reset {
+            Some((g, v)) => reg(f, g, u64::from(*v)),
+            None => f.write_str("none"),
+        }
+    }
+}
+
 /// Records how ACPI says to power off and reset.
 pub fn set_acpi(pc: PowerControl) {
     ACPI.call_once(|| pc);

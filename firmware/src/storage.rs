@@ -9,6 +9,7 @@
 
 use crate::memory::{self, FirmwareDma};
 use crate::pci::{Access, FunctionConfig};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use vmfw_block::{BlockIo, Error};
 use vmfw_pci::{BarWindows, Bdf};
@@ -37,9 +38,11 @@ impl core::fmt::Display for Location {
     }
 }
 
+// Only the host tests have a second, small variant; the firmware's one
+// variant is as large as the enum anyway.
+#[cfg_attr(test, allow(clippy::large_enum_variant))]
 enum Driver {
-    Pci(VirtioBlk<PciTransport<MmioRegion>, FirmwareDma>),
-    Mmio(VirtioBlk<MmioTransport<MmioRegion>, FirmwareDma>),
+    Virtio(VirtioBlk<AnyTransport, FirmwareDma>),
     /// Host tests: a disk image in memory.
     #[cfg(test)]
     Mem(test_disk::MemDriver),
@@ -55,16 +58,14 @@ pub struct Disk {
 macro_rules! with_driver {
     ($self:expr, $d:ident => $e:expr) => {
         match &$self.driver {
-            Driver::Pci($d) => $e,
-            Driver::Mmio($d) => $e,
+            Driver::Virtio($d) => $e,
             #[cfg(test)]
             Driver::Mem($d) => $e,
         }
     };
     (mut $self:expr, $d:ident => $e:expr) => {
         match &mut $self.driver {
-            Driver::Pci($d) => $e,
-            Driver::Mmio($d) => $e,
+            Driver::Virtio($d) => $e,
             #[cfg(test)]
             Driver::Mem($d) => $e,
         }
@@ -205,7 +206,14 @@ fn discover_pci(acpi: Option<&vmfw_acpi::Tables>, disks: &mut Disks) {
             }
             let location = Location::Pci(f.bdf);
             if let Err(e) = vmfw_pci::memory_bars(&mut access, f.bdf, &mut windows) {
-                log::warn!("{location}: BARs: {e:?}");
+                match e {
+                    vmfw_pci::Error::NotADevice => {
+                        log::warn!("{location}: BARs: not a type-0 function")
+                    }
+                    vmfw_pci::Error::NoSpace { index, size } => {
+                        log::warn!("{location}: BARs: no room for BAR {index} ({size:#x} bytes)")
+                    }
+                }
             }
             let mut cfg = FunctionConfig { access: &mut access, bdf: f.bdf };
             let transport = PciTransport::new(&mut cfg, |region| {
@@ -219,9 +227,7 @@ fn discover_pci(acpi: Option<&vmfw_acpi::Tables>, disks: &mut Disks) {
                 unsafe { MmioRegion::new(addr, region.length as usize) }
             });
             match transport {
-                Ok(t) => {
-                    add(disks, location, |o| VirtioBlk::new(t, FirmwareDma, o).map(Driver::Pci))
-                }
+                Ok(t) => add(disks, location, |o| new_blk(AnyTransport(Box::new(t)), o)),
                 Err(e) => log::warn!("{location}: virtio-blk transport: {e}"),
             }
         }
@@ -246,7 +252,7 @@ fn discover_mmio(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>, disks: &
             Err(e) => log::debug!("DSDT: {e}"),
         }
     }
-    windows.sort_unstable();
+    vmfw_bytes::sort(&mut windows);
     windows.dedup_by_key(|w| w.0);
     for (base, size) in windows {
         let location = Location::Mmio(base);
@@ -261,13 +267,73 @@ fn discover_mmio(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>, disks: &
         match MmioTransport::new(region) {
             Ok(mut t) => match t.device_type() {
                 vmfw_virtio::DEVICE_TYPE_BLOCK => {
-                    add(disks, location, |o| VirtioBlk::new(t, FirmwareDma, o).map(Driver::Mmio))
+                    add(disks, location, |o| new_blk(AnyTransport(Box::new(t)), o))
                 }
                 other => log::debug!("{location}: virtio device type {other}, not a disk"),
             },
             Err(e) => log::debug!("{location}: {e}"),
         }
     }
+}
+
+/// Either virtio transport behind one type, so the block driver (several
+/// KiB of code per transport type it is compiled for) exists once in the
+/// image; a register access costs one indirect call more.
+struct AnyTransport(Box<dyn Transport>);
+
+impl Transport for AnyTransport {
+    fn device_type(&mut self) -> u32 {
+        self.0.device_type()
+    }
+    fn is_legacy(&self) -> bool {
+        self.0.is_legacy()
+    }
+    fn status(&mut self) -> u8 {
+        self.0.status()
+    }
+    fn set_status(&mut self, status: u8) {
+        self.0.set_status(status)
+    }
+    fn device_features(&mut self) -> u64 {
+        self.0.device_features()
+    }
+    fn set_driver_features(&mut self, features: u64) {
+        self.0.set_driver_features(features)
+    }
+    fn queue_max_size(&mut self, queue: u16) -> Result<u32, vmfw_virtio::Error> {
+        self.0.queue_max_size(queue)
+    }
+    fn enable_queue(
+        &mut self,
+        queue: u16,
+        layout: &vmfw_virtio::QueueLayout,
+    ) -> Result<u32, vmfw_virtio::Error> {
+        self.0.enable_queue(queue, layout)
+    }
+    fn notify(&mut self, queue: u16, token: u32) {
+        self.0.notify(queue, token)
+    }
+    fn config_generation(&mut self) -> u32 {
+        self.0.config_generation()
+    }
+    fn read_config_u8(&mut self, offset: u32) -> Result<u8, vmfw_virtio::Error> {
+        self.0.read_config_u8(offset)
+    }
+    fn read_config_u16(&mut self, offset: u32) -> Result<u16, vmfw_virtio::Error> {
+        self.0.read_config_u16(offset)
+    }
+    fn read_config_u32(&mut self, offset: u32) -> Result<u32, vmfw_virtio::Error> {
+        self.0.read_config_u32(offset)
+    }
+    fn read_isr(&mut self) -> u8 {
+        self.0.read_isr()
+    }
+}
+
+/// Starts the block driver on `t` (one instantiation for both transports).
+#[inline(never)]
+fn new_blk(t: AnyTransport, o: BlkOptions) -> Result<Driver, vmfw_virtio::Error> {
+    VirtioBlk::new(t, FirmwareDma, o).map(Driver::Virtio)
 }
 
 fn add(

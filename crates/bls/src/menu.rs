@@ -4,7 +4,7 @@
 //!
 //! The order is a total order on entries with distinct file names, so the
 //! menu is the same whatever order the directory listing had, and
-//! `sort_by` cannot panic on it (it may when a comparison is inconsistent).
+//! sorting it needs no stability.
 
 use alloc::vec::Vec;
 use core::cmp::Ordering;
@@ -76,7 +76,7 @@ fn counter_order(a: Option<BootCounter>, b: Option<BootCounter>) -> Ordering {
 
 /// Sorts entries into menu order ([`compare_entries`]).
 pub fn sort_entries(entries: &mut [Entry]) {
-    entries.sort_by(compare_entries);
+    vmfw_bytes::sort_by(entries, compare_entries);
 }
 
 /// The index of the default entry in `entries` (which need not be sorted),
@@ -142,9 +142,9 @@ impl fmt::Display for Excluded {
         match self.reason {
             Exclusion::Architecture(arch) => write!(
                 f,
-                "{}: architecture {:?} is not this machine's ({arch})",
+                "{}: architecture {} is not this machine's ({arch})",
                 self.entry.file_name(),
-                self.entry.architecture().unwrap_or("")
+                vmfw_bytes::Quoted(self.entry.architecture().unwrap_or(""))
             ),
         }
     }

@@ -160,7 +160,10 @@ impl Mode {
                 Mode::Auto,
                 Some(Line::new(
                     Level::Warn,
-                    format!("vmfw.boot={other:?} is not auto, native or uefi; using auto"),
+                    format!(
+                        "vmfw.boot={} is not auto, native or uefi; using auto",
+                        vmfw_bytes::Quoted(other)
+                    ),
                 )),
             ),
         }

@@ -12,6 +12,13 @@
 //!   its mixed-endian byte layout (UEFI 2.10 Appendix A).
 //! * [`Crc32`] and [`crc32()`], the IEEE CRC-32 of GPT headers, UEFI table
 //!   headers and the variable store.
+//! * [`sort()`], [`sort_by`], [`sort_by_key`]: the firmware's one small
+//!   in-place sort, shared by every caller instead of `core`'s large
+//!   per-type sorts.
+//! * [`Quoted`], a string in quotes for log lines, escaped without
+//!   `core`'s Unicode tables.
+//! * [`upcase`], the upper case of a character for case-insensitive
+//!   names, from a table far smaller than `core`'s.
 //!
 //! The readers have one meaning: a field that does not lie wholly inside
 //! the slice (including when `offset + size` overflows) is `None`, so
@@ -26,9 +33,15 @@ extern crate alloc;
 
 mod crc;
 mod guid;
+mod quoted;
+mod sort;
+mod upcase;
 
 pub use crc::{crc32, Crc32};
 pub use guid::{Guid, ParseGuidError};
+pub use quoted::Quoted;
+pub use sort::{sort, sort_by, sort_by_key};
+pub use upcase::upcase;
 
 /// The `N` bytes at `off`, if they lie inside `b`.
 pub fn array<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {

@@ -47,8 +47,8 @@
 //!   notification are dropped; an unknown event is
 //!   `EFI_INVALID_PARAMETER`.
 
+use crate::vecmap::VecMap;
 use crate::{Error, Guid, Result};
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::num::NonZeroUsize;
 
@@ -170,7 +170,7 @@ struct Event {
 /// The event table. See the module docs for its rules.
 #[derive(Debug)]
 pub struct Events {
-    events: BTreeMap<EventId, Event>,
+    events: VecMap<EventId, Event>,
     /// Events whose notification is queued, in signal order.
     queue: Vec<EventId>,
     tpl: Tpl,
@@ -187,13 +187,7 @@ impl Default for Events {
 impl Events {
     /// An empty table at `TPL_APPLICATION`, time 0.
     pub fn new() -> Self {
-        Self {
-            events: BTreeMap::new(),
-            queue: Vec::new(),
-            tpl: tpl::APPLICATION,
-            now: 0,
-            next_id: 0,
-        }
+        Self { events: VecMap::new(), queue: Vec::new(), tpl: tpl::APPLICATION, now: 0, next_id: 0 }
     }
 
     fn get(&self, e: EventId) -> Result<&Event> {

@@ -37,6 +37,7 @@ pub mod pool;
 pub mod status;
 pub mod time;
 pub mod variables;
+mod vecmap;
 
 pub use events::{EventId, Events};
 pub use guid::Guid;

@@ -142,7 +142,7 @@ pub fn option_for_path<'a>(
     if let Some(n) = found {
         return OptionSlot::Existing(n);
     }
-    used.sort_unstable();
+    vmfw_bytes::sort(&mut used);
     used.dedup();
     // Sorted and without repeats, the k-th number is k until the first
     // gap; past all 65536 the count no longer fits a u16.

@@ -17,7 +17,6 @@
 
 use crate::memory::{self, AllocateType, EfiMemoryType};
 use crate::{Error, Result};
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use vmfw_memmap::{MemoryMap, PAGE_SIZE};
 
@@ -113,7 +112,7 @@ impl Arena {
 #[derive(Debug, Default)]
 pub struct Pool {
     arenas: Vec<Arena>,
-    live: BTreeMap<u64, Allocation>,
+    live: crate::vecmap::VecMap<u64, Allocation>,
 }
 
 fn rounded(size: u64) -> Option<u64> {

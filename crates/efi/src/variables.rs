@@ -64,8 +64,8 @@
 //! data; both the per-variable maximum and the storage total count that.
 //! One pool serves volatile and non-volatile variables alike.
 
+use crate::vecmap::VecMap;
 use crate::{Error, Guid, Result, SizedError};
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::ops::Bound;
 
@@ -160,8 +160,8 @@ type Key = (Guid, Vec<u16>);
 /// The variable store. See the module docs for its rules.
 #[derive(Debug, Default, Clone)]
 pub struct Store {
-    vars: BTreeMap<Key, Variable>,
-    read_only: BTreeSet<Key>,
+    vars: VecMap<Key, Variable>,
+    read_only: VecMap<Key, ()>,
     limits: Limits,
     used: u64,
     runtime: bool,
@@ -282,7 +282,7 @@ impl Store {
         check_name(name)?;
         Self::check_attributes(attributes)?;
         let key = (guid, name.to_vec());
-        if self.read_only.contains(&key) {
+        if self.read_only.contains_key(&key) {
             return Err(Error::WriteProtected);
         }
         self.write(key, attributes, data)
@@ -366,8 +366,10 @@ impl Store {
         if used > self.limits.max_storage {
             return Err(Error::OutOfResources);
         }
-        let v =
-            self.vars.entry(key).or_insert(Variable { attributes: stored_attrs, data: Vec::new() });
+        let v = self
+            .vars
+            .get_or_insert(key, Variable { attributes: stored_attrs, data: Vec::new() })
+            .ok_or(Error::OutOfResources)?;
         if !append {
             v.data.clear();
         }
@@ -408,7 +410,7 @@ impl Store {
             return Err(Error::OutOfResources);
         }
         self.vars.insert(key.clone(), Variable { attributes, data: data.to_vec() });
-        self.read_only.insert(key);
+        self.read_only.insert(key, ());
         self.used = used;
         Ok(())
     }
@@ -450,7 +452,7 @@ impl Store {
             name,
             attributes: v.attributes,
             data: &v.data,
-            read_only: self.read_only.contains(&(*guid, name.clone())),
+            read_only: self.read_only.contains_key(&(*guid, name.clone())),
         })
     }
 

@@ -76,17 +76,9 @@ pub(crate) fn checksum(raw: &[u8; 11]) -> u8 {
 
 /// Folds one character for case-insensitive comparison.
 pub(crate) fn fold(c: char) -> char {
-    if c.is_ascii() {
-        return c.to_ascii_uppercase();
-    }
-    if u32::from(c) > 0xFFFF {
-        return c;
-    }
-    let mut up = c.to_uppercase();
-    match (up.next(), up.next()) {
-        (Some(u), None) if u32::from(u) <= 0xFFFF => u,
-        _ => c,
-    }
+    // The simple upper case of BMP characters, as `char::to_uppercase`
+    // gives it, from a compact table (`core`'s is about 12 KiB).
+    vmfw_bytes::upcase(c)
 }
 
 /// Whether two names are equal ignoring case (see the module docs).

@@ -264,9 +264,9 @@ pub(crate) fn runs<D: BlockIo>(
         loop {
             let i = w.i;
             let jump = match g.fat_type {
-                FatType::Fat12 => follow::<W12>(&win, &mut w)?,
-                FatType::Fat16 => follow::<W16>(&win, &mut w)?,
-                FatType::Fat32 => follow::<W32>(&win, &mut w)?,
+                FatType::Fat12 => follow12(&win, &mut w)?,
+                FatType::Fat16 => follow16(&win, &mut w)?,
+                FatType::Fat32 => follow32(&win, &mut w)?,
             };
             cur.len += w.i - i;
             let Some(n) = jump else { break };
@@ -298,6 +298,26 @@ struct Walk {
     /// The volume's cluster count and end-of-chain mark.
     count: u32,
     eoc: u32,
+}
+
+// The walk's loops, one per FAT type, as plain functions: generic code is
+// compiled at the level of the crate that instantiates it (the firmware
+// binary, built for size), a plain function at this crate's own level,
+// which the workspace's release profile keeps speed-minded. Not inlined,
+// so they keep it.
+#[inline(never)]
+fn follow12(win: &View<'_>, w: &mut Walk) -> Result<Option<u32>, Error> {
+    follow::<W12>(win, w)
+}
+
+#[inline(never)]
+fn follow16(win: &View<'_>, w: &mut Walk) -> Result<Option<u32>, Error> {
+    follow::<W16>(win, w)
+}
+
+#[inline(never)]
+fn follow32(win: &View<'_>, w: &mut Walk) -> Result<Option<u32>, Error> {
+    follow::<W32>(win, w)
 }
 
 /// Follows the chain through the entries `win` holds (`W`-bit entries)

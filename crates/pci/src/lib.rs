@@ -80,7 +80,7 @@ pub fn enumerate(cs: &mut dyn ConfigSpace, segment: u16) -> Vec<Function> {
     let mut visited = [false; 256];
     let mut next_bus: u16 = 1;
     scan_bus(cs, segment, 0, &mut visited, &mut next_bus, &mut found);
-    found.sort_by_key(|f: &Function| f.bdf);
+    vmfw_bytes::sort_by_key(&mut found, |f: &Function| f.bdf);
     found
 }
 

@@ -214,18 +214,26 @@ impl core::fmt::Display for Error {
             Error::TooManySections(n) => {
                 write!(f, "{n} sections (at most {MAX_SECTIONS} supported)")
             }
-            Error::OptionalHeaderTooSmall(n) => write!(f, "optional header too small ({n} bytes)"),
+            Error::OptionalHeaderTooSmall(n) => {
+                number(f, "optional header too small (", u64::from(n), false, " bytes)")
+            }
             Error::Pe32NotSupported => f.write_str("32-bit PE32 image, need PE32+"),
             Error::BadOptionalMagic(m) => write!(f, "bad optional header magic {m:#06x}"),
-            Error::TooManyDataDirectories(n) => write!(f, "{n} data directories (at most 16)"),
-            Error::BadSectionAlignment(a) => write!(f, "bad SectionAlignment {a:#x}"),
-            Error::BadFileAlignment(a) => write!(f, "bad FileAlignment {a:#x}"),
-            Error::BadSizeOfImage(s) => write!(f, "bad SizeOfImage {s:#x}"),
-            Error::BadSizeOfHeaders(s) => write!(f, "bad SizeOfHeaders {s:#x}"),
-            Error::ImageBaseWraps(b) => write!(f, "ImageBase {b:#x} + SizeOfImage wraps"),
-            Error::UnsupportedSubsystem(s) => write!(f, "subsystem {s} is not an EFI image"),
+            Error::TooManyDataDirectories(n) => {
+                number(f, "", u64::from(n), false, " data directories (at most 16)")
+            }
+            Error::BadSectionAlignment(a) => {
+                number(f, "bad SectionAlignment ", u64::from(a), true, "")
+            }
+            Error::BadFileAlignment(a) => number(f, "bad FileAlignment ", u64::from(a), true, ""),
+            Error::BadSizeOfImage(s) => number(f, "bad SizeOfImage ", u64::from(s), true, ""),
+            Error::BadSizeOfHeaders(s) => number(f, "bad SizeOfHeaders ", u64::from(s), true, ""),
+            Error::ImageBaseWraps(b) => number(f, "ImageBase ", b, true, " + SizeOfImage wraps"),
+            Error::UnsupportedSubsystem(s) => {
+                number(f, "subsystem ", u64::from(s), false, " is not an EFI image")
+            }
             Error::EntryPointOutsideSections(e) => {
-                write!(f, "entry point {e:#x} is not inside a section")
+                number(f, "entry point ", u64::from(e), true, " is not inside a section")
             }
             Error::RelocDirectoryOutsideImage { rva, size } => {
                 write!(f, "relocation directory {rva:#x}+{size:#x} outside the image")
@@ -233,10 +241,18 @@ impl core::fmt::Display for Error {
             Error::SecurityDirectoryOutsideFile { offset, size } => {
                 write!(f, "certificate table {offset:#x}+{size:#x} outside the file")
             }
-            Error::SectionDataOutsideFile(i) => write!(f, "section {i} data outside the file"),
-            Error::SectionOutsideImage(i) => write!(f, "section {i} outside SizeOfImage"),
-            Error::SectionReadFailed(i) => write!(f, "section {i} could not be read"),
-            Error::SectionOverlapsHeaders(i) => write!(f, "section {i} overlaps the headers"),
+            Error::SectionDataOutsideFile(i) => {
+                number(f, "section ", u64::from(i), false, " data outside the file")
+            }
+            Error::SectionOutsideImage(i) => {
+                number(f, "section ", u64::from(i), false, " outside SizeOfImage")
+            }
+            Error::SectionReadFailed(i) => {
+                number(f, "section ", u64::from(i), false, " could not be read")
+            }
+            Error::SectionOverlapsHeaders(i) => {
+                number(f, "section ", u64::from(i), false, " overlaps the headers")
+            }
             Error::SectionsOverlap(a, b) => write!(f, "sections {a} and {b} overlap"),
             Error::FileMismatch { expected, got } => {
                 write!(f, "file is {got} bytes, was {expected} when parsed")
@@ -247,9 +263,11 @@ impl core::fmt::Display for Error {
             Error::MisalignedLoadAddress { address, alignment } => {
                 write!(f, "load address {address:#x} not aligned to {alignment:#x}")
             }
-            Error::LoadAddressWraps(a) => write!(f, "load address {a:#x} + SizeOfImage wraps"),
+            Error::LoadAddressWraps(a) => {
+                number(f, "load address ", a, true, " + SizeOfImage wraps")
+            }
             Error::NotRelocatable { image_base } => {
-                write!(f, "relocations stripped: must load at {image_base:#x}")
+                number(f, "relocations stripped: must load at ", image_base, true, "")
             }
             Error::BadRelocBlock { offset, size } => {
                 write!(f, "bad relocation block at {offset:#x} (size {size:#x})")
@@ -258,15 +276,34 @@ impl core::fmt::Display for Error {
                 write!(f, "unsupported relocation type {kind} at {rva:#x}")
             }
             Error::RelocationOutsideImage(rva) => {
-                write!(f, "relocation at {rva:#x} outside the image")
+                number(f, "relocation at ", rva, true, " outside the image")
             }
             Error::RelocationInHeaders(rva) => {
-                write!(f, "relocation at {rva:#x} inside the image headers")
+                number(f, "relocation at ", rva, true, " inside the image headers")
             }
             Error::HighLowAbove4G(rva) => {
-                write!(f, "32-bit relocation at {rva:#x} in an image above 4 GiB")
+                number(f, "32-bit relocation at ", rva, true, " in an image above 4 GiB")
             }
             Error::OutOfMemory => f.write_str("out of memory"),
         }
     }
+}
+
+/// Writes `before`, `n` (as `{:#x}` when `hex`, else as `{}`), then
+/// `after`: one shared path for the many one-number messages above, where
+/// a `write!` each costs its own formatting call and argument tables.
+fn number(
+    f: &mut core::fmt::Formatter<'_>,
+    before: &str,
+    n: u64,
+    hex: bool,
+    after: &str,
+) -> core::fmt::Result {
+    f.write_str(before)?;
+    if hex {
+        write!(f, "{n:#x}")?;
+    } else {
+        write!(f, "{n}")?;
+    }
+    f.write_str(after)
 }

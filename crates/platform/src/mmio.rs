@@ -42,8 +42,8 @@ fn memparse(s: &str) -> Option<u64> {
 fn parse_int(s: &str) -> Option<u64> {
     if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         u64::from_str_radix(hex, 16).ok()
-    } else if s.len() > 1 && s.starts_with('0') {
-        u64::from_str_radix(&s[1..], 8).ok()
+    } else if let Some(oct) = s.strip_prefix('0').filter(|o| !o.is_empty()) {
+        u64::from_str_radix(oct, 8).ok()
     } else {
         s.parse().ok()
     }

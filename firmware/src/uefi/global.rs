@@ -38,15 +38,37 @@ impl<T> Global<T> {
     /// Runs `f` on the value; panics if it is not set or is in use.
     #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let mut g = self.0.try_lock().expect("UEFI state re-entered");
-        f(g.as_mut().expect("UEFI state used before it was set"))
+        let (_guard, v) = self.enter();
+        // SAFETY: `v` points into the value `_guard` keeps locked until
+        // the end of this function; nothing else touches it meanwhile.
+        f(unsafe { &mut *v.as_ptr() })
     }
 
     /// Runs `f` on the value if it is set.
     #[track_caller]
     pub fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        let mut g = self.0.try_lock().expect("UEFI state re-entered");
+        let mut g = self.lock();
         g.as_mut().map(f)
+    }
+
+    /// Locks the value; panics (at the caller's place) if it is in use.
+    /// Kept out of line: the UEFI shims call it in some two hundred
+    /// places, and the lock and panic path inlined at each cost several
+    /// KiB of the image.
+    #[track_caller]
+    #[inline(never)]
+    fn lock(&self) -> spin::MutexGuard<'_, Option<T>> {
+        self.0.try_lock().expect("UEFI state re-entered")
+    }
+
+    /// Locks the value and points at it; panics (at the caller's place)
+    /// if it is in use or not set. Out of line as [`Global::lock`].
+    #[track_caller]
+    #[inline(never)]
+    fn enter(&self) -> (spin::MutexGuard<'_, Option<T>>, NonNull<T>) {
+        let mut g = self.lock();
+        let v = NonNull::from(g.as_mut().expect("UEFI state used before it was set"));
+        (g, v)
     }
 }
 
@@ -101,16 +123,24 @@ impl<T: ?Sized> Lent<T> {
     /// Makes `value` reachable through [`Lent::with`] while `f` runs.
     /// Lending again while lent (a nested boot) keeps the outer loan.
     pub fn lend<R>(&self, value: &mut T, f: impl FnOnce() -> R) -> R {
-        let outer = self.0.try_lock().expect("lent value re-entered").replace(NonNull::from(value));
+        let outer = self.lock().replace(NonNull::from(value));
         let r = f();
-        *self.0.try_lock().expect("lent value re-entered") = outer;
+        *self.lock() = outer;
         r
+    }
+
+    /// Locks the loan; panics (at the caller's place) if it is in use.
+    /// Out of line for the same reason as [`Global::lock`].
+    #[track_caller]
+    #[inline(never)]
+    fn lock(&self) -> spin::MutexGuard<'_, Option<NonNull<T>>> {
+        self.0.try_lock().expect("lent value re-entered")
     }
 
     /// Runs `f` on the lent value; `None` when nothing is lent.
     #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        let g = self.0.try_lock().expect("lent value re-entered");
+        let g = self.lock();
         // SAFETY: the pointer comes from the `&mut T` that `lend` holds
         // borrowed for as long as it is stored here; the lock makes this
         // the only access.

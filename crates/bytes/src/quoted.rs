@@ -1,0 +1,69 @@
+//! [`Quoted`]: a string in double quotes for log lines.
+//!
+//! `{:?}` on a `str` does the same for ordinary text, but it brings
+//! `core`'s Unicode-aware escaping (grapheme tables, `char` escapes and
+//! the string slicing error path: about 4 KiB) into the firmware image.
+//! Log lines quote names that come from the disk, and what matters there
+//! is that the line stays one line and cannot drive the terminal: quotes,
+//! backslashes and control characters (C0, DEL, C1) are escaped the way
+//! `{:?}` escapes them; everything else is written as it is.
+
+use core::fmt;
+
+/// Displays the string in double quotes, escaped as the module says.
+/// For printable ASCII it is exactly what `{:?}` writes.
+#[derive(Clone, Copy)]
+pub struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        let mut rest = self.0;
+        // Unescaped runs go out in one piece, escapes one by one.
+        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
+            let Some((run, tail)) = rest.split_at_checked(i) else { break };
+            f.write_str(run)?;
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                '\0' => f.write_str("\\0")?,
+                c => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+            }
+            rest = tail.get(c.len_utf8()..).unwrap_or("");
+        }
+        f.write_str(rest)?;
+        f.write_str("\"")
+    }
+}
+
+fn needs_escape(c: char) -> bool {
+    matches!(c, '"' | '\\') || c.is_control()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+
+    #[test]
+    fn printable_ascii_is_as_debug() {
+        for s in ["", "debian-6.1.conf", "console=ttyS0 panic=-1 a\"b\\c", "x86-64 'q'"] {
+            assert_eq!(format!("{}", Quoted(s)), format!("{s:?}"));
+        }
+    }
+
+    #[test]
+    fn controls_are_escaped_as_debug() {
+        for s in ["a\nb\r\t\0", "\u{1b}[31m", "\u{7f}", "\u{85}x", "é\u{9b}"] {
+            assert_eq!(format!("{}", Quoted(s)), format!("{s:?}"));
+        }
+    }
+
+    #[test]
+    fn other_unicode_is_written_as_is() {
+        assert_eq!(format!("{}", Quoted("Grüße \u{200b}")), "\"Grüße \u{200b}\"");
+    }
+}
