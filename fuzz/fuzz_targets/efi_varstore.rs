@@ -29,8 +29,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use vmfw_efi::variables::{
-    Limits, Store, APPEND_WRITE, BOOTSERVICE_ACCESS, GLOBAL_VARIABLE, NON_VOLATILE,
-    RUNTIME_ACCESS,
+    Limits, Store, APPEND_WRITE, BOOTSERVICE_ACCESS, GLOBAL_VARIABLE, NON_VOLATILE, RUNTIME_ACCESS,
 };
 use vmfw_efi::{Error, Guid};
 
@@ -52,7 +51,12 @@ const NAMES: [&str; 10] =
 const GUIDS: [Guid; 3] = [
     GLOBAL_VARIABLE,
     Guid::ZERO,
-    Guid::from_fields(0x4a67_b082, 0x0a4c, 0x41cf, [0xb6, 0xc7, 0x44, 0x0b, 0x29, 0xbb, 0x8c, 0x4f]),
+    Guid::from_fields(
+        0x4a67_b082,
+        0x0a4c,
+        0x41cf,
+        [0xb6, 0xc7, 0x44, 0x0b, 0x29, 0xbb, 0x8c, 0x4f],
+    ),
 ];
 
 fn name(r: &mut Reader) -> Vec<u16> {
@@ -72,7 +76,9 @@ fn guid(r: &mut Reader) -> Guid {
 type Snapshot = Vec<(Guid, Vec<u16>, u32, Vec<u8>, bool)>;
 
 fn snapshot(s: &Store) -> Snapshot {
-    s.iter().map(|v| (v.guid, v.name.to_vec(), v.attributes, v.data.to_vec(), v.read_only)).collect()
+    s.iter()
+        .map(|v| (v.guid, v.name.to_vec(), v.attributes, v.data.to_vec(), v.read_only))
+        .collect()
 }
 
 fn visible(s: &Store, attrs: u32) -> bool {
@@ -161,12 +167,18 @@ fuzz_target!(|data: &[u8]| {
                         } else {
                             let (a, d) = now.expect("written variable missing");
                             assert_eq!(a, attrs & !APPEND_WRITE);
-                            let mut want = if append { old.map(|o| o.1).unwrap_or_default() } else { Vec::new() };
+                            let mut want = if append {
+                                old.map(|o| o.1).unwrap_or_default()
+                            } else {
+                                Vec::new()
+                            };
                             want.extend_from_slice(&val);
                             assert_eq!(d, want);
                         }
                     }
-                    Err(_) => assert_eq!(snapshot(&s), before, "a failed SetVariable changed the store"),
+                    Err(_) => {
+                        assert_eq!(snapshot(&s), before, "a failed SetVariable changed the store")
+                    }
                 }
             }
             3 => {
@@ -195,7 +207,13 @@ fuzz_target!(|data: &[u8]| {
                 let len = usize::from(r.u8());
                 let val = vec![op; len];
                 if s.define_read_only(&n, g, attrs, &val).is_ok() {
-                    assert_eq!(s.get_variable(&n, g, usize::MAX).map(|v| v.1).ok().filter(|_| visible(&s, attrs)), visible(&s, attrs).then_some(val.clone()));
+                    assert_eq!(
+                        s.get_variable(&n, g, usize::MAX)
+                            .map(|v| v.1)
+                            .ok()
+                            .filter(|_| visible(&s, attrs)),
+                        visible(&s, attrs).then_some(val.clone())
+                    );
                     let w = s.set_variable(&n, g, attrs, b"x");
                     assert_eq!(w, Err(Error::WriteProtected));
                 } else {

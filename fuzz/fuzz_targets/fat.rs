@@ -18,8 +18,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vmfw_fuzz::fatdisk::{decode, Disk};
 use vmfw_fat::{Entry, FileSystem};
+use vmfw_fuzz::fatdisk::{decode, Disk};
 
 /// Entries looked at per input, over all directories.
 const MAX_ENTRIES: usize = 4096;

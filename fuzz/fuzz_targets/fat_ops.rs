@@ -139,7 +139,11 @@ fuzz_target!(|data: &[u8]| {
                 let r = fs.read_at(file, pos, &mut buf);
                 if let Ok(n) = r {
                     assert!(n <= asked);
-                    assert_eq!(n as u64, (size - pos).min(asked as u64), "short read inside the file");
+                    assert_eq!(
+                        n as u64,
+                        (size - pos).min(asked as u64),
+                        "short read inside the file"
+                    );
                     assert!(buf[n..].iter().all(|b| *b == 0xa5), "bytes past the count written");
                     h.pos += n as u64;
                     let (pos, n) = (pos as usize, n);

@@ -32,12 +32,7 @@ use libfuzzer_sys::fuzz_target;
 use vmfw_virtio::testing::{HeapDma, HostileBlk, HostileMmio, Script, Shared};
 use vmfw_virtio::{BlkOptions, Error, MmioTransport, Transport, VirtioBlk};
 
-fn run<T: Transport>(
-    shared: &Shared,
-    transport: T,
-    options: BlkOptions,
-    ops: &[u8],
-) {
+fn run<T: Transport>(shared: &Shared, transport: T, options: BlkOptions, ops: &[u8]) {
     let dma = HeapDma::new(shared);
     let mut blk = match VirtioBlk::new(transport, dma, options) {
         Ok(b) => b,

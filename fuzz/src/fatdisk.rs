@@ -106,4 +106,3 @@ pub fn decode(input: &[u8]) -> Option<Disk> {
     num_blocks = num_blocks.min(MAX_SPARSE_BYTES / u64::from(bs));
     Some(Disk::Sparse(Sparse { bs, num_blocks, records }))
 }
-

@@ -538,7 +538,9 @@ impl HostileBlk {
                 _ => {}
             }
             let slot = u64::from(last) % u64::from(q.size);
-            let Some(head) = self.rd16(q.driver.wrapping_add(4 + 2 * slot), "avail ring") else { return };
+            let Some(head) = self.rd16(q.driver.wrapping_add(4 + 2 * slot), "avail ring") else {
+                return;
+            };
             let written = self.serve(head, action);
             let id = match action {
                 Action::WrongId(id) => id,
@@ -766,7 +768,15 @@ impl HostileMmio {
     /// Registers for `dev`: version 1 when the device is legacy, else 2.
     pub fn new(dev: HostileBlk) -> Self {
         let version = if dev.legacy { 1 } else { 2 };
-        Self { dev, magic: 0x7472_6976, version, dev_sel: 0, drv_sel: 0, queue_sel: 0, addrs: [0; 6] }
+        Self {
+            dev,
+            magic: 0x7472_6976,
+            version,
+            dev_sel: 0,
+            drv_sel: 0,
+            queue_sel: 0,
+            addrs: [0; 6],
+        }
     }
 }
 
