@@ -15,7 +15,8 @@
 //! Checks: nothing panics or hangs; a read returns at most what was asked,
 //! exactly `min(asked, size - position)` when it succeeds, and the same
 //! bytes as a whole-file read of that file; the position moves by what was
-//! read; bytes past a read's count stay untouched.
+//! read; bytes past a read's count stay untouched; a name read from a
+//! directory is found in it by `find`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -123,7 +124,14 @@ fuzz_target!(|data: &[u8]| {
                         if !e.is_dot() && names.len() < 64 {
                             names.push(e.name().to_string());
                             // Looking the name up again walks the same
-                            // directory by name.
+                            // directory by name: what a loader just listed
+                            // it must be able to open.
+                            let found = fs.find(c.dir(), e.name());
+                            assert!(
+                                found.is_ok(),
+                                "{:?} listed but not found: {found:?}",
+                                e.name()
+                            );
                             let _ = fs.lookup_from(&dir, e.name());
                         }
                     }
