@@ -40,8 +40,8 @@ fuzz_target!(|data: &[u8]| {
     let n = (image.len() / bs) as u64;
 
     let mut disk = MemDisk::new(image.to_vec(), bs as u32);
-    let mut cached = CachedDisk::with_capacity(MemDisk::new(image.to_vec(), bs as u32), 3, 2)
-        .expect("cache");
+    let mut cached =
+        CachedDisk::with_capacity(MemDisk::new(image.to_vec(), bs as u32), 3, 2).expect("cache");
     let part_ok = part_start.checked_add(part_len).is_some_and(|e| e <= n);
     let view_img = if part_ok {
         &image[part_start as usize * bs..(part_start + part_len) as usize * bs]

@@ -48,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
         let n = entries.len();
         let menu = Menu::new(&LoaderConf::default(), entries.clone(), arch);
         assert_eq!(menu.entries().len() + menu.excluded().len(), n);
-        assert!(menu.entries().windows(2).all(|w| compare_entries(&w[0], &w[1]) != Ordering::Greater));
+        assert!(menu
+            .entries()
+            .windows(2)
+            .all(|w| compare_entries(&w[0], &w[1]) != Ordering::Greater));
         // Without a pattern the default is the first entry.
         assert_eq!(menu.default_index(), if menu.entries().is_empty() { None } else { Some(0) });
         assert_eq!(menu.boot_order().count(), menu.entries().len());
@@ -77,12 +80,13 @@ fn check_entry(e: &Entry, name: &str, text: &[u8], warnings: &[vmfw_bls::Warning
         }
     }
     // Values are single-line text without control characters, trimmed.
-    let values = [e.title(), e.version(), e.machine_id(), e.sort_key(), e.linux(), e.efi(), e.uki()]
-        .into_iter()
-        .flatten()
-        .chain(e.options())
-        .chain(e.initrd().iter().map(String::as_str))
-        .chain(e.devicetree_overlays().iter().map(String::as_str));
+    let values =
+        [e.title(), e.version(), e.machine_id(), e.sort_key(), e.linux(), e.efi(), e.uki()]
+            .into_iter()
+            .flatten()
+            .chain(e.options())
+            .chain(e.initrd().iter().map(String::as_str))
+            .chain(e.devicetree_overlays().iter().map(String::as_str));
     for v in values {
         assert!(!v.is_empty());
         assert!(!v.chars().any(|c| c.is_ascii_control() && c != '\t'));

@@ -29,7 +29,10 @@ fn entries() -> &'static [Entry] {
             .iter()
             .enumerate()
             .map(|(i, n)| {
-                let text = format!("linux /vmlinuz\nversion {i}\n{}", if i % 3 == 0 { "sort-key x\n" } else { "" });
+                let text = format!(
+                    "linux /vmlinuz\nversion {i}\n{}",
+                    if i % 3 == 0 { "sort-key x\n" } else { "" }
+                );
                 Entry::parse(n, text.as_bytes()).expect("fixed entry").0
             })
             .collect()
@@ -53,7 +56,8 @@ fuzz_target!(|data: &[u8]| {
 
     let entries = entries();
     let chosen = select_default(&conf, entries).expect("entries are not empty");
-    let first = (0..entries.len()).min_by(|&a, &b| compare_entries(&entries[a], &entries[b])).unwrap();
+    let first =
+        (0..entries.len()).min_by(|&a, &b| compare_entries(&entries[a], &entries[b])).unwrap();
     match &conf.default {
         None => assert_eq!(chosen, first),
         Some(pattern) => {

@@ -22,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
     let [la, lb, rest @ ..] = data else { return };
     let (a, rest) = rest.split_at(usize::from(*la).min(rest.len()));
     let (b, c) = rest.split_at(usize::from(*lb).min(rest.len()));
-    let (a, b, c) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b), String::from_utf8_lossy(c));
+    let (a, b, c) =
+        (String::from_utf8_lossy(a), String::from_utf8_lossy(b), String::from_utf8_lossy(c));
 
     for s in [&a, &b, &c] {
         assert_eq!(compare_versions(s, s), Equal);

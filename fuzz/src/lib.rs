@@ -243,3 +243,26 @@ fn check_invariants(t: &PartitionTable, n: u64) {
     // Display must not panic either.
     let _ = format!("{:?} {:?}", t.primary_fault, t.skipped);
 }
+
+pub mod fatdisk;
+pub mod phys;
+
+/// Checks what every platform description must keep, whichever door
+/// produced it: RAM present, regions sorted, disjoint and non-empty, the
+/// command line within its bound. Panics (a fuzz finding) otherwise.
+pub fn check_platform(p: &vmfw_platform::Platform) {
+    use vmfw_platform::{MemoryType, CMDLINE_MAX};
+    assert!(p.memory.total(MemoryType::Free) > 0, "a platform without RAM was accepted");
+    let regions = p.memory.regions();
+    for r in regions {
+        assert!(r.start < r.end, "empty or inverted region {r:?}");
+    }
+    for w in regions.windows(2) {
+        assert!(w[0].end <= w[1].start, "regions overlap or are unsorted: {w:?}");
+    }
+    assert!(p.memory.ram_end() >= regions.first().map_or(0, |r| r.start));
+    assert!(p.cmdline.as_str().len() <= CMDLINE_MAX);
+    assert_ne!(p.rsdp, Some(0), "an RSDP address of 0 means none");
+    let _ = p.cmdline.words().count();
+    let _ = format!("{p:?}");
+}

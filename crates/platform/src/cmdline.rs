@@ -61,7 +61,14 @@ impl Cmdline {
                 c.len += 1;
             }
         }
-        c.truncated = true;
+        // The buffer is full: the line was cut unless its NUL comes right
+        // after it (a line of exactly CMDLINE_MAX bytes is whole, as
+        // `from_bytes` also says). An unreadable byte there means no NUL.
+        let mut next = [0xffu8; 1];
+        let nul_next = addr
+            .checked_add(CMDLINE_MAX as u64)
+            .is_some_and(|at| mem.read(at, &mut next).is_ok() && next == [0]);
+        c.truncated = !nul_next;
         Ok(c)
     }
 
@@ -142,6 +149,28 @@ mod tests {
         let m = VecMem::new(0x1010);
         assert!(Cmdline::read(&VecMem(std::vec![b'x'; 0x1010]), 0x1000).is_err());
         assert_eq!(Cmdline::read(&m, 0).unwrap().as_str(), "");
+    }
+
+    /// Regression (the `cmdline` fuzz target's read/from_bytes agreement
+    /// check fails on it): a line of exactly CMDLINE_MAX bytes followed by
+    /// its NUL was reported as truncated by `read` but not by `from_bytes`.
+    #[test]
+    fn line_of_exactly_max_bytes_is_whole() {
+        let mut m = VecMem::new(0x1000 + CMDLINE_MAX + 0x100);
+        for i in 0..CMDLINE_MAX {
+            m.0[0x1000 + i] = b'a';
+        }
+        let c = Cmdline::read(&m, 0x1000).unwrap();
+        assert_eq!(c.as_str().len(), CMDLINE_MAX);
+        assert!(!c.truncated());
+        assert!(!Cmdline::from_bytes(&m.0[0x1000..]).truncated());
+        // One byte more is cut, in both.
+        m.0[0x1000 + CMDLINE_MAX] = b'a';
+        assert!(Cmdline::read(&m, 0x1000).unwrap().truncated());
+        assert!(Cmdline::from_bytes(&m.0[0x1000..]).truncated());
+        // The NUL's byte unreadable: no NUL, so cut.
+        let short = VecMem(m.0[..0x1000 + CMDLINE_MAX].to_vec());
+        assert!(Cmdline::read(&short, 0x1000).unwrap().truncated());
     }
 
     #[test]

@@ -31,6 +31,9 @@ mod queue;
 mod regs;
 mod transport;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 #[cfg(test)]
 mod tests;
 
