@@ -101,6 +101,7 @@ fuzz_target!(|data: &[u8]| {
         reset_spin_limit: 16,
         max_request_bytes: (u32::from(*max_req) + 1) * 512,
         queue_size: 4 << (opts >> 5),
+        clock: None,
     };
     let shared = Shared::new();
     let legacy = opts & 2 != 0;
