@@ -17,6 +17,7 @@ extern crate alloc;
 mod arch;
 mod bootmgr;
 mod console;
+#[cfg(feature = "diagnostics")]
 mod diag;
 mod disks;
 mod memory;
@@ -134,12 +135,22 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         .collect();
     progress::mark(progress::Phase::Tables);
     progress::post(progress::Code::Tables);
+    #[cfg(feature = "diagnostics")]
     let mut disks = disks;
+    #[cfg(feature = "diagnostics")]
     diag::diagnostics(
         &mut disks,
         platform.cmdline.value("vmfw.hash"),
         platform.cmdline.value("vmfw.bench"),
     );
+    #[cfg(not(feature = "diagnostics"))]
+    for option in ["vmfw.hash", "vmfw.bench"] {
+        if platform.cmdline.value(option).is_some() {
+            log::warn!(
+                "{option}= needs the diagnostic build (target/vmfw-x86_64-diag.elf); ignored"
+            );
+        }
+    }
 
     // A key typed while the firmware ran brings up the boot menu.
     let ask = menu::key_pressed();

@@ -78,13 +78,16 @@ pub fn alloc_zeroed(pages: u64, ty: MemoryType) -> Option<u64> {
 }
 
 /// A page-granular buffer from the memory map (for data too large for the
-/// heap: file images, kernels), returned to the map on drop.
+/// heap: file images, kernels), returned to the map on drop. Only the
+/// diagnostics use one now (loaders read straight into their place).
+#[cfg(feature = "diagnostics")]
 pub struct PageBuf {
     addr: u64,
     len: usize,
     pages: u64,
 }
 
+#[cfg(feature = "diagnostics")]
 impl PageBuf {
     /// Allocates a zeroed buffer of `len` bytes, typed `ty` in the map.
     pub fn new(len: usize, ty: MemoryType) -> Option<Self> {
@@ -94,6 +97,7 @@ impl PageBuf {
     }
 }
 
+#[cfg(feature = "diagnostics")]
 impl core::ops::Deref for PageBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -103,6 +107,7 @@ impl core::ops::Deref for PageBuf {
     }
 }
 
+#[cfg(feature = "diagnostics")]
 impl core::ops::DerefMut for PageBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `deref`; `&mut self` makes the access exclusive.
@@ -110,6 +115,7 @@ impl core::ops::DerefMut for PageBuf {
     }
 }
 
+#[cfg(feature = "diagnostics")]
 impl Drop for PageBuf {
     fn drop(&mut self) {
         let _ = with_map(|m| m.free(self.addr, self.pages));

@@ -99,6 +99,26 @@ pub fn firmware() -> PathBuf {
     p
 }
 
+/// The firmware build a VM with the firmware command line `append` needs:
+/// the diagnostic build (`vmfw-x86_64-diag.elf`: debug logging, and the
+/// `vmfw.hash=`/`vmfw.bench=` diagnostics) when the line asks for any of
+/// those, else the default build, `nopvh` selecting the copy without the
+/// PVH note.
+pub fn firmware_for(append: &str, nopvh: bool) -> PathBuf {
+    let diag = ["vmfw.hash=", "vmfw.bench=", "vmfw.log=debug", "vmfw.log=trace"]
+        .iter()
+        .any(|o| append.contains(o));
+    let name = match (diag, nopvh) {
+        (false, false) => return firmware(),
+        (false, true) => "vmfw-x86_64-nopvh.elf",
+        (true, false) => "vmfw-x86_64-diag.elf",
+        (true, true) => "vmfw-x86_64-diag-nopvh.elf",
+    };
+    let p = elf_dir().join(name);
+    assert!(p.exists(), "{} is missing: run `cargo xtask build`", p.display());
+    p
+}
+
 /// True when `/dev/kvm` is the software nested `kvm_pvm`, on which stock
 /// guests fail or crawl (see the README); treated as "no KVM".
 pub fn kvm_is_pvm() -> bool {
@@ -550,7 +570,8 @@ impl Vm {
     /// Boots, typing `keys` on the serial console whenever `wait_for`
     /// appears (see [`run_scripted`]).
     pub fn run_scripted(self, script: &[(&str, &str)]) -> Outcome {
-        let mut cmd = qemu_command(self.machine, &firmware(), &self.memory, &self.append);
+        let elf = firmware_for(&self.append, false);
+        let mut cmd = qemu_command(self.machine, &elf, &self.memory, &self.append);
         if self.boots_kernel && Accel::from_env() != Ok(Accel::Kvm) {
             cmd.args(["-icount", "shift=auto"]);
         }
@@ -652,7 +673,7 @@ pub fn debian_system_inputs() -> Result<String, String> {
 pub fn boot_cloud_hypervisor(bin: &Path, name: &str, append: &str, disk: Option<&Path>) -> Outcome {
     let mut cmd = Command::new(bin);
     cmd.arg("--kernel")
-        .arg(firmware())
+        .arg(firmware_for(append, false))
         .args(["--cpus", "boot=1", "--memory", "size=512M", "--serial", "tty", "--console", "off"])
         .args(["--cmdline", append]);
     if let Some(d) = disk {
@@ -671,7 +692,7 @@ pub fn boot_firecracker(
     pvh: bool,
     disk: Option<&Path>,
 ) -> Outcome {
-    let elf = if pvh { firmware() } else { elf_dir().join("vmfw-x86_64-nopvh.elf") };
+    let elf = firmware_for(append, !pvh);
     let drives = disk.map_or(String::new(), |d| {
         format!(
             r#"{{"drive_id":"esp","path_on_host":{:?},"is_root_device":false,"is_read_only":true}}"#,

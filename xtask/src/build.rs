@@ -43,20 +43,44 @@ pub fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     }
 }
 
-/// Builds the firmware for `arch`; returns the path of `target/vmfw-<arch>.elf`.
+/// Builds the firmware for `arch`, both builds: `target/vmfw-<arch>.elf`
+/// (the default one) and `target/vmfw-<arch>-diag.elf` (debug logging and
+/// the `vmfw.hash=`/`vmfw.bench=` diagnostics; its own target directory,
+/// `target/diag`, so the two never rebuild each other), each with a
+/// `-nopvh` copy. Returns the default one's path.
 pub fn build(arch: &Arch, release: bool) -> Result<PathBuf, String> {
-    let mut args = vec!["build", "-p", "vmfw", "--target", arch.target];
+    let out = build_one(arch, release, "", &[], &target_dir())?;
+    build_one(
+        arch,
+        release,
+        "-diag",
+        &["--no-default-features", "--features", "diagnostics"],
+        &target_dir().join("diag"),
+    )?;
+    Ok(out)
+}
+
+fn build_one(
+    arch: &Arch,
+    release: bool,
+    suffix: &str,
+    features: &[&str],
+    dir: &Path,
+) -> Result<PathBuf, String> {
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let mut args = vec!["build", "-p", "vmfw", "--target", arch.target, "--target-dir", &dir_arg];
+    args.extend_from_slice(features);
     if release {
         args.push("--release");
     }
     cargo(&args)?;
     let profile = if release { "release" } else { "debug" };
-    let built = target_dir().join(arch.target).join(profile).join("vmfw");
-    let out = target_dir().join(format!("vmfw-{}.elf", arch.name));
+    let built = dir.join(arch.target).join(profile).join("vmfw");
+    let out = target_dir().join(format!("vmfw-{}{suffix}.elf", arch.name));
     std::fs::copy(&built, &out).map_err(|e| format!("copy {}: {e}", built.display()))?;
     let image = std::fs::read(&out).map_err(|e| format!("read {}: {e}", out.display()))?;
     let nopvh = crate::elf::without_pvh_note(&image)?;
-    let nopvh_out = target_dir().join(format!("vmfw-{}-nopvh.elf", arch.name));
+    let nopvh_out = target_dir().join(format!("vmfw-{}{suffix}-nopvh.elf", arch.name));
     std::fs::write(&nopvh_out, nopvh).map_err(|e| format!("write {}: {e}", nopvh_out.display()))?;
     eprintln!("built {} ({} bytes)", out.display(), image.len());
     Ok(out)

@@ -39,7 +39,9 @@ enum Cmd {
     /// Build the firmware
     ///
     /// Writes target/vmfw-<arch>.elf, and target/vmfw-<arch>-nopvh.elf: the same image without
-    /// its PVH note, which makes Firecracker enter through the Linux 64-bit boot protocol.
+    /// its PVH note, which makes Firecracker enter through the Linux 64-bit boot protocol. Also
+    /// target/vmfw-<arch>-diag.elf (and -diag-nopvh): the diagnostic build, with debug logging
+    /// and the vmfw.hash= / vmfw.bench= diagnostics.
     #[command(verbatim_doc_comment)]
     Build(BuildArgs),
     /// Boot a demo disk under QEMU to a shell on this terminal
@@ -334,6 +336,25 @@ fn cmd_test(quick: bool) -> Result<(), String> {
             "--target",
             arch.target,
             "--release",
+            "--",
+            "-D",
+            "warnings",
+        ])?;
+        // The diagnostic build too (its own target directory, as in
+        // `cargo xtask build`).
+        let diag_dir = build::target_dir().join("diag").to_string_lossy().into_owned();
+        build::cargo(&[
+            "clippy",
+            "-p",
+            "vmfw",
+            "--target",
+            arch.target,
+            "--release",
+            "--target-dir",
+            &diag_dir,
+            "--no-default-features",
+            "--features",
+            "diagnostics",
             "--",
             "-D",
             "warnings",
