@@ -65,8 +65,7 @@ fn run<T: Transport>(shared: &Shared, transport: T, options: BlkOptions, ops: &[
         };
         shared.end();
         assert!(shared.violations().is_empty(), "{:?}", shared.violations());
-        let no_flush = op[0] == 2 && blk.features() & (1 << 9) == 0;
-        if stopped && op[0] != 3 && !no_flush {
+        if stopped && op[0] != 3 {
             assert!(r.is_err(), "I/O after the device was lost: {r:?}");
         }
         match r {

@@ -372,8 +372,12 @@ impl<T: Transport, D: Dma> VirtioBlk<T, D> {
 
     /// Asks the device to write its cache to stable storage. Does nothing
     /// when FLUSH was not negotiated (the device then has no volatile
-    /// cache to flush, §5.2.6.2).
+    /// cache to flush, §5.2.6.2), but fails with [`Error::Stopped`] after
+    /// a reset, as every I/O call does.
     pub fn flush(&mut self) -> Result<(), Error> {
+        if self.live.is_none() {
+            return Err(Error::Stopped);
+        }
         if self.features & F_FLUSH == 0 {
             return Ok(());
         }

@@ -324,6 +324,10 @@ fn flush_without_feature_sends_nothing() {
     blk.flush().unwrap();
     assert_eq!(blk.stats().requests, 0);
     assert_eq!(dev.borrow().seen.requests, 0);
+    // Once reset, the driver refuses every call, a flush it would not
+    // have sent included.
+    blk.reset().unwrap();
+    assert_eq!(blk.flush(), Err(Error::Stopped));
 }
 
 #[test]
