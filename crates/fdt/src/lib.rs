@@ -656,7 +656,7 @@ impl<'a> Reg<'a> {
         if entry == 0 {
             return Err(Error::UnsupportedCells { address_cells: 0, size_cells: 0 });
         }
-        if value.len() % entry != 0 {
+        if !value.len().is_multiple_of(entry) {
             return Err(Error::BadLength { property, len: value.len() });
         }
         Ok(Reg { chunks: value.chunks_exact(entry), cells })

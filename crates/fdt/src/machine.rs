@@ -297,7 +297,7 @@ fn spi(node: &Node<'_>, irq_cells: Option<u32>) -> Option<u32> {
     let p = node.property("interrupts")?;
     let three = match irq_cells {
         Some(n) => n == 3,
-        None => !p.value.is_empty() && p.value.len() % 12 == 0,
+        None => !p.value.is_empty() && p.value.len().is_multiple_of(12),
     };
     if !three {
         return None;
@@ -346,7 +346,7 @@ fn pci_ranges(value: &[u8], own: Cells, parent: Cells) -> Result<Option<Vec<PciR
     }
     // Bounded: at most 3 + 2 + 2 cells.
     let entry = (3 + parent.address + own.size) as usize * 4;
-    if value.len() % entry != 0 {
+    if !value.len().is_multiple_of(entry) {
         return Ok(None);
     }
     let mut out = Vec::new();
