@@ -1,15 +1,18 @@
 //! `vmfw_fdt`: `Fdt::new` on the blob, a walk over every node and
 //! property with every accessor, path, alias and phandle lookups, then
-//! `describe`, as the aarch64 entry reads the VMM's device tree.
+//! `describe`, as the aarch64 entry reads the VMM's device tree; then
+//! `with_chosen`, as the native boot writes `/chosen` for Linux.
 //!
 //! Input: the DTB bytes.
 //! Checks: every decoded region's end fits in a `u64`; PCI bus ranges are
 //! ordered; `describe` twice gives equal results; each node found by the
-//! walk is found again by its child list; the root is the walk's first node.
+//! walk is found again by its child list; the root is the walk's first node;
+//! an edited copy parses, has the new `bootargs` and describes the same
+//! machine otherwise.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vmfw_fdt::{describe, Fdt, Region};
+use vmfw_fdt::{describe, with_chosen, Chosen, Fdt, Region};
 
 fn region_ok(r: &Region) {
     assert!(r.base.checked_add(r.size).is_some(), "{r:?} wraps");
@@ -72,5 +75,20 @@ fuzz_target!(|data: &[u8]| {
             region_ok(&g.distributor);
             g.second.iter().for_each(region_ok);
         }
+    }
+    let chosen = Chosen {
+        bootargs: Some("console=ttyAMA0"),
+        initrd: Some((0x4800_0000, 0x4900_0000)),
+    };
+    if let Ok(out) = with_chosen(&fdt, &chosen, 1 << 20) {
+        let edited = Fdt::new(&out).expect("an edited blob parses");
+        let c = edited.root().children().find(|c| c.name() == "chosen");
+        let args = c.and_then(|c| c.property("bootargs")).and_then(|p| p.as_str());
+        assert_eq!(args, chosen.bootargs);
+        let n = edited.nodes().count();
+        assert!(n == nodes || n == nodes + 1, "{n} nodes after the edit, {nodes} before");
+        let again = describe(&edited).map(|m| vmfw_fdt::Machine { bootargs: None, ..m });
+        let before = describe(&fdt).map(|m| vmfw_fdt::Machine { bootargs: None, ..m });
+        assert_eq!(again, before);
     }
 });

@@ -19,6 +19,7 @@
 
 extern crate alloc;
 
+mod edit;
 mod machine;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -27,6 +28,8 @@ pub use machine::{
     describe, Gic, GicVersion, Machine, PciHost, PciRange, PciSpace, PsciMethod, Region, Uart,
     UartKind, VirtioMmio, MAX_PCI_HOSTS, MAX_PCI_RANGES, MAX_REGIONS, MAX_VIRTIO_MMIO,
 };
+
+pub use edit::{with_chosen, Chosen};
 
 use core::fmt;
 
@@ -166,6 +169,15 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// An edited blob would not fit in the space given for it.
+    NoSpace {
+        /// Bytes the edited blob needs.
+        needed: usize,
+        /// Bytes available.
+        capacity: usize,
+    },
+    /// A property name given to the editor is empty or contains a NUL.
+    InvalidPropertyName,
 }
 
 impl fmt::Display for Error {
@@ -208,6 +220,10 @@ impl fmt::Display for Error {
                 write!(f, "region {base:#x}+{size:#x} overflows")
             }
             Error::TooMany { what, limit } => write!(f, "more than {limit} {what}"),
+            Error::NoSpace { needed, capacity } => {
+                write!(f, "edited FDT needs {needed} bytes, only {capacity} available")
+            }
+            Error::InvalidPropertyName => f.write_str("invalid property name"),
         }
     }
 }
