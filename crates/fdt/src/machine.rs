@@ -1,7 +1,9 @@
 //! The summary of a tree that the aarch64 entry needs: [`describe`].
 //!
-//! What the firmware cannot work without (RAM) is strict: a malformed
-//! `reg` on a memory node is an error. Optional devices are lenient: a
+//! What the firmware must get right is strict: a malformed `reg` on a
+//! memory node or a `/reserved-memory` child is an error (a child with
+//! no `reg`, a dynamically placed one, is skipped). Optional devices are
+//! lenient: a
 //! console, RTC, PSCI node, GIC, PCI bridge or virtio-mmio node whose
 //! properties do not decode is left out of the summary, so one odd node
 //! does not stop the boot. Counts are capped ([`MAX_REGIONS`] and friends);

@@ -543,3 +543,16 @@ fn qemu_virt_dtb() {
     );
     assert_eq!(describe(&fdt).unwrap(), m);
 }
+
+/// Writes the built trees as fuzz seeds when `VMFW_FDT_SEED_DIR` is set
+/// (`VMFW_FDT_SEED_DIR=$PWD/fuzz/seeds/fdt cargo test -p vmfw-fdt --test
+/// describe write_fuzz_seeds`).
+#[test]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("VMFW_FDT_SEED_DIR") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::write(dir.join("synthetic-qemu-virt"), qemu_virt_like()).unwrap();
+    std::fs::write(dir.join("synthetic-cloud-hypervisor"), cloud_hypervisor_like()).unwrap();
+}
