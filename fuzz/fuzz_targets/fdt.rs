@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(out) = with_chosen(&fdt, &chosen, 1 << 20) {
         let edited = Fdt::new(&out).expect("an edited blob parses");
-        let c = edited.root().children().find(|c| c.name() == "chosen");
+        let c = edited.find_node("/chosen");
         let args = c.and_then(|c| c.property("bootargs")).and_then(|p| p.as_str());
         assert_eq!(args, chosen.bootargs);
         let n = edited.nodes().count();

@@ -75,7 +75,11 @@ fn set_chosen_properties(
                     in_chosen = false;
                 }
                 depth += 1;
-                if depth == 2 && name == "chosen" && !chosen_done {
+                // The node `find_node("/chosen")` finds: the first child
+                // of the root named `chosen`, with or without a unit
+                // address.
+                let base = name.split_once('@').map_or(name, |(b, _)| b);
+                if depth == 2 && base == "chosen" && !chosen_done {
                     in_chosen = true;
                     chosen_done = true;
                 }

@@ -103,3 +103,19 @@ fn edits_of_mutated_blobs_parse() {
     }
     assert!(ok > 1000);
 }
+
+/// A `chosen@0` is the node lookups find, so it is the one edited.
+#[test]
+fn edits_the_node_lookups_find() {
+    let mut b = Builder::new();
+    b.begin("");
+    b.begin("chosen@0").string("bootargs", "old").end();
+    b.end();
+    let blob = b.finish();
+    let fdt = Fdt::new(&blob).unwrap();
+    let chosen = Chosen { bootargs: Some("new"), initrd: None };
+    let out = with_chosen(&fdt, &chosen, 4096).unwrap();
+    let fdt2 = Fdt::new(&out).unwrap();
+    assert_eq!(fdt2.nodes().count(), 2);
+    assert_eq!(describe(&fdt2).unwrap().bootargs, Some("new"));
+}
