@@ -8,8 +8,9 @@
 //! checks the header, that every block lies inside `totalsize` and the
 //! given slice, and walks the whole structure block once (tokens, names,
 //! property name offsets, nesting depth at most [`MAX_DEPTH`]). Every later
-//! walk is linear in the structure block's size and cannot panic; a walk
-//! that meets something [`Fdt::new`] would have rejected simply ends.
+//! walk is linear in the structure block's size (a path lookup: once per
+//! path component) and cannot panic; a walk that meets something
+//! [`Fdt::new`] would have rejected simply ends.
 //!
 //! [`describe`] turns a tree into the [`Machine`] summary the aarch64
 //! entry needs. The generic accessors ([`Fdt::find_node`], [`Node::reg`],
