@@ -89,12 +89,8 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         }
     });
     init_power(acpi.as_ref());
-    if let Some(rsdp) = platform.rsdp {
-        // The RSDP's OEM ID (ACPI 6.5 §5.2.5.3) names the VMM that wrote it.
-        let mut oem = [0u8; 6];
-        if vmfw_acpi::Memory::read(&memory::Phys, rsdp + 9, &mut oem).is_ok() && &oem == b"CLOUDH" {
-            progress::enable_codes();
-        }
+    if acpi.as_ref().map(vmfw_acpi::Tables::oem_id) == Some(*b"CLOUDH") {
+        progress::enable_codes();
     }
 
     match platform.cmdline.value("vmfw.debug") {

@@ -50,14 +50,16 @@ pub fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
 /// `-nopvh` copy. Returns the default one's path.
 pub fn build(arch: &Arch, release: bool) -> Result<PathBuf, String> {
     let out = build_one(arch, release, "", &[], &target_dir())?;
-    build_one(
-        arch,
-        release,
-        "-diag",
-        &["--no-default-features", "--features", "diagnostics"],
-        &target_dir().join("diag"),
-    )?;
+    build_one(arch, release, "-diag", &DIAG_FEATURES, &diag_target_dir())?;
     Ok(out)
+}
+
+/// The cargo arguments that select the diagnostic build.
+pub const DIAG_FEATURES: [&str; 3] = ["--no-default-features", "--features", "diagnostics"];
+
+/// The diagnostic build's own target directory.
+pub fn diag_target_dir() -> PathBuf {
+    target_dir().join("diag")
 }
 
 fn build_one(

@@ -328,37 +328,19 @@ fn cmd_test(quick: bool) -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
+    // Both builds, each in its own target directory as `cargo xtask build`
+    // does: the default one and the diagnostic one.
+    let diag_dir = build::diag_target_dir().to_string_lossy().into_owned();
     for arch in build::ARCHES {
-        build::cargo(&[
-            "clippy",
-            "-p",
-            "vmfw",
-            "--target",
-            arch.target,
-            "--release",
-            "--",
-            "-D",
-            "warnings",
-        ])?;
-        // The diagnostic build too (its own target directory, as in
-        // `cargo xtask build`).
-        let diag_dir = build::target_dir().join("diag").to_string_lossy().into_owned();
-        build::cargo(&[
-            "clippy",
-            "-p",
-            "vmfw",
-            "--target",
-            arch.target,
-            "--release",
-            "--target-dir",
-            &diag_dir,
-            "--no-default-features",
-            "--features",
-            "diagnostics",
-            "--",
-            "-D",
-            "warnings",
-        ])?;
+        for diag in [false, true] {
+            let mut args = vec!["clippy", "-p", "vmfw", "--target", arch.target, "--release"];
+            if diag {
+                args.extend(["--target-dir", diag_dir.as_str()]);
+                args.extend(build::DIAG_FEATURES);
+            }
+            args.extend(["--", "-D", "warnings"]);
+            build::cargo(&args)?;
+        }
     }
     // The firmware's host tests (its modules built as an ordinary program,
     // see firmware/src/arch/host.rs), linted like the rest.

@@ -142,9 +142,17 @@ pub struct Tables {
     /// Physical addresses of the tables listed by the XSDT (or RSDT).
     entries: [u64; MAX_TABLES],
     count: usize,
+    /// The RSDP's OEM ID (ACPI 6.5 §5.2.5.3): names the VMM that wrote it.
+    oem_id: [u8; 6],
 }
 
 impl Tables {
+    /// The OEM ID of the (checksum-validated) RSDP, e.g. `CLOUDH` for
+    /// Cloud Hypervisor or `BOCHS ` for QEMU.
+    pub fn oem_id(&self) -> [u8; 6] {
+        self.oem_id
+    }
+
     /// Validates the RSDP at `rsdp` and reads the XSDT (ACPI 2.0+) or the
     /// RSDT (ACPI 1.0) it points to.
     pub fn new(mem: &impl Memory, rsdp: u64) -> Result<Self, Error> {
@@ -163,7 +171,11 @@ impl Tables {
         } else {
             (u64::from(u32_at(&r, 16).ok_or(Error::BadRsdp)?), 4)
         };
-        let mut t = Tables { entries: [0; MAX_TABLES], count: 0 };
+        let mut oem_id = [0u8; 6];
+        if let Some(id) = r.get(9..15) {
+            oem_id.copy_from_slice(id);
+        }
+        let mut t = Tables { entries: [0; MAX_TABLES], count: 0, oem_id };
         let sig = if entry_size == 8 { *b"XSDT" } else { *b"RSDT" };
         with_table(mem, root, sig, |body| {
             // At most MAX_TABLES entries: the zip stops at the last slot.

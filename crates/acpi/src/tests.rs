@@ -38,6 +38,7 @@ fn machine(hw_reduced: bool) -> Mem {
     let mut m = std::vec![0u8; 0x2000];
     let mut rsdp = [0u8; 36];
     rsdp[..8].copy_from_slice(b"RSD PTR ");
+    rsdp[9..15].copy_from_slice(b"CLOUDH");
     rsdp[15] = 2;
     rsdp[20..24].copy_from_slice(&36u32.to_le_bytes());
     rsdp[24..32].copy_from_slice(&0x200u64.to_le_bytes());
@@ -81,6 +82,7 @@ const HW_REDUCED: u32 = fadt::HW_REDUCED_ACPI;
 fn legacy_pm1_poweroff() {
     let m = machine(false);
     let t = Tables::new(&m, 0x100).unwrap();
+    assert_eq!(&t.oem_id(), b"CLOUDH");
     let pc = t.power_control(&m).unwrap();
     let (gas, val) = pc.s5_writes[0].unwrap();
     assert_eq!(gas, Gas { space: GasSpace::Io, bit_width: 16, address: 0x604 });

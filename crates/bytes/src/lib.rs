@@ -16,7 +16,8 @@
 //!   in-place sort, shared by every caller instead of `core`'s large
 //!   per-type sorts.
 //! * [`Quoted`], a string in quotes for log lines, escaped without
-//!   `core`'s Unicode tables.
+//!   `core`'s Unicode tables, and [`write_number`], the shared path of
+//!   one-number error messages.
 //! * [`upcase`], the upper case of a character for case-insensitive
 //!   names, from a table far smaller than `core`'s.
 //!
@@ -39,7 +40,7 @@ mod upcase;
 
 pub use crc::{crc32, Crc32};
 pub use guid::{Guid, ParseGuidError};
-pub use quoted::Quoted;
+pub use quoted::{write_number, Quoted};
 pub use sort::{sort, sort_by, sort_by_key};
 pub use upcase::upcase;
 

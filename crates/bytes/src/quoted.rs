@@ -43,6 +43,26 @@ fn needs_escape(c: char) -> bool {
     matches!(c, '"' | '\\') || c.is_control()
 }
 
+/// Writes `before`, `n` (as `{:#x}` when `hex`, else as `{}`), then
+/// `after`: one shared path for the many one-number error messages of the
+/// parser crates, where a `write!` each costs its own formatting call and
+/// argument tables.
+pub fn write_number(
+    f: &mut core::fmt::Formatter<'_>,
+    before: &str,
+    n: u64,
+    hex: bool,
+    after: &str,
+) -> core::fmt::Result {
+    f.write_str(before)?;
+    if hex {
+        write!(f, "{n:#x}")?;
+    } else {
+        write!(f, "{n}")?;
+    }
+    f.write_str(after)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -202,6 +202,8 @@ pub enum Error {
     OutOfMemory,
 }
 
+use vmfw_bytes::write_number;
+
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
@@ -215,25 +217,31 @@ impl core::fmt::Display for Error {
                 write!(f, "{n} sections (at most {MAX_SECTIONS} supported)")
             }
             Error::OptionalHeaderTooSmall(n) => {
-                number(f, "optional header too small (", u64::from(n), false, " bytes)")
+                write_number(f, "optional header too small (", u64::from(n), false, " bytes)")
             }
             Error::Pe32NotSupported => f.write_str("32-bit PE32 image, need PE32+"),
             Error::BadOptionalMagic(m) => write!(f, "bad optional header magic {m:#06x}"),
             Error::TooManyDataDirectories(n) => {
-                number(f, "", u64::from(n), false, " data directories (at most 16)")
+                write_number(f, "", u64::from(n), false, " data directories (at most 16)")
             }
             Error::BadSectionAlignment(a) => {
-                number(f, "bad SectionAlignment ", u64::from(a), true, "")
+                write_number(f, "bad SectionAlignment ", u64::from(a), true, "")
             }
-            Error::BadFileAlignment(a) => number(f, "bad FileAlignment ", u64::from(a), true, ""),
-            Error::BadSizeOfImage(s) => number(f, "bad SizeOfImage ", u64::from(s), true, ""),
-            Error::BadSizeOfHeaders(s) => number(f, "bad SizeOfHeaders ", u64::from(s), true, ""),
-            Error::ImageBaseWraps(b) => number(f, "ImageBase ", b, true, " + SizeOfImage wraps"),
+            Error::BadFileAlignment(a) => {
+                write_number(f, "bad FileAlignment ", u64::from(a), true, "")
+            }
+            Error::BadSizeOfImage(s) => write_number(f, "bad SizeOfImage ", u64::from(s), true, ""),
+            Error::BadSizeOfHeaders(s) => {
+                write_number(f, "bad SizeOfHeaders ", u64::from(s), true, "")
+            }
+            Error::ImageBaseWraps(b) => {
+                write_number(f, "ImageBase ", b, true, " + SizeOfImage wraps")
+            }
             Error::UnsupportedSubsystem(s) => {
-                number(f, "subsystem ", u64::from(s), false, " is not an EFI image")
+                write_number(f, "subsystem ", u64::from(s), false, " is not an EFI image")
             }
             Error::EntryPointOutsideSections(e) => {
-                number(f, "entry point ", u64::from(e), true, " is not inside a section")
+                write_number(f, "entry point ", u64::from(e), true, " is not inside a section")
             }
             Error::RelocDirectoryOutsideImage { rva, size } => {
                 write!(f, "relocation directory {rva:#x}+{size:#x} outside the image")
@@ -242,16 +250,16 @@ impl core::fmt::Display for Error {
                 write!(f, "certificate table {offset:#x}+{size:#x} outside the file")
             }
             Error::SectionDataOutsideFile(i) => {
-                number(f, "section ", u64::from(i), false, " data outside the file")
+                write_number(f, "section ", u64::from(i), false, " data outside the file")
             }
             Error::SectionOutsideImage(i) => {
-                number(f, "section ", u64::from(i), false, " outside SizeOfImage")
+                write_number(f, "section ", u64::from(i), false, " outside SizeOfImage")
             }
             Error::SectionReadFailed(i) => {
-                number(f, "section ", u64::from(i), false, " could not be read")
+                write_number(f, "section ", u64::from(i), false, " could not be read")
             }
             Error::SectionOverlapsHeaders(i) => {
-                number(f, "section ", u64::from(i), false, " overlaps the headers")
+                write_number(f, "section ", u64::from(i), false, " overlaps the headers")
             }
             Error::SectionsOverlap(a, b) => write!(f, "sections {a} and {b} overlap"),
             Error::FileMismatch { expected, got } => {
@@ -264,10 +272,10 @@ impl core::fmt::Display for Error {
                 write!(f, "load address {address:#x} not aligned to {alignment:#x}")
             }
             Error::LoadAddressWraps(a) => {
-                number(f, "load address ", a, true, " + SizeOfImage wraps")
+                write_number(f, "load address ", a, true, " + SizeOfImage wraps")
             }
             Error::NotRelocatable { image_base } => {
-                number(f, "relocations stripped: must load at ", image_base, true, "")
+                write_number(f, "relocations stripped: must load at ", image_base, true, "")
             }
             Error::BadRelocBlock { offset, size } => {
                 write!(f, "bad relocation block at {offset:#x} (size {size:#x})")
@@ -276,34 +284,15 @@ impl core::fmt::Display for Error {
                 write!(f, "unsupported relocation type {kind} at {rva:#x}")
             }
             Error::RelocationOutsideImage(rva) => {
-                number(f, "relocation at ", rva, true, " outside the image")
+                write_number(f, "relocation at ", rva, true, " outside the image")
             }
             Error::RelocationInHeaders(rva) => {
-                number(f, "relocation at ", rva, true, " inside the image headers")
+                write_number(f, "relocation at ", rva, true, " inside the image headers")
             }
             Error::HighLowAbove4G(rva) => {
-                number(f, "32-bit relocation at ", rva, true, " in an image above 4 GiB")
+                write_number(f, "32-bit relocation at ", rva, true, " in an image above 4 GiB")
             }
             Error::OutOfMemory => f.write_str("out of memory"),
         }
     }
-}
-
-/// Writes `before`, `n` (as `{:#x}` when `hex`, else as `{}`), then
-/// `after`: one shared path for the many one-number messages above, where
-/// a `write!` each costs its own formatting call and argument tables.
-fn number(
-    f: &mut core::fmt::Formatter<'_>,
-    before: &str,
-    n: u64,
-    hex: bool,
-    after: &str,
-) -> core::fmt::Result {
-    f.write_str(before)?;
-    if hex {
-        write!(f, "{n:#x}")?;
-    } else {
-        write!(f, "{n}")?;
-    }
-    f.write_str(after)
 }

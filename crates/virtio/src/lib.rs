@@ -165,12 +165,16 @@ pub enum Error {
     ReinitRefused,
 }
 
+use vmfw_bytes::write_number;
+
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Error::BadMagic(m) => number(f, "virtio-mmio: bad magic ", u64::from(*m), true, ""),
+            Error::BadMagic(m) => {
+                write_number(f, "virtio-mmio: bad magic ", u64::from(*m), true, "")
+            }
             Error::UnsupportedMmioVersion(v) => {
-                number(f, "virtio-mmio: unsupported version ", u64::from(*v), false, "")
+                write_number(f, "virtio-mmio: unsupported version ", u64::from(*v), false, "")
             }
             Error::NoDevice => f.write_str("virtio-mmio: no device behind the window"),
             Error::WrongDeviceType { expected, found } => {
@@ -180,55 +184,61 @@ impl core::fmt::Display for Error {
                 write!(f, "virtio-pci: unsupported device {vendor:04x}:{device:04x}")
             }
             Error::PciHeaderType(t) => {
-                number(f, "virtio-pci: header type ", u64::from(*t), true, " has no BARs")
+                write_number(f, "virtio-pci: header type ", u64::from(*t), true, " has no BARs")
             }
             Error::PciCapabilityLoop(o) => {
-                number(f, "virtio-pci: capability list loops at ", u64::from(*o), true, "")
+                write_number(f, "virtio-pci: capability list loops at ", u64::from(*o), true, "")
             }
             Error::PciCapabilityOutOfRange(o) => {
-                number(f, "virtio-pci: capability at ", u64::from(*o), true, " out of range")
+                write_number(f, "virtio-pci: capability at ", u64::from(*o), true, " out of range")
             }
-            Error::PciCapabilityMissing(t) => {
-                number(f, "virtio-pci: capability cfg_type ", u64::from(*t), false, " missing")
-            }
+            Error::PciCapabilityMissing(t) => write_number(
+                f,
+                "virtio-pci: capability cfg_type ",
+                u64::from(*t),
+                false,
+                " missing",
+            ),
             Error::PciBarUnusable(b) => {
-                number(f, "virtio-pci: BAR", u64::from(*b), false, " unusable")
+                write_number(f, "virtio-pci: BAR", u64::from(*b), false, " unusable")
             }
             Error::PciRegionOutOfRange => f.write_str("virtio-pci: region outside its BAR"),
             Error::MapFailed => f.write_str("virtio: register region could not be mapped"),
-            Error::MissingFeatures(m) => number(f, "virtio: device lacks features ", *m, true, ""),
+            Error::MissingFeatures(m) => {
+                write_number(f, "virtio: device lacks features ", *m, true, "")
+            }
             Error::FeaturesRejected => f.write_str("virtio: device refused FEATURES_OK"),
             Error::DeviceFailed(s) => {
-                number(f, "virtio: device failed (status ", u64::from(*s), true, ")")
+                write_number(f, "virtio: device failed (status ", u64::from(*s), true, ")")
             }
             Error::QueueUnavailable(q) => {
-                number(f, "virtio: queue ", u64::from(*q), false, " unavailable")
+                write_number(f, "virtio: queue ", u64::from(*q), false, " unavailable")
             }
             Error::QueueTooSmall(n) => {
-                number(f, "virtio: queue of ", u64::from(*n), false, " entries too small")
+                write_number(f, "virtio: queue of ", u64::from(*n), false, " entries too small")
             }
             Error::AddressNotRepresentable(a) => {
-                number(f, "virtio: address ", *a, true, " cannot be given to the device")
+                write_number(f, "virtio: address ", *a, true, " cannot be given to the device")
             }
             Error::DmaAllocFailed => f.write_str("virtio: DMA allocation failed"),
             Error::ConfigOutOfRange(o) => {
-                number(f, "virtio: config offset ", u64::from(*o), true, " out of range")
+                write_number(f, "virtio: config offset ", u64::from(*o), true, " out of range")
             }
             Error::ConfigUnstable => f.write_str("virtio: device config never settled"),
             Error::InvalidBlockSize(b) => {
-                number(f, "virtio-blk: invalid block size ", u64::from(*b), false, "")
+                write_number(f, "virtio-blk: invalid block size ", u64::from(*b), false, "")
             }
             Error::DeviceLimits => f.write_str("virtio-blk: segment limits below one block"),
             Error::NotResponding => f.write_str("virtio: device not responding"),
             Error::QueueFull => f.write_str("virtio: queue full"),
             Error::BadUsedRing { id } => {
-                number(f, "virtio: bad used ring entry ", u64::from(*id), false, "")
+                write_number(f, "virtio: bad used ring entry ", u64::from(*id), false, "")
             }
             Error::IoError { sector } => {
-                number(f, "virtio-blk: I/O error at sector ", *sector, false, "")
+                write_number(f, "virtio-blk: I/O error at sector ", *sector, false, "")
             }
             Error::Unsupported { sector } => {
-                number(f, "virtio-blk: request unsupported at sector ", *sector, false, "")
+                write_number(f, "virtio-blk: request unsupported at sector ", *sector, false, "")
             }
             Error::BadStatus { status, sector } => {
                 write!(f, "virtio-blk: status {status:#x} at sector {sector}")
@@ -243,25 +253,6 @@ impl core::fmt::Display for Error {
             }
         }
     }
-}
-
-/// Writes `before`, `n` (as `{:#x}` when `hex`, else as `{}`), then
-/// `after`: one shared path for the many one-number messages above, where
-/// a `write!` each costs its own formatting call and argument tables.
-fn number(
-    f: &mut core::fmt::Formatter<'_>,
-    before: &str,
-    n: u64,
-    hex: bool,
-    after: &str,
-) -> core::fmt::Result {
-    f.write_str(before)?;
-    if hex {
-        write!(f, "{n:#x}")?;
-    } else {
-        write!(f, "{n}")?;
-    }
-    f.write_str(after)
 }
 
 impl From<Error> for vmfw_block::Error {
