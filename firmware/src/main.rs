@@ -17,6 +17,7 @@ extern crate alloc;
 mod arch;
 mod bootmgr;
 mod console;
+mod devtree;
 #[cfg(feature = "diagnostics")]
 mod diag;
 mod disks;
@@ -36,7 +37,8 @@ use vmfw_platform::{Door, Platform};
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The Rust entry point, called by both entry doors with the VMM's
-/// hand-over pointer and the door number (0 = PVH, 1 = Linux 64-bit).
+/// hand-over pointer and the door number (x86_64: 0 = PVH, 1 = Linux
+/// 64-bit; aarch64: 2 = device tree), which `arch::door` names.
 #[no_mangle]
 extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     let t0 = arch::counter();
@@ -47,12 +49,8 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     // Read the hand-over data while the door's page tables still map page 0
     // (QEMU puts the PVH start info there); the firmware's own tables leave
     // it unmapped to catch null pointers.
-    let door = if door == 0 { Door::Pvh } else { Door::Linux64 };
-    let platform = match door {
-        Door::Pvh => vmfw_platform::from_pvh(&memory::Phys, info),
-        Door::Linux64 => vmfw_platform::from_zero_page(&memory::Phys, info),
-    };
-    let platform = match platform {
+    let door_kind = arch::door(door);
+    let platform = match arch::platform(info, door) {
         Ok(p) => p,
         Err(e) => {
             println!("vmfw {VERSION}: cannot read the VMM's boot information: {e}");
@@ -64,7 +62,7 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     // firmware runs from its image, which the new tables map identically.
     unsafe { arch::paging::init() };
     console::init_logger(platform.cmdline.value("vmfw.log"));
-    println!("vmfw {VERSION} (x86_64), entered via {}", door_name(door));
+    println!("vmfw {VERSION} ({}), entered via {}", arch::NAME, door_name(door_kind));
 
     let heap = match memory::init(platform.memory.clone()) {
         Ok(h) => h,
@@ -73,9 +71,10 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     progress::post(progress::Code::Memory);
     log_platform(&platform, heap);
     // Firecracker builds ACPI tables but passes the RSDP only through the
-    // zero page, not through PVH: look for it where legacy BIOSes put it.
+    // zero page, not through PVH: look for it where legacy BIOSes put it
+    // (a PC's BIOS area; device-tree machines have none).
     let mut platform = platform;
-    if platform.rsdp.is_none() {
+    if platform.rsdp.is_none() && platform.fdt.is_none() {
         platform.rsdp = vmfw_acpi::scan_rsdp(&memory::Phys);
         if let Some(r) = platform.rsdp {
             log::debug!("ACPI RSDP found at {r:#x} by scanning the BIOS area");
@@ -108,7 +107,8 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         log::debug!("firmware ready after {} us", time::us_since(t0));
     }
     progress::mark(progress::Phase::Platform);
-    let found = storage::discover(&platform, acpi.as_ref());
+    let dt = devtree::describe(&platform);
+    let found = storage::discover(&platform, acpi.as_ref(), dt.as_ref());
     progress::mark(progress::Phase::Devices);
     progress::post(progress::Code::Devices);
     let disks: alloc::vec::Vec<disks::BootDisk> = found
@@ -158,6 +158,7 @@ fn door_name(door: Door) -> &'static str {
     match door {
         Door::Pvh => "PVH",
         Door::Linux64 => "the Linux 64-bit boot protocol",
+        Door::DeviceTree => "the arm64 Image header with a device tree",
     }
 }
 

@@ -139,7 +139,7 @@ pub fn boot_esp(
     // page into memory reserved in the map (which the zero page's E820
     // protects), every device is quiesced, and nothing of the firmware
     // runs after this.
-    unsafe { crate::arch::linux_handoff(prepared.entry, prepared.zero_page) }
+    unsafe { crate::arch::linux_handoff(prepared.entry, prepared.zero_page, &[]) }
 }
 
 fn read_text(fs: &mut Fs, path: &str) -> Result<Vec<u8>, vmfw_fat::Error> {

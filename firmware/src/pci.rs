@@ -1,5 +1,5 @@
 //! PCI configuration access for the firmware: ECAM windows from the ACPI
-//! MCFG table where the VMM provides them, else the architecture's legacy
+//! MCFG table or the device tree where the VMM provides them, else the architecture's legacy
 //! configuration ports where it has them (x86 CF8/CFC, PCI Local Bus 3.0
 //! §3.2.2.3.2), which reach the first 256 bytes of each function, all
 //! virtio needs.
@@ -19,9 +19,10 @@ pub enum Access {
 }
 
 impl Access {
-    /// ECAM when the MCFG lists usable windows (mapped here), else ports;
-    /// with neither, ECAM without windows (nothing to enumerate).
-    pub fn new(acpi: Option<&vmfw_acpi::Tables>) -> Self {
+    /// ECAM when the MCFG or the device tree (`from_dt`) lists usable
+    /// windows (mapped here), else ports; with neither, ECAM without
+    /// windows (nothing to enumerate).
+    pub fn new(acpi: Option<&vmfw_acpi::Tables>, from_dt: alloc::vec::Vec<Ecam>) -> Self {
         let windows = acpi.map(|t| t.mcfg(&memory::Phys)).transpose().unwrap_or_else(|e| {
             log::warn!("ACPI MCFG: {e}; using PCI ports");
             None
@@ -29,6 +30,7 @@ impl Access {
         let windows: alloc::vec::Vec<Ecam> = windows
             .unwrap_or_default()
             .into_iter()
+            .chain(from_dt)
             .filter(|w| {
                 let ok = memory::map_device(w.base, w.size());
                 if !ok {

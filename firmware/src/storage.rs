@@ -2,8 +2,10 @@
 //! by segment/bus/device/function, then virtio-mmio windows by address.
 //!
 //! virtio-mmio windows come from the command line (`virtio_mmio.device=`,
-//! Firecracker and microvm with `acpi=off`) and from the DSDT (`LNRO0005`
-//! devices, microvm's default). Every device the firmware initialised is
+//! Firecracker and microvm with `acpi=off`), from the DSDT (`LNRO0005`
+//! devices, microvm's default) and from the device tree (`virtio,mmio`
+//! nodes, arm64). PCI configuration space is reached through the ECAM
+//! windows of the MCFG or of the device tree's host bridges. Every device the firmware initialised is
 //! reset by [`Disk::quiesce`] before the OS runs, so its driver probes a
 //! clean device.
 
@@ -164,7 +166,11 @@ impl Disk {
 /// `vmfw.disks=N` of them in discovery order: a VMM that cannot reset a
 /// disk (Firecracker 1.16 and older) leaves every disk the firmware has
 /// driven unusable to the OS, so users there keep the others untouched.
-pub fn discover(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>) -> Vec<Disk> {
+pub fn discover(
+    platform: &Platform,
+    acpi: Option<&vmfw_acpi::Tables>,
+    dt: Option<&vmfw_fdt::Machine<'_>>,
+) -> Vec<Disk> {
     let limit = match platform.cmdline.value("vmfw.disks").map(str::parse::<usize>) {
         None => usize::MAX,
         Some(Ok(n)) => n,
@@ -179,9 +185,9 @@ pub fn discover(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>) -> Vec<Di
     if platform.cmdline.has("pci=off") {
         log::debug!("pci=off on the command line: not scanning PCI");
     } else {
-        discover_pci(acpi, &mut disks);
+        discover_pci(acpi, dt, &mut disks);
     }
-    discover_mmio(platform, acpi, &mut disks);
+    discover_mmio(platform, acpi, dt, &mut disks);
     disks.found
 }
 
@@ -191,14 +197,21 @@ struct Disks {
     limit: usize,
 }
 
-fn discover_pci(acpi: Option<&vmfw_acpi::Tables>, disks: &mut Disks) {
-    let mut access = Access::new(acpi);
-    // Space for BARs the VMM left unassigned: 64-bit BARs above all RAM and
-    // VMM-reserved ranges (QEMU's and Cloud Hypervisor's 64-bit PCI holes
-    // start there); 32-bit-only BARs are not assigned by the firmware.
-    let top = memory::with_map(|m| m.regions().last().map_or(1 << 32, |r| r.end));
-    let high = top.max(1 << 32).next_multiple_of(1 << 30);
-    let mut windows = BarWindows { low: (0, 0), high: (high, high + (64 << 30)) };
+fn discover_pci(
+    acpi: Option<&vmfw_acpi::Tables>,
+    dt: Option<&vmfw_fdt::Machine<'_>>,
+    disks: &mut Disks,
+) {
+    let mut access = Access::new(acpi, dt.map(crate::devtree::ecam_windows).unwrap_or_default());
+    // Space for BARs the VMM left unassigned: the host bridge's memory
+    // windows where a device tree describes them; else 64-bit BARs above
+    // all RAM and VMM-reserved ranges (QEMU's and Cloud Hypervisor's
+    // 64-bit PCI holes start there) and 32-bit-only BARs not at all.
+    let mut windows = dt.and_then(crate::devtree::bar_windows).unwrap_or_else(|| {
+        let top = memory::with_map(|m| m.regions().last().map_or(1 << 32, |r| r.end));
+        let high = top.max(1 << 32).next_multiple_of(1 << 30);
+        BarWindows { low: (0, 0), high: (high, high + (64 << 30)) }
+    });
     for segment in access.segments() {
         for f in vmfw_pci::enumerate(&mut access, segment) {
             if f.vendor != VIRTIO_VENDOR || !matches!(f.device, BLK_MODERN | BLK_TRANSITIONAL) {
@@ -234,8 +247,16 @@ fn discover_pci(acpi: Option<&vmfw_acpi::Tables>, disks: &mut Disks) {
     }
 }
 
-fn discover_mmio(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>, disks: &mut Disks) {
+fn discover_mmio(
+    platform: &Platform,
+    acpi: Option<&vmfw_acpi::Tables>,
+    dt: Option<&vmfw_fdt::Machine<'_>>,
+    disks: &mut Disks,
+) {
     let mut windows: Vec<(u64, u64)> = Vec::new();
+    for d in dt.map_or(&[][..], |m| &m.virtio_mmio[..]) {
+        windows.push((d.mmio.base, d.mmio.size));
+    }
     for value in platform.cmdline.values("virtio_mmio.device") {
         match vmfw_platform::parse_virtio_mmio(value) {
             Ok(d) => windows.push((d.base, d.size)),
@@ -261,7 +282,7 @@ fn discover_mmio(platform: &Platform, acpi: Option<&vmfw_acpi::Tables>, disks: &
             continue;
         }
         // SAFETY: the VMM declared a virtio-mmio register window here
-        // (command line or DSDT); it is identity-mapped above and only this
+        // (command line, DSDT or device tree); it is identity-mapped above and only this
         // driver touches it.
         let Some(region) = (unsafe { MmioRegion::new(base, size as usize) }) else { continue };
         match MmioTransport::new(region) {

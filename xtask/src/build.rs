@@ -7,10 +7,16 @@ use std::process::Command;
 pub struct Arch {
     pub name: &'static str,
     pub target: &'static str,
+    /// What VMMs load: the ELF itself (x86_64: PVH note, Linux 64-bit
+    /// entry), or a flat `Image` made from it (aarch64: `.bin`).
+    pub flat: bool,
 }
 
 /// The architectures the firmware builds for (x86_64 first).
-pub const ARCHES: [Arch; 1] = [Arch { name: "x86_64", target: "x86_64-unknown-none" }];
+pub const ARCHES: [Arch; 2] = [
+    Arch { name: "x86_64", target: "x86_64-unknown-none", flat: false },
+    Arch { name: "aarch64", target: "aarch64-unknown-none", flat: true },
+];
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -47,7 +53,8 @@ pub fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
 /// (the default one) and `target/vmfw-<arch>-diag.elf` (debug logging and
 /// the `vmfw.hash=`/`vmfw.bench=` diagnostics; its own target directory,
 /// `target/diag`, so the two never rebuild each other), each with a
-/// `-nopvh` copy. Returns the default one's path.
+/// `-nopvh` copy; for a flat architecture (aarch64) `vmfw-<arch>.bin` and
+/// `vmfw-<arch>-diag.bin` instead. Returns the default one's path.
 pub fn build(arch: &Arch, release: bool) -> Result<PathBuf, String> {
     let out = build_one(arch, release, "", &[], &target_dir())?;
     build_one(arch, release, "-diag", &DIAG_FEATURES, &diag_target_dir())?;
@@ -81,6 +88,13 @@ fn build_one(
     let out = target_dir().join(format!("vmfw-{}{suffix}.elf", arch.name));
     std::fs::copy(&built, &out).map_err(|e| format!("copy {}: {e}", built.display()))?;
     let image = std::fs::read(&out).map_err(|e| format!("read {}: {e}", out.display()))?;
+    if arch.flat {
+        let flat = crate::elf::flat_image(&image)?;
+        let bin = target_dir().join(format!("vmfw-{}{suffix}.bin", arch.name));
+        std::fs::write(&bin, &flat).map_err(|e| format!("write {}: {e}", bin.display()))?;
+        eprintln!("built {} ({} bytes)", bin.display(), flat.len());
+        return Ok(bin);
+    }
     let nopvh = crate::elf::without_pvh_note(&image)?;
     let nopvh_out = target_dir().join(format!("vmfw-{}{suffix}-nopvh.elf", arch.name));
     std::fs::write(&nopvh_out, nopvh).map_err(|e| format!("write {}: {e}", nopvh_out.display()))?;

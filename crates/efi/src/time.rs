@@ -105,6 +105,54 @@ impl Time {
         }
     }
 
+    /// The time `secs` seconds after 1970-01-01 00:00:00 (the count a
+    /// PL031 RTC keeps), or `None` past 9999 (not representable).
+    pub fn from_unix(secs: u64) -> Option<Self> {
+        let days = secs / 86_400;
+        let rem = secs % 86_400;
+        // Civil date from days since the epoch, counting in 400-year eras
+        // of 146,097 days that start on 0000-03-01.
+        let z = days.checked_add(719_468)?;
+        let era = z / 146_097;
+        let doe = z % 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = era.checked_mul(400)?.checked_add(yoe)? + u64::from(month <= 2);
+        let year = u16::try_from(year).ok().filter(|y| *y <= 9999)?;
+        Some(Self::new(
+            year,
+            month,
+            day,
+            (rem / 3600) as u8,
+            (rem % 3600 / 60) as u8,
+            (rem % 60) as u8,
+        ))
+    }
+
+    /// Seconds since 1970-01-01 00:00:00 of this time's date and time of
+    /// day (time zone and daylight ignored), or `None` before the epoch
+    /// or for a date [`Time::validate`] rejects.
+    pub fn to_unix(&self) -> Option<u64> {
+        self.validate().ok()?;
+        let (y, m) = (u64::from(self.year), u64::from(self.month));
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y / 400;
+        let yoe = y % 400;
+        let mp = if m > 2 { m - 3 } else { m + 9 };
+        let doy = (153 * mp + 2) / 5 + u64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = (era * 146_097 + doe).checked_sub(719_468)?;
+        Some(
+            days * 86_400
+                + u64::from(self.hour) * 3600
+                + u64::from(self.minute) * 60
+                + u64::from(self.second),
+        )
+    }
+
     /// The fields of an `EFI_TIME` as laid out in memory (not validated).
     pub fn from_bytes(b: &[u8; TIME_SIZE]) -> Self {
         let [y0, y1, month, day, hour, minute, second, pad1, n0, n1, n2, n3, z0, z1, daylight, pad2] =

@@ -29,8 +29,9 @@ mod machine;
 pub mod testing;
 
 pub use machine::{
-    describe, Gic, GicVersion, Machine, PciHost, PciRange, PciSpace, PsciMethod, Region, Uart,
-    UartKind, VirtioMmio, MAX_PCI_HOSTS, MAX_PCI_RANGES, MAX_REGIONS, MAX_VIRTIO_MMIO,
+    describe, stdout_uart, Gic, GicVersion, Machine, PciHost, PciRange, PciSpace, PsciMethod,
+    Region, Uart, UartKind, VirtioMmio, MAX_PCI_HOSTS, MAX_PCI_RANGES, MAX_REGIONS,
+    MAX_VIRTIO_MMIO,
 };
 
 pub use edit::{with_chosen, Chosen};

@@ -217,7 +217,7 @@ pub fn describe<'a>(fdt: &Fdt<'a>) -> Result<Machine<'a>, Error> {
     }
     let chosen = fdt.find_node("/chosen");
     m.bootargs = chosen.and_then(|c| c.property("bootargs")).and_then(|p| p.as_str());
-    m.stdout = fdt.stdout().and_then(|n| uart(&n));
+    m.stdout = stdout_uart(fdt);
 
     // The GIC first: its #interrupt-cells says how to read `interrupts`.
     let mut irq_cells = None;
@@ -264,6 +264,13 @@ pub fn describe<'a>(fdt: &Fdt<'a>) -> Result<Machine<'a>, Error> {
         }
     }
     Ok(m)
+}
+
+/// The console `/chosen/stdout-path` names, if it is a known UART.
+/// Allocates nothing, so the firmware can find its console before it has
+/// a heap.
+pub fn stdout_uart(fdt: &Fdt<'_>) -> Option<Uart> {
+    fdt.stdout().and_then(|n| uart(&n))
 }
 
 fn uart(node: &Node<'_>) -> Option<Uart> {

@@ -1,9 +1,9 @@
 //! The one description of the machine that every entry door normalises into.
 //!
 //! A VMM starts vmfw through one of several doors (PVH, the Linux 64-bit boot
-//! protocol, later the arm64 `Image` header). Each door hands over the same
+//! protocol, the arm64 `Image` header). Each door hands over the same
 //! facts in its own format: where RAM is, what is reserved, the command line
-//! and the ACPI RSDP. This crate reads those formats through [`PhysMem`] and
+//! and the ACPI RSDP or device tree. This crate reads those formats through [`PhysMem`] and
 //! produces a [`Platform`]; nothing after the door knows which door was used.
 //!
 //! Every value the VMM provides is treated as untrusted: counts are bounded,
@@ -13,11 +13,13 @@
 #![forbid(unsafe_code)]
 
 mod cmdline;
+mod fdt;
 mod mmio;
 mod pvh;
 mod zeropage;
 
 pub use cmdline::{Cmdline, CMDLINE_MAX};
+pub use fdt::from_fdt;
 pub use mmio::{parse_virtio_mmio, MmioDevice, MmioParseError};
 pub use pvh::{from_pvh, PVH_MAGIC};
 pub use vmfw_memmap::{MemoryMap, MemoryType, Region};
@@ -38,6 +40,8 @@ pub enum Door {
     Pvh,
     /// Linux x86_64 64-bit boot protocol, `rsi` = zero page.
     Linux64,
+    /// The arm64 Linux `Image` header, `x0` = flattened device tree.
+    DeviceTree,
 }
 
 /// Errors reading the VMM's hand-over data.
@@ -91,11 +95,14 @@ pub struct Platform {
     pub cmdline: Cmdline,
     /// Physical address of the ACPI RSDP, when the VMM gave one.
     pub rsdp: Option<u64>,
+    /// Physical address of the flattened device tree, when the VMM gave
+    /// one (arm64); the blob is reserved in [`Platform::memory`].
+    pub fdt: Option<u64>,
 }
 
 impl Platform {
     fn new(door: Door) -> Self {
-        Self { door, memory: MemoryMap::new(), cmdline: Cmdline::empty(), rsdp: None }
+        Self { door, memory: MemoryMap::new(), cmdline: Cmdline::empty(), rsdp: None, fdt: None }
     }
 
     fn finish(self) -> Result<Self, Error> {

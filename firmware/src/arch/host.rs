@@ -22,6 +22,16 @@ pub fn set_test_ram(start: u64, len: u64) {
     RAM_END.store(start + len, Ordering::Relaxed);
 }
 
+pub const NAME: &str = "host";
+
+pub fn door(_door: u32) -> vmfw_platform::Door {
+    vmfw_platform::Door::Pvh
+}
+
+pub fn platform(_info: u64, _door: u32) -> Result<vmfw_platform::Platform, vmfw_platform::Error> {
+    Err(vmfw_platform::Error::NoRam)
+}
+
 pub fn init_cpu() {}
 
 pub fn halt() -> ! {
@@ -34,7 +44,7 @@ pub unsafe fn port_write(_port: u16, _width: super::PortWidth, _value: u32) -> b
     false
 }
 
-pub mod tsc {
+pub mod counter {
     pub const NAME: &str = "host clock";
     pub const HZ_MAX: u64 = 1_000_000_000;
 
@@ -60,7 +70,12 @@ pub mod paging {
     /// Nothing to uphold on the host.
     pub unsafe fn init() {}
 
-    pub fn map_identity(_start: u64, _len: u64, _alloc: &mut dyn FnMut() -> Option<u64>) -> bool {
+    pub fn map_identity(
+        _start: u64,
+        _len: u64,
+        _device: bool,
+        _alloc: &mut dyn FnMut() -> Option<u64>,
+    ) -> bool {
         true
     }
 
@@ -108,7 +123,7 @@ pub mod power {
 pub mod handoff {
     /// # Safety
     /// Never returns; panics on the host.
-    pub unsafe fn linux64(_entry: u64, _boot_params: u64) -> ! {
+    pub unsafe fn linux64(_entry: u64, _boot_params: u64, _loaded: &[(u64, u64)]) -> ! {
         panic!("kernel handoff in a host test")
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! The boot flow, drivers, loaders and the UEFI layer call only what this
 //! file defines; each function here forwards to the active architecture's
-//! module (`x86_64/`, later `aarch64/`), which implements it. A new
+//! module (`x86_64/`, `aarch64/`), which implements it. A new
 //! architecture adds its directory, an entry door in its linker script
 //! and the two `cfg` lines below this comment; no boot-flow code changes.
 //! The README's architecture section has the same list as a table, with
@@ -30,6 +30,10 @@
 mod x86_64;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 use self::x86_64 as imp;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+mod aarch64;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+use self::aarch64 as imp;
 
 // Host unit tests (`cargo test -p vmfw`): the same interface over the
 // process's own memory and clock, with no devices.
@@ -39,6 +43,24 @@ mod host;
 use self::host as imp;
 #[cfg(not(target_os = "none"))]
 pub use self::host::set_test_ram;
+
+// ---------------------------------------------------------------------
+// Entry.
+
+/// The architecture's name in the log ("x86_64", "aarch64").
+pub const NAME: &str = imp::NAME;
+
+/// Reads the VMM's hand-over data for the door the entry code reports
+/// (`info` and `door` as `vmfw_start` received them): x86_64's PVH start
+/// info or zero page, aarch64's device tree.
+pub fn platform(info: u64, door: u32) -> Result<vmfw_platform::Platform, vmfw_platform::Error> {
+    imp::platform(info, door)
+}
+
+/// The door the entry code's number names.
+pub fn door(door: u32) -> vmfw_platform::Door {
+    imp::door(door)
+}
 
 // ---------------------------------------------------------------------
 // CPU.
@@ -63,7 +85,7 @@ pub fn halt() -> ! {
 /// The architecture's monotonic counter (x86_64: TSC; aarch64: CNTVCT_EL0).
 /// Cheap (no VM exit), never goes backwards, runtime-safe.
 pub fn counter() -> u64 {
-    imp::tsc::read()
+    imp::counter::read()
 }
 
 /// The counter's ticks per second and how that was learnt (for the log).
@@ -71,17 +93,17 @@ pub fn counter() -> u64 {
 /// 2 ms) and do not log: `time::counter_hz` caches the answer.
 /// aarch64 reads CNTFRQ_EL0.
 pub fn counter_hz() -> (u64, &'static str) {
-    imp::tsc::hz()
+    imp::counter::hz()
 }
 
 /// A counter rate at the fast end of what hosts run at (x86_64: 4 GHz;
 /// aarch64: 1 GHz, the rate Armv8.6 fixes the generic timer at), for
 /// waits that must not measure the rate (the way down from a fault): they
 /// then last about as long as asked or longer, never endlessly.
-pub const COUNTER_HZ_MAX: u64 = imp::tsc::HZ_MAX;
+pub const COUNTER_HZ_MAX: u64 = imp::counter::HZ_MAX;
 
 /// What the counter is called in the log ("TSC").
-pub const COUNTER_NAME: &str = imp::tsc::NAME;
+pub const COUNTER_NAME: &str = imp::counter::NAME;
 
 // ---------------------------------------------------------------------
 // Memory.
@@ -126,9 +148,7 @@ pub mod paging {
     /// a table could not be allocated or the range cannot be
     /// identity-mapped (beyond the virtual address width).
     pub fn map(start: u64, len: u64, kind: Kind, alloc: &mut dyn FnMut() -> Option<u64>) -> bool {
-        // x86_64 has one kind of mapping for both (see [`Kind`]).
-        let _ = kind;
-        imp::paging::map_identity(start, len, alloc)
+        imp::paging::map_identity(start, len, kind == Kind::Device, alloc)
     }
 
     /// Unmaps the 4 KiB page at `addr` so that any access faults (the
@@ -283,16 +303,19 @@ pub mod power {
 
 /// Jumps to a Linux kernel by the architecture's boot protocol:
 /// x86_64: the 64-bit protocol, `param` = zero page (boot_params);
-/// aarch64: `Image` entry with MMU and caches off, `param` = FDT.
+/// aarch64: `Image` entry with MMU and caches off, `param` = FDT, after
+/// cleaning `loaded` (kernel, initrd, device tree: `(start, len)` pairs)
+/// to the point of coherency. x86_64's caches are coherent: it ignores
+/// `loaded`.
 ///
 /// # Safety
 /// `entry` must be the kernel's entry point, loaded in identity-mapped
 /// memory, and `param` a complete boot parameter block whose memory map
 /// protects everything the kernel must not overwrite. Devices must be
 /// quiesced: nothing of the firmware runs afterwards.
-pub unsafe fn linux_handoff(entry: u64, param: u64) -> ! {
+pub unsafe fn linux_handoff(entry: u64, param: u64, loaded: &[(u64, u64)]) -> ! {
     // SAFETY: forwarded from the caller.
-    unsafe { imp::handoff::linux64(entry, param) }
+    unsafe { imp::handoff::linux64(entry, param, loaded) }
 }
 
 // ---------------------------------------------------------------------

@@ -282,3 +282,21 @@ fn register_access() {
     assert_eq!(back, r);
     assert_eq!(back.to_time(), Ok(time));
 }
+
+#[test]
+fn unix_seconds_round_trip() {
+    assert_eq!(Time::from_unix(0), Some(Time::new(1970, 1, 1, 0, 0, 0)));
+    // 2000-02-29 12:34:56, a leap day in a year divisible by 400.
+    assert_eq!(Time::from_unix(951_827_696), Some(Time::new(2000, 2, 29, 12, 34, 56)));
+    assert_eq!(Time::new(2000, 2, 29, 12, 34, 56).to_unix(), Some(951_827_696));
+    // The last second a u32 PL031 counter holds: 2106-02-07 06:28:15.
+    assert_eq!(Time::from_unix(u64::from(u32::MAX)), Some(Time::new(2106, 2, 7, 6, 28, 15)));
+    for secs in (0..5_000_000_000u64).step_by(86_399 * 37) {
+        assert_eq!(Time::from_unix(secs).and_then(|t| t.to_unix()), Some(secs), "{secs}");
+    }
+    // Before the epoch, and beyond what EFI_TIME holds.
+    assert_eq!(Time::new(1969, 12, 31, 23, 59, 59).to_unix(), None);
+    assert_eq!(Time::from_unix(u64::MAX), None);
+    assert_eq!(Time::from_unix(253_402_300_800), None); // 10000-01-01
+    assert_eq!(Time::new(2023, 2, 29, 0, 0, 0).to_unix(), None);
+}

@@ -82,7 +82,7 @@ extern "C" {
 /// identity-mapped memory, and `boot_params` a complete zero page whose
 /// memory map protects everything the kernel must not overwrite. Devices
 /// must be quiesced: nothing of the firmware runs afterwards.
-pub unsafe fn linux64(entry: u64, boot_params: u64) -> ! {
+pub unsafe fn linux64(entry: u64, boot_params: u64, _loaded: &[(u64, u64)]) -> ! {
     // SAFETY: forwarded from the caller.
     unsafe { vmfw_linux_handoff(entry, boot_params) }
 }

@@ -18,6 +18,30 @@ pub mod rtc;
 pub mod serial;
 pub mod tsc;
 
+pub use self::tsc as counter;
+
+use vmfw_platform::{Door, Platform};
+
+/// The architecture's name in the log.
+pub const NAME: &str = "x86_64";
+
+/// The door numbers `entry.s` passes to `vmfw_start`.
+pub fn door(door: u32) -> Door {
+    if door == 0 {
+        Door::Pvh
+    } else {
+        Door::Linux64
+    }
+}
+
+/// Reads the PVH start info or the zero page, as the door says.
+pub fn platform(info: u64, door_number: u32) -> Result<Platform, vmfw_platform::Error> {
+    match door(door_number) {
+        Door::Pvh => vmfw_platform::from_pvh(&crate::memory::Phys, info),
+        _ => vmfw_platform::from_zero_page(&crate::memory::Phys, info),
+    }
+}
+
 core::arch::global_asm!(include_str!("entry.s"));
 
 /// Loads the firmware's GDT and TSS, then the IDT with the exception

@@ -118,10 +118,16 @@ unsafe fn next_table(
     Some(table)
 }
 
-/// Identity-maps `[start, start + len)` (rounded out to 2 MiB) read-write.
+/// Identity-maps `[start, start + len)` (rounded out to 2 MiB) read-write;
+/// device ranges alike (see `arch::paging::Kind`).
 /// Already-mapped parts are left alone. `alloc` supplies zeroable 4 KiB
 /// pages for new tables. Returns false when a table could not be allocated.
-pub fn map_identity(start: u64, len: u64, alloc: &mut dyn FnMut() -> Option<u64>) -> bool {
+pub fn map_identity(
+    start: u64,
+    len: u64,
+    _device: bool,
+    alloc: &mut dyn FnMut() -> Option<u64>,
+) -> bool {
     let Some(end) = start.checked_add(len).and_then(|e| e.checked_add(MIB2 - 1)) else {
         return false;
     };

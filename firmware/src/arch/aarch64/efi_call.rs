@@ -1,0 +1,135 @@
+//! Calls between the firmware and UEFI code. On AArch64 the UEFI calling
+//! convention is the AAPCS64, the same as the firmware's own (`extern
+//! "efiapi"` is `extern "C"` there), so only two things need assembly:
+//!
+//! - The image trampoline: [`call_image`] saves the callee-saved registers
+//!   (x19-x30, d8-d15) and the stack pointer and calls an image's entry
+//!   point; [`exit_image`] (UEFI `Exit()`, from anywhere inside the image)
+//!   restores them, so control comes back out of that `call_image`.
+//! - The variadic services: the AAPCS64 passes a variadic call's first
+//!   eight integer arguments in x0-x7 and the rest on the stack, in order.
+//!   The stubs store x0-x7 just below the stacked arguments, which makes
+//!   all arguments one contiguous array, and call the UEFI layer's
+//!   `vmfw_install_multiple_impl` / `vmfw_uninstall_multiple_impl` with a
+//!   pointer to it.
+
+core::arch::global_asm!(
+    // usize vmfw_arch_call_image(entry x0, handle x1, system_table x2,
+    // *saved_sp x3)
+    ".pushsection .text.vmfw_arch_call_image, \"ax\"",
+    ".global vmfw_arch_call_image",
+    "vmfw_arch_call_image:",
+    "sub sp, sp, #160",
+    "stp x19, x20, [sp, #0]",
+    "stp x21, x22, [sp, #16]",
+    "stp x23, x24, [sp, #32]",
+    "stp x25, x26, [sp, #48]",
+    "stp x27, x28, [sp, #64]",
+    "stp x29, x30, [sp, #80]",
+    "stp d8, d9, [sp, #96]",
+    "stp d10, d11, [sp, #112]",
+    "stp d12, d13, [sp, #128]",
+    "stp d14, d15, [sp, #144]",
+    "mov x4, sp",
+    "str x4, [x3]",
+    "mov x4, x0",
+    "mov x0, x1",
+    "mov x1, x2",
+    "blr x4",
+    "vmfw_arch_image_return:",
+    "ldp x19, x20, [sp, #0]",
+    "ldp x21, x22, [sp, #16]",
+    "ldp x23, x24, [sp, #32]",
+    "ldp x25, x26, [sp, #48]",
+    "ldp x27, x28, [sp, #64]",
+    "ldp x29, x30, [sp, #80]",
+    "ldp d8, d9, [sp, #96]",
+    "ldp d10, d11, [sp, #112]",
+    "ldp d12, d13, [sp, #128]",
+    "ldp d14, d15, [sp, #144]",
+    "add sp, sp, #160",
+    "ret",
+    // ! vmfw_arch_exit_image(saved_sp x0, status x1)
+    ".global vmfw_arch_exit_image",
+    "vmfw_arch_exit_image:",
+    "mov sp, x0",
+    "mov x0, x1",
+    "b vmfw_arch_image_return",
+    ".popsection",
+);
+
+core::arch::global_asm!(
+    ".pushsection .text.vmfw_arch_multiple, \"ax\"",
+    ".global vmfw_arch_install_multiple",
+    "vmfw_arch_install_multiple:",
+    "sub sp, sp, #64",
+    "stp x0, x1, [sp, #0]",
+    "stp x2, x3, [sp, #16]",
+    "stp x4, x5, [sp, #32]",
+    "stp x6, x7, [sp, #48]",
+    "mov x0, sp",
+    "stp x29, x30, [sp, #-16]!",
+    "bl vmfw_install_multiple_impl",
+    "ldp x29, x30, [sp], #16",
+    "add sp, sp, #64",
+    "ret",
+    ".global vmfw_arch_uninstall_multiple",
+    "vmfw_arch_uninstall_multiple:",
+    "sub sp, sp, #64",
+    "stp x0, x1, [sp, #0]",
+    "stp x2, x3, [sp, #16]",
+    "stp x4, x5, [sp, #32]",
+    "stp x6, x7, [sp, #48]",
+    "mov x0, sp",
+    "stp x29, x30, [sp, #-16]!",
+    "bl vmfw_uninstall_multiple_impl",
+    "ldp x29, x30, [sp], #16",
+    "add sp, sp, #64",
+    "ret",
+    ".popsection",
+);
+
+extern "C" {
+    fn vmfw_arch_call_image(
+        entry: u64,
+        handle: usize,
+        system_table: u64,
+        saved_sp: *mut u64,
+    ) -> usize;
+    fn vmfw_arch_exit_image(saved_sp: u64, status: usize) -> !;
+    fn vmfw_arch_install_multiple(handle: *mut uefi_raw::Handle, ...) -> uefi_raw::Status;
+    fn vmfw_arch_uninstall_multiple(handle: uefi_raw::Handle, ...) -> uefi_raw::Status;
+}
+
+/// `InstallMultipleProtocolInterfaces()` as the boot services table types it.
+pub type InstallMultiple = unsafe extern "C" fn(*mut uefi_raw::Handle, ...) -> uefi_raw::Status;
+/// `UninstallMultipleProtocolInterfaces()` as the boot services table types it.
+pub type UninstallMultiple = unsafe extern "C" fn(uefi_raw::Handle, ...) -> uefi_raw::Status;
+
+/// See `arch::efi_call::call_image`.
+///
+/// # Safety
+/// As there.
+pub unsafe fn call_image(entry: u64, handle: usize, system_table: u64, jump: *mut u64) -> usize {
+    // SAFETY: forwarded from the caller.
+    unsafe { vmfw_arch_call_image(entry, handle, system_table, jump) }
+}
+
+/// See `arch::efi_call::exit_image`.
+///
+/// # Safety
+/// As there.
+pub unsafe fn exit_image(jump: u64, status: usize) -> ! {
+    // SAFETY: forwarded from the caller.
+    unsafe { vmfw_arch_exit_image(jump, status) }
+}
+
+/// The `InstallMultipleProtocolInterfaces()` entry point.
+pub fn install_multiple() -> InstallMultiple {
+    vmfw_arch_install_multiple
+}
+
+/// The `UninstallMultipleProtocolInterfaces()` entry point.
+pub fn uninstall_multiple() -> UninstallMultiple {
+    vmfw_arch_uninstall_multiple
+}
