@@ -1,16 +1,18 @@
 //! Writing `/chosen` into a copy of a tree, for the native Linux boot.
 //!
 //! The kernel finds its command line and initrd in `/chosen` (`bootargs`,
-//! `linux,initrd-start`, `linux,initrd-end`). [`with_chosen`] rebuilds
-//! the blob with those properties set (replacing old values, creating
-//! `/chosen` if there is none) rather than patching in place: the copy
-//! is laid out fresh (header, reservation block, structure block,
-//! strings block), so growth needs no free space inside the old blob,
-//! only within the given capacity.
+//! `linux,initrd-start`, `linux,initrd-end`), and the memory it must not
+//! touch in the memory reservation block (`/memreserve/` entries).
+//! [`with_chosen`] rebuilds the blob with those properties set (replacing
+//! old values, creating `/chosen` if there is none) and the reservations
+//! added, rather than patching in place: the copy is laid out fresh
+//! (header, reservation block, structure block, strings block), so growth
+//! needs no free space inside the old blob, only within the given
+//! capacity.
 
 use alloc::vec::Vec;
 
-use crate::{align4, Error, Fdt, Token, MAGIC};
+use crate::{align4, Error, Fdt, Token, MAGIC, MAX_RESERVATIONS};
 
 /// The `/chosen` properties a Linux boot sets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,15 +22,40 @@ pub struct Chosen<'a> {
     /// The initrd's first byte and one past its last
     /// (`linux,initrd-start`, `linux,initrd-end`, two cells each).
     pub initrd: Option<(u64, u64)>,
+    /// Ranges `(address, size)` to add to the memory reservation block,
+    /// after the blob's own: memory the kernel must leave alone (the
+    /// firmware's runtime data). Empty ranges are left out, since a size
+    /// of 0 ends the block for readers that stop there.
+    pub memreserve: &'a [(u64, u64)],
 }
 
 /// Copies `fdt` with `/chosen`'s properties set from `chosen`, into a new
 /// blob of at most `capacity` bytes ([`Error::NoSpace`] otherwise).
 ///
 /// Properties `chosen` does not set are left as they are; NOPs are
-/// dropped. The result is a version 17 blob with the same reservations
-/// and `boot_cpuid_phys`. Linear in the blob's size.
+/// dropped. The result is a version 17 blob with the same
+/// `boot_cpuid_phys` and the blob's non-empty reservations followed by
+/// those of [`Chosen::memreserve`]. Linear in the blob's size.
+///
+/// Fails with [`Error::RegionOverflow`] for a reservation whose end
+/// wraps, [`Error::TooMany`] when there would be more than
+/// [`MAX_RESERVATIONS`] (the most a blob may have to be read back), or
+/// [`Error::NoSpace`].
 pub fn with_chosen(fdt: &Fdt<'_>, chosen: &Chosen<'_>, capacity: usize) -> Result<Vec<u8>, Error> {
+    // A zero size would end the block early for libfdt and Linux, which
+    // stop at the first entry of size 0, hiding the entries after it.
+    let mut reservations: Vec<(u64, u64)> = fdt.reservations().filter(|r| r.1 != 0).collect();
+    for &(base, size) in chosen.memreserve {
+        if base.checked_add(size).is_none() {
+            return Err(Error::RegionOverflow { base, size });
+        }
+        if size != 0 {
+            reservations.push((base, size));
+        }
+    }
+    if reservations.len() > MAX_RESERVATIONS {
+        return Err(Error::TooMany { what: "memory reservations", limit: MAX_RESERVATIONS });
+    }
     let mut bootargs = Vec::new();
     let mut props: Vec<(&str, &[u8])> = Vec::new();
     if let Some(args) = chosen.bootargs {
@@ -46,14 +73,16 @@ pub fn with_chosen(fdt: &Fdt<'_>, chosen: &Chosen<'_>, capacity: usize) -> Resul
         props.push(("linux,initrd-start", &start));
         props.push(("linux,initrd-end", &end));
     }
-    set_chosen_properties(fdt, &props, capacity)
+    set_chosen_properties(fdt, &props, &reservations, capacity)
 }
 
 /// The general form of [`with_chosen`]: sets each `(name, value)` in
-/// `/chosen` (a name given twice: the last value wins).
+/// `/chosen` (a name given twice: the last value wins) and writes
+/// `reservations` as the reservation block.
 fn set_chosen_properties(
     fdt: &Fdt<'_>,
     props: &[(&str, &[u8])],
+    reservations: &[(u64, u64)],
     capacity: usize,
 ) -> Result<Vec<u8>, Error> {
     if props.iter().any(|(n, _)| n.is_empty() || n.as_bytes().contains(&0)) {
@@ -113,8 +142,7 @@ fn set_chosen_properties(
         }
         off = next;
     }
-    let reservations: Vec<(u64, u64)> = fdt.reservations().collect();
-    out.finish(&reservations, fdt.boot_cpuid, capacity)
+    out.finish(reservations, fdt.boot_cpuid, capacity)
 }
 
 struct Out {

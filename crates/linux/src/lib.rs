@@ -31,6 +31,11 @@
 //! Reference: Linux `Documentation/arch/x86/boot.rst` ("The Real-Mode Kernel
 //! Header", "Details of Header Fields", "64-bit Boot Protocol") and
 //! `Documentation/arch/x86/zero-page.rst`.
+//!
+//! The arm64 side lives in its own modules: [`arm64`] (the `Image` header,
+//! its placement, the cache lines to clean before the jump), [`gzip`]
+//! (inflating a gzip-compressed `Image` straight to its load address) and
+//! [`zboot`] (the header of an EFI zboot image and its payload).
 #![no_std]
 #![forbid(unsafe_code)]
 // On top of the workspace's no-panic lints: every load address and size in
@@ -39,11 +44,14 @@
 // clippy has no setting that lifts this lint in tests.
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
+pub mod arm64;
 mod bootparams;
 mod cmdline;
+pub mod gzip;
 mod header;
 mod le;
 mod plan;
+pub mod zboot;
 pub mod zeropage;
 
 #[cfg(test)]

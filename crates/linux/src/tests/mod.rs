@@ -10,9 +10,12 @@ use vmfw_memmap::{MemoryMap, MemoryType};
 
 use crate::zeropage as zp;
 
+mod arm64;
 mod bootparams;
+mod gzip;
 mod header;
 mod plan;
+mod zboot;
 
 pub(crate) const MIB: u64 = 1 << 20;
 pub(crate) const GIB: u64 = 1 << 30;
