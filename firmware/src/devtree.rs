@@ -8,6 +8,9 @@ use vmfw_platform::Platform;
 
 /// The blob at the address the platform recorded.
 pub fn blob(platform: &Platform) -> Option<&'static [u8]> {
+    if !crate::arch::HAS_DEVICE_TREE {
+        return None;
+    }
     let addr = platform.fdt?;
     let mut head = [0u8; 8];
     vmfw_platform::PhysMem::read(&crate::memory::Phys, addr, &mut head).ok()?;
@@ -21,6 +24,9 @@ pub fn blob(platform: &Platform) -> Option<&'static [u8]> {
 /// What the device tree describes, or `None` (logged) when there is none
 /// or it does not parse.
 pub fn describe(platform: &Platform) -> Option<Machine<'static>> {
+    if !crate::arch::HAS_DEVICE_TREE {
+        return None;
+    }
     let fdt = Fdt::new(blob(platform)?).map_err(|e| log::warn!("device tree: {e}")).ok()?;
     let m = vmfw_fdt::describe(&fdt).map_err(|e| log::warn!("device tree: {e}")).ok()?;
     log::info!(

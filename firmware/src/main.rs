@@ -158,7 +158,7 @@ fn door_name(door: Door) -> &'static str {
     match door {
         Door::Pvh => "PVH",
         Door::Linux64 => "the Linux 64-bit boot protocol",
-        Door::DeviceTree => "the arm64 Image header with a device tree",
+        Door::DeviceTree => "the arm64 Image header",
     }
 }
 

@@ -324,7 +324,7 @@ const HEAP_MAX: u64 = 32 << 20;
 const HEAP_MIN: u64 = 2 << 20;
 
 /// Carves the firmware out of the map, maps all RAM above what
-/// `paging::init` mapped (4 GiB on x86), punches
+/// `paging::init` mapped (4 GiB on x86, nothing on aarch64), punches
 /// the stack guard page, sets up the heap, and takes the map into this
 /// module. Returns the heap size.
 pub fn init(mut map: MemoryMap) -> Result<u64, &'static str> {
@@ -363,6 +363,8 @@ fn prepare(map: &mut MemoryMap) -> Result<u64, &'static str> {
         .iter()
         .filter(|r| r.end > paging::INIT_MAP_END && r.ty != MemoryType::Reserved)
     {
+        // INIT_MAP_END is 0 where the entry maps nothing ahead (aarch64).
+        #[allow(clippy::unnecessary_min_or_max)]
         let s = r.start.max(paging::INIT_MAP_END);
         let kind = if r.ty.is_ram() { paging::Kind::Ram } else { paging::Kind::Device };
         if !paging::map(s, r.end - s, kind, &mut || alloc_table(map)) {

@@ -1,5 +1,7 @@
 //! The native boot path: Boot Loader Specification Type #1 entries on each
-//! disk's ESP, booted with the Linux x86 boot protocol, no UEFI involved.
+//! disk's ESP, booted with the architecture's Linux boot protocol
+//! (`arch::linux`: x86 bzImage + zero page, arm64 `Image` + device tree),
+//! no UEFI involved.
 //!
 //! Per ESP, when the boot manager gets to it: read `/loader/loader.conf` and
 //! `/loader/entries/*.conf`, build the menu (sorted and with the default as
@@ -18,19 +20,20 @@
 use crate::disks::{BootDisk, Fs};
 use crate::memory;
 use crate::menu;
-use crate::progress::{self, Code, Phase};
+use crate::progress::{self, Code};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use vmfw_bls::{Arch, Entry, LoaderConf, Menu, Timeout};
+use vmfw_bls::{Entry, LoaderConf, Menu, Timeout};
 use vmfw_boot::Attempt;
 use vmfw_bytes::Quoted;
-use vmfw_linux::{SetupHeader, ZeroPage};
 use vmfw_memmap::PAGE_SIZE;
 use vmfw_platform::Platform;
 
 /// Why an entry (or its files) could not be used: one log line each.
-enum Error {
+// Each architecture's kernel protocol uses its own variants.
+#[allow(dead_code)]
+pub(crate) enum Error {
     /// The entry names no kernel.
     NoLinux,
     /// A file of the entry could not be opened or read.
@@ -53,13 +56,19 @@ enum Error {
     Read(vmfw_fat::Error),
     /// An entry file is not a valid BLS entry.
     Entry(vmfw_bls::Error),
+    /// What the architecture's kernel protocol refused (`path` empty when
+    /// it is not about a file).
+    Protocol { path: String, error: crate::arch::linux::ProtocolError },
+    /// No room for something the kernel needs.
+    NoMemory(&'static str),
 }
 
 impl Error {
-    fn file(path: &str, error: vmfw_fat::Error) -> Error {
+    pub(crate) fn file(path: &str, error: vmfw_fat::Error) -> Error {
         Error::File { path: path.into(), error }
     }
-    fn kernel(path: &str, error: vmfw_linux::Error) -> Error {
+    #[allow(dead_code)] // the x86 kernel protocol's
+    pub(crate) fn kernel(path: &str, error: vmfw_linux::Error) -> Error {
         Error::Kernel { path: path.into(), error }
     }
 }
@@ -80,25 +89,32 @@ impl core::fmt::Display for Error {
             Error::E820(e) => write!(f, "E820: {e}"),
             Error::Read(e) => write!(f, "{e}"),
             Error::Entry(e) => write!(f, "{e}"),
+            Error::Protocol { path, error } if path.is_empty() => write!(f, "{error}"),
+            Error::Protocol { path, error } => write!(f, "{path}: {error}"),
+            Error::NoMemory(what) => write!(f, "no memory for the {what}"),
         }
     }
 }
 
 /// Where a prepared kernel starts.
-struct Prepared {
-    entry: u64,
-    zero_page: u64,
+pub(crate) struct Prepared {
+    /// The kernel's entry point.
+    pub entry: u64,
+    /// The boot parameters (x86_64: zero page; aarch64: device tree).
+    pub param: u64,
+    /// What the kernel reads before its caches are on: `(start, len)`.
+    pub loaded: Vec<(u64, u64)>,
 }
 
 /// Page ranges taken for one boot attempt; given back unless the attempt
 /// succeeds (so a failed entry does not leak memory into the next).
-struct Taken(Vec<(u64, u64)>);
+pub(crate) struct Taken(pub Vec<(u64, u64)>);
 
 impl Taken {
-    fn add(&mut self, addr: u64, bytes: u64) {
+    pub(crate) fn add(&mut self, addr: u64, bytes: u64) {
         self.0.push((addr, bytes.div_ceil(PAGE_SIZE)));
     }
-    fn keep(mut self) {
+    pub(crate) fn keep(mut self) {
         self.0.clear();
     }
 }
@@ -135,11 +151,11 @@ pub fn boot_esp(
     }
     progress::handoff();
     progress::post(Code::NativeHandoff);
-    // SAFETY: `prepare` loaded the kernel, initrd, command line and zero
-    // page into memory reserved in the map (which the zero page's E820
+    // SAFETY: `prepare` loaded the kernel, initrd and boot parameters
+    // into memory reserved in the map (which the parameters' memory map
     // protects), every device is quiesced, and nothing of the firmware
     // runs after this.
-    unsafe { crate::arch::linux_handoff(prepared.entry, prepared.zero_page, &[]) }
+    unsafe { crate::arch::linux_handoff(prepared.entry, prepared.param, &prepared.loaded) }
 }
 
 fn read_text(fs: &mut Fs, path: &str) -> Result<Vec<u8>, vmfw_fat::Error> {
@@ -200,7 +216,7 @@ fn load_menu(disk: usize, fs: &mut Fs) -> Option<(Menu, LoaderConf)> {
             Err(e) => log::warn!("disk{disk}: {name}: {e}"),
         }
     }
-    let menu = Menu::new(&conf, entries, Arch::X64);
+    let menu = Menu::new(&conf, entries, crate::arch::BLS_ARCH);
     for x in menu.excluded() {
         log::info!("disk{disk}: {x}");
     }
@@ -276,42 +292,16 @@ fn try_esp(
     Err(Attempt::Failed("no entry could be booted".into()))
 }
 
-/// Most of a bzImage read to find and check its setup header (the real-mode
-/// part is at most 64 sectors of setup in practice, 32 KiB in the spec's
-/// worst case, plus the boot sector).
-const HEADER_READ: usize = 64 * 1024;
-
-fn prepare(
+/// Reads the entry's initrds, in order, into one contiguous image placed
+/// by `place` (which reserves `total` bytes and returns the address),
+/// each starting on a 4-byte boundary as the initramfs format wants.
+/// Returns `(address, total)`, or `None` when the entry has no initrd.
+pub(crate) fn load_initrds(
     fs: &mut Fs,
     entry: &Entry,
-    edited: Option<String>,
-    platform: &Platform,
-) -> Result<Prepared, Error> {
-    let mut taken = Taken(Vec::new());
-    let linux = entry.linux().ok_or(Error::NoLinux)?;
-    let mut kfile = fs.open(linux).map_err(|e| Error::file(linux, e))?;
-    let ksize = kfile.size();
-    let mut head = alloc::vec![0u8; HEADER_READ.min(ksize as usize)];
-    fs.read_at(&mut kfile, 0, &mut head).map_err(|e| Error::file(linux, e))?;
-    let hdr = SetupHeader::parse(&head).map_err(|e| Error::kernel(linux, e))?;
-    let setup = hdr.setup_size();
-    let pm_len = hdr.protected_mode_len(ksize).map_err(|e| Error::kernel(linux, e))?;
-
-    let kernel = memory::with_map(|m| vmfw_linux::load_kernel_plan(&hdr, ksize, m))
-        .map_err(|e| Error::kernel(linux, e))?;
-    taken.add(kernel.addr(), kernel.size());
-    let pm_len = usize::try_from(pm_len).map_err(|_| Error::TooLarge("kernel"))?;
-    // SAFETY: the kernel's range was just reserved for this attempt, and
-    // its size is at least the protected-mode part (load_kernel_plan).
-    let dst = unsafe { memory::reserved_slice(kernel.addr(), pm_len) };
-    let n = fs.read_at(&mut kfile, setup, dst).map_err(|e| Error::file(linux, e))?;
-    if n != pm_len {
-        return Err(Error::ShortRead { path: linux.into(), got: n, want: pm_len });
-    }
-    progress::post(Code::NativeKernel);
-
-    // All initrds, in order, in one contiguous image, each starting on a
-    // 4-byte boundary as the initramfs format wants.
+    taken: &mut Taken,
+    place: impl FnOnce(u64) -> Result<u64, Error>,
+) -> Result<Option<(u64, u64)>, Error> {
     let mut initrds = Vec::new();
     let mut total = 0u64;
     for path in entry.initrd() {
@@ -322,50 +312,38 @@ fn prepare(
             .checked_add(initrds.last().map_or(0, |(_, f, _)| f.size()))
             .ok_or(Error::TooLarge("initrds"))?;
     }
-    let mut zp = ZeroPage::new(&hdr);
-    zp.set_kernel(&kernel);
-    if total > 0 {
-        let addr = memory::with_map(|m| vmfw_linux::load_initrd_plan(&hdr, total, m))
-            .map_err(Error::Initrd)?;
-        taken.add(addr, total);
-        // SAFETY: just reserved for this attempt, `total` bytes long.
-        let image = unsafe { memory::reserved_slice(addr, total as usize) };
-        for (path, mut f, off) in initrds {
-            let size = f.size() as usize;
-            let dst =
-                image.get_mut(off as usize..off as usize + size).ok_or(Error::InitrdLayout)?;
-            let n = fs.read_at(&mut f, 0, dst).map_err(|e| Error::file(path, e))?;
-            if n != size {
-                return Err(Error::ShortRead { path: path.into(), got: n, want: size });
-            }
-        }
-        zp.set_initrd(addr, total).map_err(Error::Initrd)?;
+    if total == 0 {
+        return Ok(None);
     }
-    // The files are in place: what follows is the handoff's.
-    progress::post(Code::NativeInitrd);
-    progress::mark(Phase::Files);
+    let addr = place(total)?;
+    taken.add(addr, total);
+    // SAFETY: just reserved for this attempt, `total` bytes long.
+    let image = unsafe { memory::reserved_slice(addr, total as usize) };
+    for (path, mut f, off) in initrds {
+        let size = f.size() as usize;
+        let dst = image.get_mut(off as usize..off as usize + size).ok_or(Error::InitrdLayout)?;
+        let n = fs.read_at(&mut f, 0, dst).map_err(|e| Error::file(path, e))?;
+        if n != size {
+            return Err(Error::ShortRead { path: path.into(), got: n, want: size });
+        }
+    }
+    Ok(Some((addr, total)))
+}
 
+/// Loads the entry's kernel and initrds and builds the boot parameters
+/// by the architecture's kernel protocol (`arch::linux`); the files go
+/// straight into their final place.
+fn prepare(
+    fs: &mut Fs,
+    entry: &Entry,
+    edited: Option<String>,
+    platform: &Platform,
+) -> Result<Prepared, Error> {
+    let mut taken = Taken(Vec::new());
     let options = edited.as_deref().unwrap_or(entry.options().unwrap_or(""));
     let cmdline =
         vmfw_linux::kernel_cmdline(options, platform.cmdline.values("virtio_mmio.device"));
-    log::info!("kernel command line: {}", Quoted(&cmdline));
-    let params = memory::with_map(|m| vmfw_linux::load_params_plan(&hdr, cmdline.len() as u64, m))
-        .map_err(Error::CommandLine)?;
-    taken.add(params.zero_page, params.size);
-    // SAFETY: reserved just now: the command line area follows the zero
-    // page and has room for the line and its NUL.
-    let line = unsafe { memory::reserved_slice(params.cmdline, cmdline.len() + 1) };
-    line[..cmdline.len()].copy_from_slice(cmdline.as_bytes());
-    line[cmdline.len()] = 0;
-    zp.set_cmdline(params.cmdline, cmdline.len() as u64).map_err(Error::CommandLine)?;
-    if let Some(rsdp) = platform.rsdp {
-        zp.set_acpi_rsdp(rsdp);
-    }
-    // The memory map last, after every allocation above.
-    memory::with_map(|m| zp.set_e820(m)).map_err(Error::E820)?;
-    // SAFETY: the zero page's first 4 KiB of the reservation above.
-    let page = unsafe { memory::reserved_slice(params.zero_page, 4096) };
-    page.copy_from_slice(zp.as_bytes());
+    let prepared = crate::arch::linux::prepare(fs, entry, &cmdline, platform, &mut taken)?;
     taken.keep();
-    Ok(Prepared { entry: kernel.entry_64(), zero_page: params.zero_page })
+    Ok(prepared)
 }

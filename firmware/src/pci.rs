@@ -27,18 +27,17 @@ impl Access {
             log::warn!("ACPI MCFG: {e}; using PCI ports");
             None
         });
-        let windows: alloc::vec::Vec<Ecam> = windows
-            .unwrap_or_default()
-            .into_iter()
-            .chain(from_dt)
-            .filter(|w| {
-                let ok = memory::map_device(w.base, w.size());
-                if !ok {
-                    log::warn!("cannot map ECAM window at {:#x}", w.base);
-                }
-                ok
-            })
-            .collect();
+        let mut windows = windows.unwrap_or_default();
+        if arch::HAS_DEVICE_TREE {
+            windows.extend(from_dt);
+        }
+        windows.retain(|w| {
+            let ok = memory::map_device(w.base, w.size());
+            if !ok {
+                log::warn!("cannot map ECAM window at {:#x}", w.base);
+            }
+            ok
+        });
         match arch::pci_config_ports() {
             Some(p) if windows.is_empty() => Access::Ports(p),
             _ => Access::Ecam(windows),

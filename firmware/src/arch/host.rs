@@ -22,6 +22,10 @@ pub fn set_test_ram(start: u64, len: u64) {
     RAM_END.store(start + len, Ordering::Relaxed);
 }
 
+/// Whether the VMM hands over a device tree.
+pub const HAS_DEVICE_TREE: bool = true;
+
+/// The architecture's name in the log.
 pub const NAME: &str = "host";
 
 pub fn door(_door: u32) -> vmfw_platform::Door {
@@ -159,3 +163,8 @@ pub mod rng {
         false
     }
 }
+
+// The x86 kernel protocol: plain Rust over the firmware's memory and disk
+// modules, compiled here so that the host tests build what it uses.
+#[path = "x86_64/linux.rs"]
+pub mod linux;

@@ -57,6 +57,10 @@ pub fn platform(info: u64, door: u32) -> Result<vmfw_platform::Platform, vmfw_pl
     imp::platform(info, door)
 }
 
+/// Whether the VMM describes the machine with a device tree (aarch64). A
+/// constant, so that x86_64 builds carry no device-tree code.
+pub const HAS_DEVICE_TREE: bool = imp::HAS_DEVICE_TREE;
+
 /// The door the entry code's number names.
 pub fn door(door: u32) -> vmfw_platform::Door {
     imp::door(door)
@@ -318,6 +322,17 @@ pub unsafe fn linux_handoff(entry: u64, param: u64, loaded: &[(u64, u64)]) -> ! 
     unsafe { imp::handoff::linux64(entry, param, loaded) }
 }
 
+/// The kernel protocol of the native path: where the kernel, initrds and
+/// boot parameters go (x86_64: bzImage + zero page; aarch64: `Image` +
+/// device tree). `prepare(fs, entry, cmdline, platform, taken)` loads an
+/// entry's files into memory it records in `taken`.
+pub mod linux {
+    pub use super::imp::linux::{prepare, ProtocolError};
+}
+
+/// The BLS `architecture` value of entries for this machine.
+pub const BLS_ARCH: vmfw_bls::Arch = imp::linux::BLS_ARCH;
+
 // ---------------------------------------------------------------------
 // UEFI support.
 
@@ -381,14 +396,14 @@ pub mod rng {
     /// A kind of randomness; the UEFI layer maps each to its
     /// `EFI_RNG_ALGORITHM` GUID.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    #[cfg_attr(not(target_os = "none"), allow(dead_code))] // the host has none
+    // The host has none; each CPU offers only its own.
+    #[allow(dead_code)]
     pub enum Algorithm {
         /// SP 800-90A CTR_DRBG with AES-256 (RDRAND).
         CtrDrbg256,
         /// Conditioned entropy-source output (RDSEED).
         Raw,
         /// Arm's RNDR (`EFI_RNG_ALGORITHM_ARM_RNDR`).
-        #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
         ArmRndr,
     }
 

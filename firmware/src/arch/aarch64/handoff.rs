@@ -40,29 +40,17 @@ extern "C" {
     fn vmfw_linux_handoff(entry: u64, fdt: u64) -> !;
 }
 
-/// The data cache's smallest line (CTR_EL0.DminLine, in words).
-fn cache_line() -> u64 {
+fn ctr_el0() -> u64 {
     let ctr: u64;
     // SAFETY: reads CTR_EL0, no side effects.
     unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
-    4 << ((ctr >> 16) & 0xf)
-}
-
-/// Cleans `[start, start + len)` to the point of coherency, line by line.
-fn clean(start: u64, len: u64, line: u64) {
-    let Some(end) = start.checked_add(len) else { return };
-    let mut addr = start & !(line - 1);
-    while addr < end {
-        // SAFETY: DC CVAC on a mapped address writes a dirty line back to
-        // memory; it changes no data.
-        unsafe { core::arch::asm!("dc cvac, {}", in(reg) addr, options(nostack)) };
-        let Some(next) = addr.checked_add(line) else { break };
-        addr = next;
-    }
+    ctr
 }
 
 /// Cleans `loaded` to the point of coherency, then jumps to the kernel
-/// at `entry` with the device tree `fdt`.
+/// at `entry` with the device tree `fdt`. The lines are
+/// `vmfw_linux::arm64::CleanPlan`'s runs, each walked first to last
+/// inclusive (so no address past the last line is ever formed).
 ///
 /// # Safety
 /// `entry` must be the first byte of an arm64 `Image` loaded at a 2 MiB
@@ -70,9 +58,33 @@ fn clean(start: u64, len: u64, line: u64) {
 /// complete device tree for it, and `loaded` every range the kernel reads
 /// before it enables its caches. Devices must be quiesced.
 pub unsafe fn linux64(entry: u64, fdt: u64, loaded: &[(u64, u64)]) -> ! {
-    let line = cache_line();
-    for &(start, len) in loaded {
-        clean(start, len, line);
+    match vmfw_linux::arm64::CleanPlan::new(ctr_el0(), loaded) {
+        Ok(plan) => {
+            let step = plan.line();
+            for run in plan.runs() {
+                // SAFETY: DC CVAC on mapped addresses (the ranges were
+                // loaded through the identity map) writes dirty lines back
+                // to memory; it changes no data.
+                unsafe {
+                    core::arch::asm!(
+                        "2:",
+                        "dc cvac, {x}",
+                        "cmp {x}, {last}",
+                        "b.eq 3f",
+                        "add {x}, {x}, {step}",
+                        "b 2b",
+                        "3:",
+                        x = inout(reg) run.first => _,
+                        last = in(reg) run.last,
+                        step = in(reg) step,
+                        options(nostack)
+                    )
+                };
+            }
+        }
+        // Only more ranges than the plan holds (a firmware bug): clean
+        // nothing rather than part, and say so while there is a console.
+        Err(e) => log::error!("cache clean before the handoff: {e}"),
     }
     // SAFETY: forwarded from the caller; the ranges are clean.
     unsafe { vmfw_linux_handoff(entry, fdt) }

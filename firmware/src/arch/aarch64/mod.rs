@@ -8,6 +8,7 @@
 pub mod efi_call;
 pub mod exceptions;
 pub mod handoff;
+pub mod linux;
 pub mod paging;
 pub mod pci;
 pub mod power;
@@ -21,6 +22,10 @@ pub use self::timer as counter;
 use vmfw_platform::{Door, Platform};
 
 core::arch::global_asm!(include_str!("entry.s"));
+
+/// The architecture's name in the log.
+/// Whether the VMM hands over a device tree.
+pub const HAS_DEVICE_TREE: bool = true;
 
 /// The architecture's name in the log.
 pub const NAME: &str = "aarch64";

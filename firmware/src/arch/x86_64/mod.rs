@@ -10,6 +10,7 @@ pub mod gdt;
 pub mod handoff;
 pub mod idt;
 pub mod io;
+pub mod linux;
 pub mod paging;
 pub mod pci;
 pub mod power;
@@ -21,6 +22,10 @@ pub mod tsc;
 pub use self::tsc as counter;
 
 use vmfw_platform::{Door, Platform};
+
+/// The architecture's name in the log.
+/// Whether the VMM hands over a device tree.
+pub const HAS_DEVICE_TREE: bool = false;
 
 /// The architecture's name in the log.
 pub const NAME: &str = "x86_64";
