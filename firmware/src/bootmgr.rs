@@ -42,10 +42,10 @@ pub fn run(mut disks: Vec<BootDisk>, platform: &Platform, ask: bool) {
 }
 
 /// This architecture's removable-media boot file.
-#[cfg(target_arch = "x86_64")]
-const ARCH: Arch = Arch::X64;
-#[cfg(target_arch = "aarch64")]
-const ARCH: Arch = Arch::Aa64;
+const ARCH: Arch = match crate::arch::BLS_ARCH {
+    vmfw_bls::Arch::Aa64 => Arch::Aa64,
+    _ => Arch::X64,
+};
 
 enum Uefi {
     NotYet,
@@ -62,9 +62,13 @@ struct Manager<'a> {
 }
 
 /// The UEFI environment, brought up the first time it is asked for.
-fn env<'a>(uefi: &'a mut Uefi, disks: &mut [BootDisk], rsdp: Option<u64>) -> Option<&'a uefi::Env> {
+fn env<'a>(
+    uefi: &'a mut Uefi,
+    disks: &mut [BootDisk],
+    platform: &Platform,
+) -> Option<&'a uefi::Env> {
     if let Uefi::NotYet = uefi {
-        *uefi = match uefi::init(disks, rsdp) {
+        *uefi = match uefi::init(disks, platform.rsdp, platform.fdt) {
             Some(e) => {
                 progress::post(progress::Code::UefiUp);
                 Uefi::Up(e)
@@ -83,7 +87,7 @@ impl Booter for Manager<'_> {
         if let BootOption::Bls { disk, esp } = *option {
             return native::boot_esp(&mut self.disks, disk, esp, self.platform, &mut self.ask);
         }
-        let Some(env) = env(&mut self.uefi, &mut self.disks, self.platform.rsdp) else {
+        let Some(env) = env(&mut self.uefi, &mut self.disks, self.platform) else {
             return Attempt::Failed("the UEFI environment is not available".into());
         };
         match *option {

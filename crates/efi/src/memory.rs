@@ -157,6 +157,7 @@ pub fn efi_type(ty: MemoryType) -> EfiMemoryType {
         MemoryType::Unusable => EfiMemoryType::UNUSABLE,
         MemoryType::Persistent => EfiMemoryType::PERSISTENT,
         MemoryType::Reserved => EfiMemoryType::RESERVED,
+        MemoryType::RuntimeMmio => EfiMemoryType::MMIO,
     }
 }
 
@@ -180,10 +181,12 @@ pub fn is_freeable(ty: MemoryType) -> bool {
 /// supports every cacheability; runtime types also carry
 /// [`attribute::RUNTIME`]; persistent memory carries [`attribute::NV`];
 /// reserved ranges (possibly device windows) report none, so that no OS
-/// maps them write-back on our word.
+/// maps them write-back on our word; memory-mapped I/O is only ever in the
+/// map because a runtime service uses it: uncached and runtime.
 pub fn attributes(ty: EfiMemoryType) -> u64 {
     match ty {
-        EfiMemoryType::RESERVED | EfiMemoryType::MMIO | EfiMemoryType::MMIO_PORT_SPACE => 0,
+        EfiMemoryType::MMIO => attribute::UC | attribute::RUNTIME,
+        EfiMemoryType::RESERVED | EfiMemoryType::MMIO_PORT_SPACE => 0,
         EfiMemoryType::PERSISTENT => attribute::RAM | attribute::NV,
         t if t.is_runtime() => attribute::RAM | attribute::RUNTIME,
         _ => attribute::RAM,

@@ -55,6 +55,10 @@ pub enum MemoryType {
     Persistent,
     /// Anything else the VMM reserved, and device windows.
     Reserved,
+    /// Device registers a UEFI runtime service uses after
+    /// `ExitBootServices()` (aarch64: the PL031 RTC), which the OS must
+    /// map for it (`EfiMemoryMappedIO` with `EFI_MEMORY_RUNTIME`).
+    RuntimeMmio,
 }
 
 impl MemoryType {
@@ -72,6 +76,7 @@ impl MemoryType {
             | MemoryType::BootServicesData => 1,
             // Runtime services stay in use after the hand-over.
             MemoryType::Reserved
+            | MemoryType::RuntimeMmio
             | MemoryType::RuntimeServicesCode
             | MemoryType::RuntimeServicesData => 2,
             MemoryType::AcpiReclaim => 3,

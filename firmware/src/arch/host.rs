@@ -22,6 +22,13 @@ pub fn set_test_ram(start: u64, len: u64) {
     RAM_END.store(start + len, Ordering::Relaxed);
 }
 
+/// The PE machine type of UEFI images for this CPU.
+pub const PE_MACHINE: vmfw_pe::Machine = vmfw_pe::Machine::X86_64;
+
+/// Whether the runtime services offer `SetVirtualAddressMap()` (see
+/// `arch::RUNTIME_VIRTUAL_MAP`).
+pub const RUNTIME_VIRTUAL_MAP: bool = true;
+
 /// Whether the VMM hands over a device tree.
 pub const HAS_DEVICE_TREE: bool = true;
 
@@ -141,6 +148,9 @@ pub mod rtc {
     }
     pub fn set_time(_time: &Time) -> Result<()> {
         Err(Error::DeviceError)
+    }
+    pub fn mmio() -> Option<(u64, u64)> {
+        None
     }
     pub fn capabilities() -> Capabilities {
         Capabilities::CMOS

@@ -336,6 +336,19 @@ pub const BLS_ARCH: vmfw_bls::Arch = imp::linux::BLS_ARCH;
 // ---------------------------------------------------------------------
 // UEFI support.
 
+/// The PE machine type of UEFI images for this CPU.
+pub const PE_MACHINE: vmfw_pe::Machine = imp::PE_MACHINE;
+
+/// Whether the runtime services support `SetVirtualAddressMap()`. x86_64:
+/// yes (the firmware's code is position-dependent, but Linux keeps the
+/// runtime regions mapped 1:1 as well). aarch64: no. Linux there maps
+/// each runtime region only at the virtual address it gives it, at
+/// offsets that may differ between regions, which no single relocation
+/// of the image survives; without `SetVirtualAddressMap()` (announced by
+/// `EFI_RT_PROPERTIES_TABLE`) it maps them 1:1 and calls the firmware
+/// where it is.
+pub const RUNTIME_VIRTUAL_MAP: bool = imp::RUNTIME_VIRTUAL_MAP;
+
 /// The real-time clock behind UEFI `GetTime()`/`SetTime()`/
 /// `GetWakeupTime()`/`SetWakeupTime()` (x86_64: the CMOS RTC; aarch64: a
 /// PL031). Runtime-safe. The clock keeps no time zone, daylight flags or
@@ -369,6 +382,12 @@ pub mod rtc {
     /// [`Time::validate`].
     pub fn set_time(time: &Time) -> Result<()> {
         imp::rtc::set_time(time)
+    }
+
+    /// The clock's register window when it is memory-mapped (aarch64's
+    /// PL031), which the OS must map for runtime calls.
+    pub fn mmio() -> Option<(u64, u64)> {
+        imp::rtc::mmio()
     }
 
     /// `EFI_TIME_CAPABILITIES` of the clock.

@@ -22,7 +22,7 @@ use vmfw_efi::handles::Handle;
 use vmfw_efi::memory::EfiMemoryType;
 use vmfw_efi::{Error, Result, Status};
 use vmfw_memmap::{MemoryType, Placement, PAGE_SIZE};
-use vmfw_pe::{Machine, PeImage, Subsystem};
+use vmfw_pe::{PeImage, Subsystem};
 
 /// `EFI_LOADED_IMAGE_PROTOCOL_REVISION`.
 const LOADED_IMAGE_REVISION: u32 = 0x1000;
@@ -102,8 +102,8 @@ fn not_loadable(e: vmfw_pe::Error) -> LoadFailure {
 fn place(
     pe: &PeImage,
 ) -> core::result::Result<(MemoryType, u64, u64, &'static mut [u8]), LoadFailure> {
-    if pe.machine() != Machine::X86_64 {
-        let why = format_args!("the image is for {:?}, not x86_64", pe.machine());
+    if pe.machine() != crate::arch::PE_MACHINE {
+        let why = format_args!("the image is for {:?}, not {}", pe.machine(), crate::arch::NAME);
         return Err(fail(Error::Unsupported, why));
     }
     let code = match pe.subsystem() {

@@ -57,7 +57,7 @@ pub struct Env {
 
 /// Brings up the UEFI environment over the boot manager's disks, which it
 /// borrows only while it runs. `None` when that fails (logged).
-pub fn init(disks: &mut [BootDisk], rsdp: Option<u64>) -> Option<Env> {
+pub fn init(disks: &mut [BootDisk], rsdp: Option<u64>, fdt: Option<u64>) -> Option<Env> {
     let t0 = crate::time::now_ns();
     if !crate::memory::init_runtime_heap() {
         log::error!("UEFI: no memory for the runtime heap");
@@ -93,7 +93,7 @@ pub fn init(disks: &mut [BootDisk], rsdp: Option<u64>) -> Option<Env> {
         timezone: (vmfw_efi::time::UNSPECIFIED_TIMEZONE, 0),
     });
     RUNTIME.with(nvram::init);
-    match install(disks, rsdp) {
+    match install(disks, rsdp, fdt) {
         Ok(env) => {
             log::debug!("UEFI environment ready after {} us", (crate::time::now_ns() - t0) / 1000);
             Some(env)
@@ -106,11 +106,19 @@ pub fn init(disks: &mut [BootDisk], rsdp: Option<u64>) -> Option<Env> {
 }
 
 /// The tables, the firmware's image and every protocol.
-fn install(disks: &mut [BootDisk], rsdp: Option<u64>) -> Result<Env, Error> {
+fn install(disks: &mut [BootDisk], rsdp: Option<u64>, fdt: Option<u64>) -> Result<Env, Error> {
     let (wait, wait_ex) = console::init()?;
     tables::init(wait, wait_ex)?;
     let firmware = image::init()?;
-    tables::install_platform_tables(rsdp);
+    tables::install_platform_tables(rsdp, fdt);
+    if let Some((base, len)) = crate::arch::rtc::mmio() {
+        // The OS maps it for GetTime()/SetTime() at runtime.
+        if crate::memory::with_map(|m| m.reserve(base, len, vmfw_memmap::MemoryType::RuntimeMmio))
+            .is_err()
+        {
+            log::warn!("cannot describe the RTC to the OS: runtime time services will fault");
+        }
+    }
     rng::install();
     devpath::install_protocols()?;
     let partitions = disk::install(disks);

@@ -26,9 +26,16 @@ use alloc::vec::Vec;
 use vmfw_efi::persist;
 use vmfw_memmap::{MemoryType, PAGE_SIZE};
 
-/// Where the slots live: 15 MiB, below where kernels load (16 MiB) and
-/// above what BIOSes and VMMs use.
-const BASE: u64 = 0x00f0_0000;
+/// Where the slots live: 15 MiB above the start of RAM (rounded down to
+/// a MiB): on x86 at 15 MiB, below where kernels load (16 MiB) and above
+/// what BIOSes and VMMs use; on arm64 VMMs (RAM from 1 GiB) past the
+/// device tree and the firmware, which loaders put at the start of RAM.
+/// The same on every boot of the same VM, so a warm reset finds them.
+fn base() -> u64 {
+    const OFFSET: u64 = 0x00f0_0000;
+    let ram = memory::with_map(|m| m.regions().iter().find(|r| r.ty.is_ram()).map(|r| r.start));
+    (ram.unwrap_or(0) & !0xf_ffff) + OFFSET
+}
 /// Bytes per slot: the 64 KiB store plus per-record headers.
 const SLOT: u64 = 96 * 1024;
 
@@ -48,16 +55,17 @@ fn slot(i: u64) -> &'static mut [u8] {
     // (callers check `Nvram::ram`), is identity mapped (also under the
     // OS's runtime page tables, as runtime data), and only this module
     // touches it, one slot at a time, under the runtime lock.
-    unsafe { core::slice::from_raw_parts_mut((BASE + i * SLOT) as *mut u8, SLOT as usize) }
+    unsafe { core::slice::from_raw_parts_mut((base() + i * SLOT) as *mut u8, SLOT as usize) }
 }
 
 /// Claims the RAM slots and loads the records of the previous run into
 /// the store (nothing on a cold start or when the region is not free).
 pub fn init(r: &mut Runtime) {
     let pages = 2 * SLOT / PAGE_SIZE;
-    let ok = memory::with_map(|m| m.allocate_at(BASE, pages, MemoryType::RuntimeServicesData));
+    let base = base();
+    let ok = memory::with_map(|m| m.allocate_at(base, pages, MemoryType::RuntimeServicesData));
     if ok.is_err() {
-        log::warn!("variables: {BASE:#x} is not free RAM; non-volatile variables last one boot");
+        log::warn!("variables: {base:#x} is not free RAM; non-volatile variables last one boot");
         return;
     }
     let (seq, records) = persist::newest(slot(0), slot(1)).unwrap_or_default();
@@ -81,16 +89,17 @@ fn restore(r: &mut Runtime, records: &[persist::Record], from: &str) {
 /// region (for the boot manager's plan).
 fn peek_ram() -> Option<Saved> {
     let len = 2 * SLOT;
+    let base = base();
     let free = memory::with_map(|m| {
         m.regions()
             .iter()
-            .any(|r| r.ty == MemoryType::Free && r.start <= BASE && r.end >= BASE + len)
+            .any(|r| r.ty == MemoryType::Free && r.start <= base && r.end >= base + len)
     });
     if !free {
         return None;
     }
     let mut buf = alloc::vec![0u8; len as usize];
-    vmfw_platform::PhysMem::read(&memory::Phys, BASE, &mut buf).ok()?;
+    vmfw_platform::PhysMem::read(&memory::Phys, base, &mut buf).ok()?;
     let (a, b) = buf.split_at(SLOT as usize);
     persist::newest(a, b)
 }

@@ -254,8 +254,22 @@ unsafe extern "efiapi" fn install_configuration_table(
     SUCCESS
 }
 
-/// The ACPI and SMBIOS tables the platform has.
-pub fn install_platform_tables(rsdp: Option<u64>) {
+/// `EFI_RT_PROPERTIES_TABLE` (UEFI 2.10 §4.6.2) where the runtime
+/// services do without `SetVirtualAddressMap()`: version 1, its length,
+/// and every runtime service but `SetVirtualAddressMap()`,
+/// `ConvertPointer()` and the capsule services (bits 7, 8, 11, 12).
+/// In the image, which is runtime memory.
+static RT_PROPERTIES: [u16; 4] = [1, 8, 0x3fff & !(0x80 | 0x100 | 0x800 | 0x1000), 0];
+
+/// The ACPI, SMBIOS and device-tree tables the platform has, and the
+/// runtime properties table where it is needed.
+pub fn install_platform_tables(rsdp: Option<u64>, fdt: Option<u64>) {
+    if let Some(f) = fdt {
+        let _ = set(guid::DEVICE_TREE_TABLE, f);
+    }
+    if !crate::arch::RUNTIME_VIRTUAL_MAP {
+        let _ = set(guid::RT_PROPERTIES_TABLE, RT_PROPERTIES.as_ptr() as u64);
+    }
     if let Some(r) = rsdp {
         // RSDP revision (offset 15): 2 and up has the XSDT (ACPI 2.0+).
         let mut rev = [0u8; 1];
@@ -264,6 +278,10 @@ pub fn install_platform_tables(rsdp: Option<u64>) {
             let _ = set(guid::ACPI_20_TABLE, r);
         }
         let _ = set(guid::ACPI_10_TABLE, r);
+    }
+    // The legacy BIOS area is a PC's.
+    if crate::arch::HAS_DEVICE_TREE {
+        return;
     }
     if let Some(a) = find_anchor(b"_SM3_") {
         let _ = set(guid::SMBIOS3_TABLE, a);
@@ -370,6 +388,9 @@ unsafe extern "efiapi" fn set_virtual_address_map(
     map: *const MemoryDescriptor,
 ) -> Efi {
     let map = map.cast::<u8>();
+    if !crate::arch::RUNTIME_VIRTUAL_MAP {
+        return err(Error::Unsupported);
+    }
     let ok = RUNTIME.with(|r| r.at_runtime && r.virtual_map.is_none());
     if !ok {
         return err(Error::Unsupported);

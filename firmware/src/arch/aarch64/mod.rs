@@ -24,6 +24,13 @@ use vmfw_platform::{Door, Platform};
 core::arch::global_asm!(include_str!("entry.s"));
 
 /// The architecture's name in the log.
+/// The PE machine type of UEFI images for this CPU.
+pub const PE_MACHINE: vmfw_pe::Machine = vmfw_pe::Machine::Aarch64;
+
+/// Whether the runtime services offer `SetVirtualAddressMap()` (see
+/// `arch::RUNTIME_VIRTUAL_MAP`).
+pub const RUNTIME_VIRTUAL_MAP: bool = false;
+
 /// Whether the VMM hands over a device tree.
 pub const HAS_DEVICE_TREE: bool = true;
 

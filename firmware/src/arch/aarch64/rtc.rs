@@ -77,6 +77,11 @@ pub fn set_wakeup(alarm: Option<&Time>) -> Result<()> {
     write(IMSC, 1)
 }
 
+/// The PL031's register window (one 4 KiB page).
+pub fn mmio() -> Option<(u64, u64)> {
+    base().map(|b| (b & !0xfff, 0x1000))
+}
+
 /// One-second resolution; setting the time does not reset the phase.
 pub fn capabilities() -> t::Capabilities {
     t::Capabilities::CMOS

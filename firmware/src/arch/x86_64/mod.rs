@@ -24,6 +24,13 @@ pub use self::tsc as counter;
 use vmfw_platform::{Door, Platform};
 
 /// The architecture's name in the log.
+/// The PE machine type of UEFI images for this CPU.
+pub const PE_MACHINE: vmfw_pe::Machine = vmfw_pe::Machine::X86_64;
+
+/// Whether the runtime services offer `SetVirtualAddressMap()` (see
+/// `arch::RUNTIME_VIRTUAL_MAP`).
+pub const RUNTIME_VIRTUAL_MAP: bool = true;
+
 /// Whether the VMM hands over a device tree.
 pub const HAS_DEVICE_TREE: bool = false;
 

@@ -114,6 +114,11 @@ pub fn set_wakeup(alarm: Option<&Time>) -> Result<()> {
     Ok(())
 }
 
+/// The CMOS RTC is reached through I/O ports: nothing to map.
+pub fn mmio() -> Option<(u64, u64)> {
+    None
+}
+
 /// What the CMOS RTC offers: one-second resolution, accuracy not
 /// reported, setting the time keeps the sub-second phase.
 pub fn capabilities() -> t::Capabilities {
