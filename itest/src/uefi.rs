@@ -200,7 +200,8 @@ const ADDED_SECTION_FLAGS: u32 = 0x4000_0040;
 
 /// Builds a UKI as [`build_uki`] does, without objcopy: `sections` get new
 /// section headers after the stub's (there must be room before the first
-/// section's data, as there is in systemd-stub's 4 KiB of headers), their
+/// section's data and within `SizeOfHeaders`, as there is in
+/// systemd-stub's 4 KiB of headers), their
 /// contents are appended at the end of the file, each padded to
 /// `FileAlignment`, at the virtual addresses [`place_sections`] gives;
 /// `NumberOfSections`, `SizeOfImage`, `SizeOfInitializedData` and the
@@ -248,8 +249,12 @@ pub fn append_sections(stub: &[u8], sections: &[(&str, Vec<u8>)]) -> Result<Vec<
     if new_end > pe.size_of_headers() as usize || new_end > first_data {
         return Err(format!("no room for {} more section headers in the stub", sections.len()));
     }
-    if stub.get(table + 40 * count..new_end).is_none_or(|h| h.iter().any(|&b| b != 0)) {
-        return Err("the stub's headers are not zero after its section table".into());
+    // The space is header padding (zeros, or in gnu-efi's arm64 header
+    // NOP instructions up to its 4 KiB alignment): nothing loads or runs
+    // it, unless the entry point were there.
+    let entry = pe.entry_point_rva() as usize;
+    if (table + 40 * count..new_end).contains(&entry) {
+        return Err("the stub's entry point is where the new section headers go".into());
     }
 
     let mut out = stub.to_vec();
@@ -423,12 +428,13 @@ pub fn uki_for(arch: Arch, then: Then) -> Result<PathBuf, String> {
     let key: String = sha256_hex(&h.finalize())[..16].into();
     let dir = cache_dir().join("images");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let path = dir.join(format!("uki-{key}.efi"));
+    let path = dir.join(format!("{}uki-{key}.efi", arch.prefix()));
     if path.exists() {
         return Ok(path);
     }
     let total: u64 = sections.iter().map(|(_, c)| c.len() as u64).sum();
-    crate::progress!("uki: building a unified kernel image ({}) with objcopy", crate::size(total));
+    let how = if arch == Arch::X86_64 { "with objcopy" } else { "appending PE sections" };
+    crate::progress!("uki: building a unified kernel image ({}) {how}", crate::size(total));
     let start = std::time::Instant::now();
     let bytes = match arch {
         Arch::X86_64 => build_uki(&stub, &sections)?,

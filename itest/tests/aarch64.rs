@@ -288,27 +288,33 @@ fn blank_disk() -> PathBuf {
     path
 }
 
-/// The clean stop the x86_64 foundation test expects.
-fn check_clean_stop(out: &Outcome) {
-    out.expect("no bootable device").expect("powering off").expect_clean_poweroff();
+/// The clean stop the x86_64 tests expect: the firmware's last error
+/// line (`no bootable device` without disks, `no bootable entry on <n>
+/// disk(s)` with), no fault, and a power-off through PSCI (QEMU exits 0).
+fn check_clean_stop(out: &Outcome, line: &str) {
+    out.expect(line).expect("vmfw: powering off");
+    for bad in ["EXCEPTION", "panicked", "fatal"] {
+        assert!(!out.log.contains(bad), "{bad} in {}", out.log_path.display());
+    }
+    out.expect_clean_poweroff();
 }
 
 #[test]
 fn vmfw_no_disk_powers_off() {
     let out = ArmVm::vmfw("arm64-no-disk").timeout(Duration::from_secs(120)).run();
-    check_clean_stop(&out);
+    check_clean_stop(&out, "no bootable device");
 }
 
 #[test]
 fn vmfw_blank_disk_powers_off_pci() {
     let out = vmfw("blank-disk", &blank_disk(), Transport::Pci, "");
-    check_clean_stop(&out);
+    check_clean_stop(&out, "no bootable entry on 1 disk(s)");
 }
 
 #[test]
 fn vmfw_blank_disk_powers_off_mmio() {
     let out = vmfw("blank-disk", &blank_disk(), Transport::Mmio, "");
-    check_clean_stop(&out);
+    check_clean_stop(&out, "no bootable entry on 1 disk(s)");
 }
 
 // ---- References: the same content without vmfw ------------------------------
@@ -448,6 +454,21 @@ fn reference_edk2_shim_grub_esp_pci() {
 }
 
 #[test]
+fn reference_edk2_uki_mmio() {
+    edk2_boots(UefiImage::Uki, Transport::Mmio);
+}
+
+#[test]
+fn reference_edk2_sdboot_mmio() {
+    edk2_boots(UefiImage::Sdboot, Transport::Mmio);
+}
+
+#[test]
+fn reference_edk2_shim_grub_esp_mmio() {
+    edk2_boots(UefiImage::ShimGrub, Transport::Mmio);
+}
+
+#[test]
 fn reference_edk2_shim_grub_ext4_pci() {
     let out = ArmVm::edk2("arm64-reference-edk2-shim-grub-ext4-pci")
         .disk(&shim_ext4_disk(), Transport::Pci)
@@ -460,63 +481,87 @@ fn reference_edk2_shim_grub_ext4_pci() {
 /// How many boots each time is the median of.
 const RUNS: u32 = 3;
 
-/// Times each UEFI disk to its marker ([`RUNS`] boots, the median) under
-/// edk2 (`-bios QEMU_EFI.fd`, disk on virtio-blk-pci), under QEMU's direct
-/// kernel boot of the same kernel, initrd and command line, and under vmfw
-/// when `vmfw-aarch64.bin` is built; prints a table. Minutes of TCG:
+/// Times each disk to its marker ([`RUNS`] boots, the median): the UEFI
+/// disks under edk2 (`-bios QEMU_EFI.fd`, disk on virtio-blk-pci), every
+/// disk's kernel, initrd and command line under QEMU's direct kernel boot,
+/// and every disk under vmfw when `vmfw-aarch64.bin` is built; prints a
+/// table, then fails if edk2 or the direct boot did. Minutes of TCG:
 /// ignored unless `VMFW_ARM64_TIMES` is set.
 #[test]
-#[ignore = "needs VMFW_ARM64_TIMES=1 (times 3 boots of each UEFI disk per loader; slow)"]
+#[ignore = "needs VMFW_ARM64_TIMES=1 (times 3 boots of each disk per loader; slow)"]
 fn boot_times() {
     assert!(
         std::env::var_os("VMFW_ARM64_TIMES").is_some(),
         "set VMFW_ARM64_TIMES=1 to time the arm64 boots"
     );
     let have_vmfw = itest::elf_dir().join("vmfw-aarch64.bin").exists();
-    let secs = |t: &[Duration]| {
-        let all: Vec<String> = t.iter().map(|d| format!("{:.1}", d.as_secs_f64())).collect();
-        format!("{:.1} s (runs: {})", median(t).unwrap_or_default().as_secs_f64(), all.join(", "))
-    };
+    let mut failed = Vec::new();
+    let mut time =
+        |label: String, reference: bool, make: &dyn Fn(u32) -> ArmVm| match times_to_marker(
+            RUNS, MARKER, make,
+        ) {
+            Ok(t) => {
+                let all: Vec<String> =
+                    t.iter().map(|d| format!("{:.1}", d.as_secs_f64())).collect();
+                let m = median(&t).unwrap_or_default().as_secs_f64();
+                format!("{m:.1} s (runs: {})", all.join(", "))
+            }
+            Err(e) => {
+                if reference {
+                    failed.push(format!("{label}: {e}"));
+                }
+                format!("failed: {e}")
+            }
+        };
     let mut table = Vec::new();
     for image in UefiImage::ALL {
+        let name = image.name();
         let disk = image.disk();
-        let edk2 = times_to_marker(RUNS, MARKER, |i| {
-            ArmVm::edk2(&format!("arm64-time-edk2-{}-{i}", image.name()))
-                .disk(&disk, Transport::Pci)
-        })
-        .unwrap_or_else(|e| panic!("edk2, {}: {e}", image.name()));
+        let edk2 = time(format!("edk2 {name}"), true, &|i| {
+            ArmVm::edk2(&format!("arm64-time-edk2-{name}-{i}")).disk(&disk, Transport::Pci)
+        });
         let (kernel, initrd, append) = direct_content(image);
-        let direct = times_to_marker(RUNS, MARKER, |i| {
-            ArmVm::direct(
-                &format!("arm64-time-direct-{}-{i}", image.name()),
-                &kernel,
-                Some(&initrd),
-                &append,
-            )
-        })
-        .unwrap_or_else(|e| panic!("direct, {}: {e}", image.name()));
+        let direct = time(format!("direct {name}"), true, &|i| {
+            ArmVm::direct(&format!("arm64-time-direct-{name}-{i}"), &kernel, Some(&initrd), &append)
+        });
         let vmfw = if have_vmfw {
-            times_to_marker(RUNS, MARKER, |i| {
-                ArmVm::vmfw(&format!("arm64-time-vmfw-{}-{i}", image.name()))
+            time(format!("vmfw {name}"), false, &|i| {
+                ArmVm::vmfw(&format!("arm64-time-vmfw-{name}-{i}"))
                     .append(image.vmfw_cmdline())
                     .disk(&disk, Transport::Pci)
             })
-            .map_or_else(|e| format!("failed: {e}"), |t| secs(&t))
         } else {
             "not built".into()
         };
-        table.push(format!(
-            "{:<14} edk2 {}; direct -kernel {}; vmfw {}",
-            image.name(),
-            secs(&edk2),
-            secs(&direct),
-            vmfw
-        ));
+        table.push(format!("{name:<14} edk2 {edk2}; direct -kernel {direct}; vmfw {vmfw}"));
+    }
+    for gzip in [true, false] {
+        let (name, kernel) = if gzip {
+            ("bls-gz", itest::debian::arm64_vmlinuz_gz())
+        } else {
+            ("bls", itest::debian::kernel_for(ARM))
+        };
+        let kernel = kernel.unwrap_or_else(|e| panic!("{e}"));
+        let disk = built("BLS disk", BlsDisk { gzip_kernel: gzip, ..bls_disk(name) }.build());
+        let initrd = native_initrd();
+        let append = format!("{} vmfw.test.entry=debian-6.1", base_options(ARM));
+        let direct = time(format!("direct {name}"), true, &|i| {
+            ArmVm::direct(&format!("arm64-time-direct-{name}-{i}"), &kernel, Some(&initrd), &append)
+        });
+        let vmfw = if have_vmfw {
+            time(format!("vmfw {name}"), false, &|i| {
+                ArmVm::vmfw(&format!("arm64-time-vmfw-{name}-{i}")).disk(&disk, Transport::Pci)
+            })
+        } else {
+            "not built".into()
+        };
+        table.push(format!("{name:<14} edk2 n/a (native); direct -kernel {direct}; vmfw {vmfw}"));
     }
     itest::progress!("arm64 wall time from QEMU's start to {MARKER} (median of {RUNS}):");
     for l in &table {
         itest::progress!("  {l}");
     }
+    assert!(failed.is_empty(), "reference boots failed:\n{}", failed.join("\n"));
 }
 
 // ---- Cloud Hypervisor ----------------------------------------------------------
@@ -530,7 +575,7 @@ fn cloud_hypervisor_aarch64() {
     let bin = arm64::cloud_hypervisor()
         .unwrap_or_else(|why| panic!("cannot test Cloud Hypervisor on arm64: {why}"));
     let out = arm64::boot_cloud_hypervisor(&bin, "arm64-no-disk", "", None);
-    check_clean_stop(&out);
+    check_clean_stop(&out, "no bootable device");
     let img = built("BLS disk", bls_disk("bls").build());
     let out = arm64::boot_cloud_hypervisor(&bin, "arm64-native", "", Some(&img));
     let c = cmdline(&out);
