@@ -6,6 +6,7 @@
 //! it did). Each entry's options carry `vmfw.test.entry=<id>`, so the
 //! marker line the initrd prints says which entry booted.
 
+use crate::arch::Arch;
 use crate::images::{Contents, Disk, Fat, Scheme};
 use crate::initrd::{self, Then, EXTRA_FILE};
 use std::path::PathBuf;
@@ -14,6 +15,15 @@ use std::path::PathBuf;
 /// (QEMU's `-no-reboot` turns it into an exit), kernel warnings shown (so a
 /// failed TSC calibration is visible, see `itest::kernel_clock_failed`).
 pub const BASE_OPTIONS: &str = "console=ttyS0 panic=-1 loglevel=5";
+
+/// [`BASE_OPTIONS`] for `arch`: the same, with that architecture's serial
+/// console (`ttyAMA0` on arm64).
+pub fn base_options(arch: Arch) -> String {
+    match arch {
+        Arch::X86_64 => BASE_OPTIONS.into(),
+        Arch::Aarch64 => BASE_OPTIONS.replace("ttyS0", arch.console()),
+    }
+}
 
 /// A BLS disk variant.
 #[derive(Debug, Clone)]
@@ -35,6 +45,16 @@ pub struct BlsDisk {
     pub then: Then,
     /// `timeout` in `loader.conf`.
     pub timeout: u32,
+    /// The guest architecture: whose kernel and busybox the disk holds.
+    pub arch: Arch,
+    /// With `broken_default`: the broken entry's kernel file exists but is
+    /// garbage (a gzip header, then pseudo-random bytes) instead of
+    /// missing.
+    pub garbage_kernel: bool,
+    /// arm64 only: the kernel file is gzip-compressed
+    /// ([`crate::debian::arm64_vmlinuz_gz`]) instead of Debian's `vmlinuz`
+    /// as shipped.
+    pub gzip_kernel: bool,
 }
 
 impl BlsDisk {
@@ -49,13 +69,28 @@ impl BlsDisk {
             broken_default: false,
             then: Then::PowerOff,
             timeout: 0,
+            arch: Arch::X86_64,
+            garbage_kernel: false,
+            gzip_kernel: false,
         }
+    }
+
+    /// As [`BlsDisk::new`], for `arch`; the image's name gets the
+    /// architecture's prefix ([`Arch::prefix`]).
+    pub fn for_arch(name: &str, arch: Arch) -> Self {
+        BlsDisk { arch, ..BlsDisk::new(&format!("{}{name}", arch.prefix())) }
     }
 
     /// Builds (or reuses) the image.
     pub fn build(&self) -> Result<PathBuf, String> {
-        let kernel = crate::debian::kernel()?;
-        let busybox = std::fs::read(crate::debian::busybox()?).map_err(|e| e.to_string())?;
+        let kernel = match (self.arch, self.gzip_kernel) {
+            (_, false) => crate::debian::kernel_for(self.arch)?,
+            (Arch::Aarch64, true) => crate::debian::arm64_vmlinuz_gz()?,
+            (Arch::X86_64, true) => return Err("gzip_kernel is for arm64 disks".into()),
+        };
+        let busybox =
+            std::fs::read(crate::debian::busybox_for(self.arch)?).map_err(|e| e.to_string())?;
+        let options = base_options(self.arch);
         let initrd = initrd::build(&busybox, self.then);
         let default_id = if self.broken_default { "broken-7.0" } else { "debian-6.1" };
         let loader = format!(
@@ -76,15 +111,14 @@ impl BlsDisk {
         if self.two_initrds {
             default_entry.push_str("initrd     /debian/second.img\n");
         }
-        default_entry.push_str(&format!(
-            "options    {BASE_OPTIONS}\noptions    vmfw.test.entry=debian-6.1\n"
-        ));
+        default_entry
+            .push_str(&format!("options    {options}\noptions    vmfw.test.entry=debian-6.1\n"));
         let other = format!(
             "title   Other entry (must not boot by default)\n\
              version 9.9\n\
              linux   /debian/vmlinuz\n\
              initrd  /debian/initrd.img\n\
-             options {BASE_OPTIONS} vmfw.test.entry=other\n"
+             options {options} vmfw.test.entry=other\n"
         );
         let mut disk = Disk {
             block_size: self.block_size,
@@ -108,15 +142,41 @@ impl BlsDisk {
                 Contents::Bytes(initrd::extra(EXTRA_FILE, b"second\n")),
             );
         }
-        if self.broken_default {
+        if self.broken_default && self.garbage_kernel {
+            // A gzip member header (deflate, no flags), then noise: the
+            // loader must reject it while inflating, not jump into it.
+            let mut garbage = vec![0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0x03];
+            garbage.extend(crate::images::pseudo_bytes(4 << 20, 0x6172_6d36));
+            disk = disk.file("/debian/garbage-vmlinuz", Contents::Bytes(garbage));
+            let broken = format!(
+                "title   Broken entry (kernel file is garbage)\n\
+                 linux   /debian/garbage-vmlinuz\n\
+                 initrd  /debian/initrd.img\n\
+                 options {options} vmfw.test.entry=broken\n"
+            );
+            disk =
+                disk.file("/loader/entries/broken-7.0.conf", Contents::Bytes(broken.into_bytes()));
+        } else if self.broken_default {
             let broken = format!(
                 "title   Broken entry (kernel file missing)\n\
                  linux   /debian/no-such-vmlinuz\n\
-                 options {BASE_OPTIONS} vmfw.test.entry=broken\n"
+                 options {options} vmfw.test.entry=broken\n"
             );
             disk =
                 disk.file("/loader/entries/broken-7.0.conf", Contents::Bytes(broken.into_bytes()));
         }
         Ok(disk.build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{base_options, BASE_OPTIONS};
+    use crate::arch::Arch;
+
+    #[test]
+    fn base_options_per_arch() {
+        assert_eq!(base_options(Arch::X86_64), BASE_OPTIONS);
+        assert_eq!(base_options(Arch::Aarch64), "console=ttyAMA0 panic=-1 loglevel=5");
     }
 }

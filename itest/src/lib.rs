@@ -10,6 +10,8 @@
 //! shows as ignored, never as passed. Run with `--include-ignored` anyway,
 //! such a test fails when its input is missing.
 
+pub mod arch;
+pub mod arm64;
 pub mod bls;
 pub mod debian;
 pub mod debian_system;
@@ -133,6 +135,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VMFW_CACHE", "where packages and images are kept (default: ~/.cache/vmfw)"),
     ("VMFW_ELF_DIR", "where the VM tests find the firmware (default: target/)"),
     ("CLOUD_HYPERVISOR", "a cloud-hypervisor binary: the tests run it too"),
+    ("QEMU_AARCH64", "the arm64 tests' QEMU (default: qemu-system-aarch64 on the PATH)"),
+    ("CLOUD_HYPERVISOR_AARCH64", "an arm64 cloud-hypervisor binary (needs an arm64 KVM host)"),
+    ("VMFW_ARM64_TIMES", "set: time the arm64 UEFI disks under edk2, direct boot and vmfw"),
     ("FIRECRACKER", "a firecracker binary: the tests run it too"),
 ];
 
@@ -339,10 +344,33 @@ pub fn run(name: &str, cmd: Command, timeout: Duration) -> Outcome {
 /// step's match), `keys` are written to the VMM's standard input.
 pub fn run_scripted(
     name: &str,
-    mut cmd: Command,
+    cmd: Command,
     timeout: Duration,
     script: &[(&str, &str)],
 ) -> Outcome {
+    run_watching(name, cmd, timeout, script, None).0
+}
+
+/// As [`run`], also returning how long after the start `needle` first
+/// appeared in the output (seen within the 20 ms the runner polls at), or
+/// `None` when it never did: a wall-clock time to a marker.
+pub fn run_timed(
+    name: &str,
+    cmd: Command,
+    timeout: Duration,
+    needle: &str,
+) -> (Outcome, Option<Duration>) {
+    run_watching(name, cmd, timeout, &[], Some(needle))
+}
+
+/// [`run_scripted`], noting when `watch` first appeared.
+fn run_watching(
+    name: &str,
+    mut cmd: Command,
+    timeout: Duration,
+    script: &[(&str, &str)],
+    watch: Option<&str>,
+) -> (Outcome, Option<Duration>) {
     use std::io::Write;
     let start = Instant::now();
     let stdin = if script.is_empty() { Stdio::null() } else { Stdio::piped() };
@@ -355,7 +383,14 @@ pub fn run_scripted(
     let err = reader(&mut child, false, None);
     let mut step = 0usize;
     let mut seen_upto = 0usize;
+    let mut watched = None;
     let status = loop {
+        if let (Some(needle), None) = (watch, watched) {
+            let text = console.lock().unwrap_or_else(|e| e.into_inner());
+            if text.windows(needle.len().max(1)).any(|w| w == needle.as_bytes()) {
+                watched = Some(start.elapsed());
+            }
+        }
         if let Some((wait_for, keys)) = script.get(step) {
             let text = String::from_utf8_lossy(&console.lock().unwrap_or_else(|e| e.into_inner()))
                 .into_owned();
@@ -382,6 +417,10 @@ pub fn run_scripted(
     let elapsed = start.elapsed();
     let log = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
+    // Printed just before the VMM stopped, after the last poll.
+    if watched.is_none() && watch.is_some_and(|w| log.contains(w)) {
+        watched = Some(elapsed);
+    }
     let dir = root().join("target").join("itest-logs");
     let _ = std::fs::create_dir_all(&dir);
     let log_path = dir.join(format!("{name}.log"));
@@ -393,7 +432,7 @@ pub fn run_scripted(
     );
     let _ = std::fs::write(&log_path, saved);
     let log = if stderr.is_empty() { log } else { format!("{log}\n{stderr}") };
-    Outcome { log, status, elapsed, log_path }
+    (Outcome { log, status, elapsed, log_path }, watched)
 }
 
 fn reader(
@@ -611,6 +650,23 @@ pub const OPTIONAL_TESTS: &[OptionalTest] = &[
         inputs: || firecracker().map(|p| format!("FIRECRACKER={}", p.display())),
     },
     OptionalTest {
+        binary: "aarch64",
+        test: "cloud_hypervisor_aarch64",
+        what: "Cloud Hypervisor (arm64)",
+        inputs: || {
+            arm64::cloud_hypervisor().map(|p| format!("CLOUD_HYPERVISOR_AARCH64={}", p.display()))
+        },
+    },
+    OptionalTest {
+        binary: "aarch64",
+        test: "boot_times",
+        what: "arm64 boot times (edk2, direct, vmfw)",
+        inputs: || match std::env::var_os("VMFW_ARM64_TIMES") {
+            Some(_) => Ok("VMFW_ARM64_TIMES is set".into()),
+            None => Err("VMFW_ARM64_TIMES is not set (the timing runs take many minutes)".into()),
+        },
+    },
+    OptionalTest {
         binary: "debian_system",
         test: "debian_system_q35",
         what: "Debian system",
@@ -620,7 +676,7 @@ pub const OPTIONAL_TESTS: &[OptionalTest] = &[
 
 /// The executable named by the environment variable `var`, or why there
 /// is none (`program` names the binary expected, for the message).
-fn binary_from_env(var: &str, program: &str) -> Result<PathBuf, String> {
+pub fn binary_from_env(var: &str, program: &str) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
     let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) else {
         return Err(format!("{var} is not set (the path to a {program} binary)"));

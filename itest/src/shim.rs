@@ -27,12 +27,19 @@
 //! map calls free must be mapped then (UEFI 2.10 §2.3.4: all memory in
 //! the map is identity-mapped).
 //!
+//! The `*_for` functions build the same disks for another architecture
+//! ([`Arch`]): on arm64 `shimaa64.efi.signed` as `\EFI\BOOT\BOOTAA64.EFI`
+//! and `grub-efi-arm64-signed`'s `grubaa64.efi.signed` beside it. The
+//! kernel is Debian's arm64 `vmlinuz` as shipped (gzip-compressed): GRUB
+//! decompresses the files it opens by itself, as on an installed Debian.
+//!
 //! Package versions seen when this was written (Debian 12.x):
 //! `shim-signed` 1.51~1+deb12u1+16.1-2~deb12u1 (shim 16.1) and
 //! `grub-efi-amd64-signed` 1+2.06+13+deb12u2 (GRUB 2.06-13+deb12u2); apt
 //! takes the current ones.
 
-use crate::bls::BASE_OPTIONS;
+use crate::arch::Arch;
+use crate::bls::base_options;
 use crate::images::{cache_dir, sha256_hex, Contents, Disk};
 use crate::initrd::Then;
 use sha2::{Digest, Sha256};
@@ -50,6 +57,11 @@ pub const SHIM_PACKAGE: &str = "shim-signed";
 
 /// The Debian package with GRUB's signed monolithic EFI images.
 pub const GRUB_PACKAGE: &str = "grub-efi-amd64-signed";
+
+/// [`GRUB_PACKAGE`] for `arch` (`grub-efi-arm64-signed`).
+pub fn grub_package(arch: Arch) -> String {
+    format!("grub-efi-{}-signed", arch.deb())
+}
 
 /// Where `grub.cfg` goes on the ESP. Debian's signed `grubx64.efi` carries
 /// an embedded configuration (a memdisk `grub.cfg`) and the prefix
@@ -83,9 +95,9 @@ fn take_turn() -> MutexGuard<'static, ()> {
     BUILD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A file from an unpacked Debian package, or an error naming it.
-fn package_file(package: &str, path: &str) -> Result<PathBuf, String> {
-    let p = crate::debian::unpack(package, "amd64")?.join(path);
+/// A file from an unpacked Debian package of `arch`, or an error naming it.
+fn package_file(arch: Arch, package: &str, path: &str) -> Result<PathBuf, String> {
+    let p = crate::debian::unpack(package, arch.deb())?.join(path);
     if p.exists() {
         Ok(p)
     } else {
@@ -95,25 +107,53 @@ fn package_file(package: &str, path: &str) -> Result<PathBuf, String> {
 
 /// `shimx64.efi.signed` from [`SHIM_PACKAGE`].
 pub fn shim() -> Result<PathBuf, String> {
-    package_file(SHIM_PACKAGE, "usr/lib/shim/shimx64.efi.signed")
+    shim_for(Arch::X86_64)
+}
+
+/// `shim<x64|aa64>.efi.signed` from [`SHIM_PACKAGE`] of `arch`.
+pub fn shim_for(arch: Arch) -> Result<PathBuf, String> {
+    package_file(arch, SHIM_PACKAGE, &format!("usr/lib/shim/shim{}.efi.signed", arch.efi()))
 }
 
 /// The monolithic `grubx64.efi.signed` from [`GRUB_PACKAGE`].
 pub fn grub() -> Result<PathBuf, String> {
-    package_file(GRUB_PACKAGE, "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed")
+    grub_for(Arch::X86_64)
+}
+
+/// The monolithic `grub<x64|aa64>.efi.signed` from [`grub_package`].
+pub fn grub_for(arch: Arch) -> Result<PathBuf, String> {
+    let dir = match arch {
+        Arch::X86_64 => "x86_64-efi-signed",
+        Arch::Aarch64 => "arm64-efi-signed",
+    };
+    let path = format!("usr/lib/grub/{dir}/grub{}.efi.signed", arch.efi());
+    package_file(arch, &grub_package(arch), &path)
+}
+
+/// The file name shim loads GRUB from, in its own directory.
+fn grub_name(arch: Arch) -> String {
+    format!("grub{}.efi", arch.efi())
 }
 
 /// A `grub.cfg` with no menu (timeout 0) and one entry; `search` (GRUB
 /// commands run first, may be empty), `kernel` and `initrd` are paths on
 /// the device `root` names once `search` ran.
-fn grub_cfg(variant: &str, search: &str, kernel: &str, initrd: &str, token: &str) -> String {
+fn grub_cfg(
+    arch: Arch,
+    variant: &str,
+    search: &str,
+    kernel: &str,
+    initrd: &str,
+    token: &str,
+) -> String {
+    let options = base_options(arch);
     format!(
         "set timeout=0\n\
          set default=0\n\
          {search}\
          menuentry 'Debian GNU/Linux 12 (vmfw test, shim + GRUB, {variant})' {{\n\
          \techo '{GRUB_ECHO} {variant}'\n\
-         \tlinux {kernel} {BASE_OPTIONS} {token}\n\
+         \tlinux {kernel} {options} {token}\n\
          \tinitrd {initrd}\n\
          }}\n"
     )
@@ -121,30 +161,45 @@ fn grub_cfg(variant: &str, search: &str, kernel: &str, initrd: &str, token: &str
 
 /// `grub.cfg` of the ESP variant: kernel and initrd on the ESP.
 pub fn grub_cfg_esp() -> String {
-    grub_cfg("esp", "", "/debian/vmlinuz", "/debian/initrd.img", ESP_TOKEN)
+    grub_cfg_esp_for(Arch::X86_64)
+}
+
+/// [`grub_cfg_esp`] for `arch` (its console).
+pub fn grub_cfg_esp_for(arch: Arch) -> String {
+    grub_cfg(arch, "esp", "", "/debian/vmlinuz", "/debian/initrd.img", ESP_TOKEN)
 }
 
 /// `grub.cfg` of the ext4 variant: kernel and initrd on the ext4 file
 /// system [`BOOT_FS_UUID`].
 pub fn grub_cfg_ext4() -> String {
+    grub_cfg_ext4_for(Arch::X86_64)
+}
+
+/// [`grub_cfg_ext4`] for `arch` (its console).
+pub fn grub_cfg_ext4_for(arch: Arch) -> String {
     let search = format!("search --no-floppy --fs-uuid --set=root {BOOT_FS_UUID}\n");
-    grub_cfg("ext4", &search, "/vmlinuz", "/initrd.img", EXT4_TOKEN)
+    grub_cfg(arch, "ext4", &search, "/vmlinuz", "/initrd.img", EXT4_TOKEN)
 }
 
 /// The ESP every variant shares: shim, GRUB, `grub.cfg`.
-fn esp(name: &str, cfg: String) -> Result<Disk, String> {
-    Ok(Disk::new(name)
-        .file("/EFI/BOOT/BOOTX64.EFI", Contents::Host(shim()?))
-        .file("/EFI/BOOT/grubx64.efi", Contents::Host(grub()?))
+fn esp(arch: Arch, name: &str, cfg: String) -> Result<Disk, String> {
+    Ok(Disk::new(&format!("{}{name}", arch.prefix()))
+        .file(arch.boot_file(), Contents::Host(shim_for(arch)?))
+        .file(&format!("/EFI/BOOT/{}", grub_name(arch)), Contents::Host(grub_for(arch)?))
         .file(GRUB_CFG, Contents::Bytes(cfg.into_bytes())))
 }
 
 /// A disk with shim and GRUB, and the kernel and initrd on the ESP.
 pub fn esp_disk(then: Then) -> Result<PathBuf, String> {
-    let kernel = crate::debian::kernel()?;
-    let initrd = crate::uefi::efi_initrd(then)?;
+    esp_disk_for(Arch::X86_64, then)
+}
+
+/// [`esp_disk`] for `arch`.
+pub fn esp_disk_for(arch: Arch, then: Then) -> Result<PathBuf, String> {
+    let kernel = crate::debian::kernel_for(arch)?;
+    let initrd = crate::uefi::efi_initrd_for(arch, then)?;
     let _turn = take_turn();
-    Ok(esp("shim-grub-esp", grub_cfg_esp())?
+    Ok(esp(arch, "shim-grub-esp", grub_cfg_esp_for(arch))?
         .file("/debian/vmlinuz", Contents::Host(kernel))
         .file("/debian/initrd.img", Contents::Bytes(initrd))
         .build())
@@ -153,12 +208,17 @@ pub fn esp_disk(then: Then) -> Result<PathBuf, String> {
 /// A disk with shim and GRUB on the ESP, and the kernel and initrd on an
 /// ext4 file system ([`boot_fs`]) in GPT partition 2.
 pub fn ext4_disk(then: Then) -> Result<PathBuf, String> {
-    let kernel = crate::debian::kernel()?;
+    ext4_disk_for(Arch::X86_64, then)
+}
+
+/// [`ext4_disk`] for `arch`.
+pub fn ext4_disk_for(arch: Arch, then: Then) -> Result<PathBuf, String> {
+    let kernel = crate::debian::kernel_for(arch)?;
     let kernel = std::fs::read(&kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
-    let initrd = crate::uefi::efi_initrd(then)?;
+    let initrd = crate::uefi::efi_initrd_for(arch, then)?;
     let _turn = take_turn();
     let fs = boot_fs(&[("vmlinuz", &kernel), ("initrd.img", &initrd)])?;
-    Ok(esp("shim-grub-ext4", grub_cfg_ext4())?
+    Ok(esp(arch, "shim-grub-ext4", grub_cfg_ext4_for(arch))?
         .partition(Guid::LINUX_FILESYSTEM, "boot", Contents::Host(fs))
         .build())
 }
