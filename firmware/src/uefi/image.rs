@@ -103,7 +103,7 @@ fn place(
     pe: &PeImage,
 ) -> core::result::Result<(MemoryType, u64, u64, &'static mut [u8]), LoadFailure> {
     if pe.machine() != crate::arch::PE_MACHINE {
-        let why = format_args!("the image is for {:?}, not {}", pe.machine(), crate::arch::NAME);
+        let why = format_args!("the image is for another CPU ({:?})", pe.machine());
         return Err(fail(Error::Unsupported, why));
     }
     let code = match pe.subsystem() {
