@@ -145,7 +145,7 @@ pub fn kernel_line_at(line: &str) -> Option<usize> {
 }
 
 /// The firmware's log lines that mean it is handing the machine to the OS
-/// (`firmware/src/native.rs`, `firmware/src/uefi/tables.rs`).
+/// (`firmware/src/arch/*/linux.rs`, `firmware/src/uefi/tables.rs`).
 const HANDOFF_LINES: [&str; 2] = ["] kernel command line: ", "] ExitBootServices: "];
 
 /// Reads one boot's console: the first kernel line, the first line with
@@ -535,7 +535,7 @@ mod tests {
     fn the_firmware_logs_the_handoff_lines() {
         let root = crate::build::root();
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
-        let native = read("firmware/src/native.rs");
+        let native = read("firmware/src/arch/x86_64/linux.rs");
         let uefi = read("firmware/src/uefi/tables.rs");
         assert!(native.contains("log::info!(\"kernel command line: "));
         assert!(uefi.contains("log::info!(\"ExitBootServices: "));

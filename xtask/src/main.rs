@@ -38,10 +38,12 @@ struct Cli {
 enum Cmd {
     /// Build the firmware
     ///
-    /// Writes target/vmfw-<arch>.elf, and target/vmfw-<arch>-nopvh.elf: the same image without
-    /// its PVH note, which makes Firecracker enter through the Linux 64-bit boot protocol. Also
-    /// target/vmfw-<arch>-diag.elf (and -diag-nopvh): the diagnostic build, with debug logging
-    /// and the vmfw.hash= / vmfw.bench= diagnostics.
+    /// x86_64: writes target/vmfw-x86_64.elf, and target/vmfw-x86_64-nopvh.elf: the same image
+    /// without its PVH note, which makes Firecracker enter through the Linux 64-bit boot
+    /// protocol. Also target/vmfw-x86_64-diag.elf (and -diag-nopvh): the diagnostic build, with
+    /// debug logging and the vmfw.hash= / vmfw.bench= diagnostics.
+    /// aarch64: writes target/vmfw-aarch64.bin (and -diag.bin), a flat arm64 Image for
+    /// QEMU virt's -kernel and Cloud Hypervisor's --kernel.
     #[command(verbatim_doc_comment)]
     Build(BuildArgs),
     /// Boot a demo disk under QEMU to a shell on this terminal
@@ -348,7 +350,11 @@ fn cmd_test(quick: bool) -> Result<(), String> {
     // Host unit tests; the VM tests (itest) need the firmware built first.
     build::cargo(&["test", "--workspace", "--exclude", "itest"])?;
     let Some(plan) = plan else { return Ok(()) };
-    build::build(&build::ARCHES[0], true)?;
+    // Every architecture: the arm64 tests (itest/tests/aarch64.rs) boot
+    // target/vmfw-aarch64.bin under qemu-system-aarch64.
+    for arch in &build::ARCHES {
+        build::build(arch, true)?;
+    }
     plan.run()
 }
 
@@ -550,7 +556,11 @@ mod tests {
                 "[possible values: q35, microvm, microvm-noacpi]",
             ),
             (&["demo", "--machine", "pc"], ErrorKind::InvalidValue, "q35, microvm"),
-            (&["build", "--arch", "riscv64"], ErrorKind::InvalidValue, "[possible values: x86_64]"),
+            (
+                &["build", "--arch", "riscv64"],
+                ErrorKind::InvalidValue,
+                "[possible values: x86_64, aarch64]",
+            ),
             (&["build", "--release", "--debug"], ErrorKind::ArgumentConflict, "--debug"),
             (&["run", "--memory"], ErrorKind::InvalidValue, "a value is required"),
             (&["fuzz", "--seconds", "soon"], ErrorKind::ValueValidation, "'soon'"),

@@ -318,7 +318,8 @@ mod tests {
         let root = build::root();
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
         let expect = [
-            ("firmware/src/native.rs", "log::info!(\"kernel command line: "),
+            ("firmware/src/arch/x86_64/linux.rs", "log::info!(\"kernel command line: "),
+            ("firmware/src/arch/aarch64/linux.rs", "log::info!(\"kernel command line: "),
             ("firmware/src/uefi/tables.rs", "log::info!(\"ExitBootServices: "),
             ("crates/boot/src/lib.rs", "\"no bootable device\""),
             ("crates/boot/src/lib.rs", "\"no bootable entry on {disks} disk(s)\""),

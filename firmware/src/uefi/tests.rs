@@ -163,7 +163,7 @@ fn a_loader_reads_files_and_blocks_and_sets_a_variable_from_a_notification() {
     test_ram();
     let image = disk_image();
     let mut disks = vec![BootDisk::open(0, crate::storage::test_disk::disk(0x1000, image))];
-    let env = super::init(&mut disks, None).expect("UEFI environment");
+    let env = super::init(&mut disks, None, None).expect("UEFI environment");
     let part = env.partitions[0][0].1;
     let boot_file = env.path_of(part, "\\EFI\\BOOT\\BOOTX64.EFI").expect("device path");
 
