@@ -482,6 +482,15 @@ pub mod efi_call {
         unsafe { imp::efi_call::exit_image(jump, status) }
     }
 
+    /// The entry point the runtime services table gives the OS for
+    /// runtime service number `index` (0..16, one per service), whose
+    /// Rust function is `service` (a function pointer of the table's
+    /// type). x86_64: `service` itself. aarch64: a stub that preserves
+    /// x18, the platform register, around the call.
+    pub fn runtime_entry<F: Copy>(index: usize, service: F) -> F {
+        imp::efi_call::runtime_entry(index, service)
+    }
+
     /// The boot services table's `InstallMultipleProtocolInterfaces()`.
     pub fn install_multiple() -> imp::efi_call::InstallMultiple {
         imp::efi_call::install_multiple()

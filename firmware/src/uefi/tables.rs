@@ -78,23 +78,26 @@ fn boot_services() -> BootServices {
     }
 }
 
+/// The runtime services table, each service behind the architecture's
+/// entry for calls from the OS (`arch::efi_call::runtime_entry`).
 fn runtime_services() -> RuntimeServices {
+    use crate::arch::efi_call::runtime_entry as entry;
     RuntimeServices {
         header: abi::header::<RuntimeServices>(abi::RUNTIME_SERVICES_SIGNATURE),
-        get_time: runtime::get_time,
-        set_time: runtime::set_time,
-        get_wakeup_time: runtime::get_wakeup_time,
-        set_wakeup_time: runtime::set_wakeup_time,
-        set_virtual_address_map,
-        convert_pointer,
-        get_variable: runtime::get_variable,
-        get_next_variable_name: runtime::get_next_variable_name,
-        set_variable: runtime::set_variable,
-        get_next_high_monotonic_count: runtime::get_next_high_monotonic_count,
-        reset_system: runtime::reset_system,
-        update_capsule: runtime::update_capsule,
-        query_capsule_capabilities: runtime::query_capsule_capabilities,
-        query_variable_info: runtime::query_variable_info,
+        get_time: entry(0, runtime::get_time),
+        set_time: entry(1, runtime::set_time),
+        get_wakeup_time: entry(2, runtime::get_wakeup_time),
+        set_wakeup_time: entry(3, runtime::set_wakeup_time),
+        set_virtual_address_map: entry(4, set_virtual_address_map),
+        convert_pointer: entry(5, convert_pointer),
+        get_variable: entry(6, runtime::get_variable),
+        get_next_variable_name: entry(7, runtime::get_next_variable_name),
+        set_variable: entry(8, runtime::set_variable),
+        get_next_high_monotonic_count: entry(9, runtime::get_next_high_monotonic_count),
+        reset_system: entry(10, runtime::reset_system),
+        update_capsule: entry(11, runtime::update_capsule),
+        query_capsule_capabilities: entry(12, runtime::query_capsule_capabilities),
+        query_variable_info: entry(13, runtime::query_variable_info),
     }
 }
 

@@ -133,3 +133,57 @@ pub fn install_multiple() -> InstallMultiple {
 pub fn uninstall_multiple() -> UninstallMultiple {
     vmfw_arch_uninstall_multiple
 }
+
+// The runtime services' entry points as the OS calls them: x18 is the
+// platform register, which the UEFI specification (§2.3.6.3) has firmware
+// preserve and Linux checks after every runtime call (it keeps its shadow
+// call stack there). The prebuilt `core` library uses x18 as a scratch
+// register, so each service is entered through a stub that saves x18,
+// calls the service and restores it. Stub `i` is 8 bytes at
+// `vmfw_rt_stubs + 8 * i`; its target is `VMFW_RT_TARGETS[i]`. No runtime
+// service takes stack arguments (at most eight), so pushing below the
+// caller's frame changes nothing for the callee.
+core::arch::global_asm!(
+    ".pushsection .text.vmfw_rt_stubs, \"ax\"",
+    ".balign 8",
+    ".global vmfw_rt_stubs",
+    "vmfw_rt_stubs:",
+    ".irp i, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
+    "mov x9, #\\i",
+    "b vmfw_rt_common",
+    ".endr",
+    "vmfw_rt_common:",
+    "stp x18, x30, [sp, #-16]!",
+    "adrp x10, VMFW_RT_TARGETS",
+    "add x10, x10, :lo12:VMFW_RT_TARGETS",
+    "ldr x9, [x10, x9, lsl #3]",
+    "blr x9",
+    "ldp x18, x30, [sp], #16",
+    "ret",
+    ".popsection",
+);
+
+/// How many runtime services the stubs cover.
+const RT_STUBS: usize = 16;
+
+/// Each stub's target (a runtime service's Rust entry point).
+#[no_mangle]
+static VMFW_RT_TARGETS: [core::sync::atomic::AtomicU64; RT_STUBS] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; RT_STUBS];
+
+/// See `arch::efi_call::runtime_entry`.
+pub fn runtime_entry<F: Copy>(index: usize, service: F) -> F {
+    extern "C" {
+        static vmfw_rt_stubs: u8;
+    }
+    const { assert!(core::mem::size_of::<F>() == 8) };
+    assert!(index < RT_STUBS, "runtime service stub {index} does not exist");
+    // SAFETY: `F` is a function pointer type (8 bytes, checked above):
+    // reading it as an address is what the table holds.
+    let target: u64 = unsafe { core::mem::transmute_copy(&service) };
+    VMFW_RT_TARGETS[index].store(target, core::sync::atomic::Ordering::Relaxed);
+    let stub = &raw const vmfw_rt_stubs as u64 + 8 * index as u64;
+    // SAFETY: stub `index` forwards every argument register to `service`
+    // unchanged and returns its result: it has `F`'s signature.
+    unsafe { core::mem::transmute_copy(&stub) }
+}
