@@ -32,10 +32,11 @@
 //! Header", "Details of Header Fields", "64-bit Boot Protocol") and
 //! `Documentation/arch/x86/zero-page.rst`.
 //!
-//! The arm64 side lives in its own modules: [`arm64`] (the `Image` header,
-//! its placement, the cache lines to clean before the jump), [`gzip`]
-//! (inflating a gzip-compressed `Image` straight to its load address) and
-//! [`zboot`] (the header of an EFI zboot image and its payload).
+//! The arm64 side lives in its own modules, built with the `arm64`
+//! feature: `arm64` (the `Image` header, its placement, the cache lines to
+//! clean before the jump), `gzip` (inflating a gzip-compressed `Image`
+//! straight to its load address) and `zboot` (the header of an EFI zboot
+//! image and its payload).
 #![no_std]
 #![forbid(unsafe_code)]
 // On top of the workspace's no-panic lints: every load address and size in
@@ -44,13 +45,16 @@
 // clippy has no setting that lifts this lint in tests.
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
+#[cfg(feature = "arm64")]
 pub mod arm64;
 mod bootparams;
 mod cmdline;
+#[cfg(feature = "arm64")]
 pub mod gzip;
 mod header;
 mod le;
 mod plan;
+#[cfg(feature = "arm64")]
 pub mod zboot;
 pub mod zeropage;
 
