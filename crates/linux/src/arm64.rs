@@ -19,6 +19,18 @@
 //!    MMU and data cache off, invalidates the instruction cache and jumps
 //!    to the load address with `x0` = the device tree, `x1`..`x3` = 0.
 //!
+//! A compressed kernel (Debian's gzip `vmlinuz`, or the gzip payload of an
+//! EFI zboot image, see [`crate::zboot`]) takes the same steps with
+//! [`crate::gzip`]: [`Gzip::peek`](crate::gzip::Gzip::peek) inflates the
+//! first 64 bytes for [`ImageHeader::parse`]; [`ImageHeader::plan`] gets
+//! the inflated length the gzip trailer claims
+//! ([`Gzip::size_hint`](crate::gzip::Gzip::size_hint), 0 if there is
+//! none); then [`Gzip::inflate_into`](crate::gzip::Gzip::inflate_into)
+//! inflates into the `span` bytes at the load address. A hint that lies
+//! cannot hurt: an `Image` longer than its `image_size` (or than the
+//! legacy margin) fails the inflate with `OutputTooLarge` instead of
+//! overrunning the reservation.
+//!
 //! Invariants: every header field goes through checked arithmetic, every
 //! way an image can be wrong is a named [`Error`], nothing here panics.
 
