@@ -14,10 +14,13 @@
 //!    and gives an [`ImagePlacement`];
 //! 4. the firmware copies (or inflates) the file to
 //!    [`ImagePlacement::load_addr`], loads the initrd and writes the device
-//!    tree, then, with the MMU and data cache still on, cleans every line
-//!    [`CleanPlan`] lists to the point of coherency (`dc cvac`), turns the
-//!    MMU and data cache off, invalidates the instruction cache and jumps
-//!    to the load address with `x0` = the device tree, `x1`..`x3` = 0.
+//!    tree; then, after its last write to them and with the MMU and data
+//!    cache still on, it cleans every line [`CleanPlan`] lists to the
+//!    point of coherency (`dc cvac`), `dsb sy`, turns the MMU and data
+//!    cache off (SCTLR_EL1 M and C) with interrupts masked, `isb`,
+//!    invalidates the instruction cache (`ic iallu`, `dsb`, `isb`) and
+//!    jumps to the load address with `x0` = the device tree, `x1`..`x3` =
+//!    0.
 //!
 //! A compressed kernel (Debian's gzip `vmlinuz`, or the gzip payload of an
 //! EFI zboot image, see [`crate::zboot`]) takes the same steps with
@@ -197,10 +200,10 @@ impl ImageHeader {
             flags: w64(24)?,
             pe_offset: w32(0x3c)?,
         };
-        // Before v3.17 (image_size 0) the flags field was reserved and
-        // zero; a big-endian kernel of that age cannot be told apart here
-        // and would fail on its own text_offset, which is why the legacy
-        // plan ignores that field.
+        // Kernels before v3.17 (image_size 0) have no flags, so a
+        // big-endian one of that age is not recognised here; its
+        // text_offset is in its own byte order, one reason the legacy
+        // plan uses 0x80000 rather than that field.
         if hdr.flags & FLAG_BE != 0 {
             return Err(Error::BigEndian);
         }
@@ -355,7 +358,8 @@ impl ImagePlacement {
 /// where the kernel goes.
 ///
 /// Lowest because a kernel without flags bit 3 cannot use memory below its
-/// base, and because it costs a kernel with bit 3 nothing. Fails with
+/// base, and because it costs a kernel with bit 3 nothing; so place the
+/// kernel before the initrd and the device tree. Fails with
 /// [`Error::NoRoom`] (the map unchanged) or [`Error::Memory`].
 pub fn load_image_plan(plan: &ImagePlan, map: &mut MemoryMap) -> Result<ImagePlacement, Error> {
     let pages = plan.size / PAGE_SIZE;
