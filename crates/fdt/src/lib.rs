@@ -16,7 +16,8 @@
 //! entry needs. The generic accessors ([`Fdt::find_node`], [`Node::reg`],
 //! [`Property::as_str_list`], ...) are there for anything else.
 //! [`with_chosen`] writes `bootargs` and the initrd range into `/chosen`
-//! of a rebuilt copy, for handing the tree on to Linux. The `testing`
+//! of a rebuilt copy, and adds `/memreserve/` entries, for handing the
+//! tree on to Linux. The `testing`
 //! feature adds `testing::Builder`, a small DTB writer.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]

@@ -14,10 +14,25 @@
 //!    and gives an [`ImagePlacement`];
 //! 4. the firmware copies (or inflates) the file to
 //!    [`ImagePlacement::load_addr`], loads the initrd and writes the device
-//!    tree, then, with the MMU and data cache still on, cleans every line
-//!    [`CleanPlan`] lists to the point of coherency (`dc cvac`), turns the
-//!    MMU and data cache off, invalidates the instruction cache and jumps
-//!    to the load address with `x0` = the device tree, `x1`..`x3` = 0.
+//!    tree; then, after its last write to them and with the MMU and data
+//!    cache still on, it cleans every line [`CleanPlan`] lists to the
+//!    point of coherency (`dc cvac`), `dsb sy`, turns the MMU and data
+//!    cache off (SCTLR_EL1 M and C) with interrupts masked, `isb`,
+//!    invalidates the instruction cache (`ic iallu`, `dsb`, `isb`) and
+//!    jumps to the load address with `x0` = the device tree, `x1`..`x3` =
+//!    0.
+//!
+//! A compressed kernel (Debian's gzip `vmlinuz`, or the gzip payload of an
+//! EFI zboot image, see [`crate::zboot`]) takes the same steps with
+//! [`crate::gzip`]: [`Gzip::peek`](crate::gzip::Gzip::peek) inflates the
+//! first 64 bytes for [`ImageHeader::parse`]; [`ImageHeader::plan`] gets
+//! the inflated length the gzip trailer claims
+//! ([`Gzip::size_hint`](crate::gzip::Gzip::size_hint), 0 if there is
+//! none); then [`Gzip::inflate_into`](crate::gzip::Gzip::inflate_into)
+//! inflates into the `span` bytes at the load address. A hint that lies
+//! cannot hurt: an `Image` longer than its `image_size` (or than the
+//! legacy margin) fails the inflate with `OutputTooLarge` instead of
+//! overrunning the reservation.
 //!
 //! Invariants: every header field goes through checked arithmetic, every
 //! way an image can be wrong is a named [`Error`], nothing here panics.
@@ -25,6 +40,7 @@
 use vmfw_memmap::{MemoryMap, MemoryType, Placement, PAGE_SIZE};
 
 use crate::le::{u32_at, u64_at};
+use crate::Error;
 
 /// Length of the `Image` header.
 pub const HEADER_LEN: usize = 64;
@@ -53,87 +69,6 @@ const FLAG_PAGE_SHIFT: u32 = 1;
 /// flags bit 3: the base may be anywhere in RAM (below 2^48), not only
 /// as close as possible to its start.
 const FLAG_ANYWHERE: u64 = 1 << 3;
-
-/// Why an `Image` cannot be booted, or not in this memory map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Error {
-    /// The file is shorter than the 64-byte header (its length given).
-    Truncated(u64),
-    /// The word at 0x38 (given) is not "ARM\x64": not an arm64 `Image`.
-    BadMagic(u32),
-    /// flags bit 0 says the kernel is big-endian; vmfw runs little-endian
-    /// and hands over in little-endian state.
-    BigEndian,
-    /// `image_size` (given) is non-zero but smaller than the file
-    /// (`file_len`): the header contradicts the file, which would spill
-    /// past the reservation.
-    ImageSizeTooSmall {
-        /// `image_size` from the header.
-        image_size: u64,
-        /// Length of the file.
-        file_len: u64,
-    },
-    /// `text_offset + image_size` (or, for an old kernel, the file plus
-    /// the margin) does not fit in 64 bits or in whole pages.
-    SizeOverflow,
-    /// The base given to [`ImagePlan::at`] is not 2 MiB aligned.
-    Misaligned(u64),
-    /// The image at the base given would end above the kernel's limit
-    /// (2^48 when flags bit 3 allows placement anywhere).
-    AboveLimit {
-        /// One past the image's last byte.
-        end: u128,
-        /// The limit.
-        limit: u64,
-    },
-    /// No free RAM range holds the kernel's `size` bytes at a 2 MiB
-    /// aligned base below its limit.
-    NoRoom {
-        /// Bytes needed from the base.
-        size: u64,
-    },
-    /// A range to clean has its last byte beyond `u64::MAX`.
-    RangeWraps {
-        /// The range's first byte.
-        start: u64,
-        /// Its length.
-        len: u64,
-    },
-    /// More ranges to clean than [`MAX_CLEAN_RANGES`].
-    TooManyRanges,
-    /// The memory map refused an update (for example it is full).
-    Memory(vmfw_memmap::Error),
-}
-
-impl core::fmt::Display for Error {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Error::Truncated(len) => write!(f, "arm64 Image truncated: {len} bytes"),
-            Error::BadMagic(m) => write!(f, "not an arm64 Image (magic {m:#010x})"),
-            Error::BigEndian => f.write_str("big-endian arm64 kernels are not supported"),
-            Error::ImageSizeTooSmall { image_size, file_len } => {
-                write!(f, "image_size {image_size:#x} is smaller than the file ({file_len:#x})")
-            }
-            Error::SizeOverflow => f.write_str("arm64 Image size overflows"),
-            Error::Misaligned(b) => write!(f, "kernel base {b:#x} is not 2 MiB aligned"),
-            Error::AboveLimit { end, limit } => {
-                write!(f, "kernel would end at {end:#x}, above {limit:#x}")
-            }
-            Error::NoRoom { size } => write!(f, "no room for the kernel ({size} bytes)"),
-            Error::RangeWraps { start, len } => {
-                write!(f, "range {start:#x}+{len:#x} wraps the address space")
-            }
-            Error::TooManyRanges => write!(f, "more than {MAX_CLEAN_RANGES} ranges to clean"),
-            Error::Memory(e) => write!(f, "memory map: {e}"),
-        }
-    }
-}
-
-impl From<vmfw_memmap::Error> for Error {
-    fn from(e: vmfw_memmap::Error) -> Self {
-        Error::Memory(e)
-    }
-}
 
 /// The kernel's page size, from flags bits 1-2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,16 +101,19 @@ impl ImageHeader {
     /// Reads the header from the first 64 bytes of `data` (the start of
     /// the decompressed kernel is enough).
     ///
-    /// Fails with [`Error::Truncated`], [`Error::BadMagic`] or
-    /// [`Error::BigEndian`].
+    /// Fails with [`Error::Truncated`], [`Error::NotArm64Image`] or
+    /// [`Error::BigEndianKernel`].
     pub fn parse(data: &[u8]) -> Result<Self, Error> {
         let len = data.len() as u64;
-        let head = data.get(..HEADER_LEN).ok_or(Error::Truncated(len))?;
-        let w32 = |off| u32_at(head, off).ok_or(Error::Truncated(len));
-        let w64 = |off| u64_at(head, off).ok_or(Error::Truncated(len));
+        let head =
+            data.get(..HEADER_LEN).ok_or(Error::Truncated { needed: HEADER_LEN as u64, len })?;
+        let w32 =
+            |off| u32_at(head, off).ok_or(Error::Truncated { needed: HEADER_LEN as u64, len });
+        let w64 =
+            |off| u64_at(head, off).ok_or(Error::Truncated { needed: HEADER_LEN as u64, len });
         let magic = w32(0x38)?;
         if magic != MAGIC {
-            return Err(Error::BadMagic(magic));
+            return Err(Error::NotArm64Image(magic));
         }
         let hdr = ImageHeader {
             code0: w32(0)?,
@@ -185,12 +123,12 @@ impl ImageHeader {
             flags: w64(24)?,
             pe_offset: w32(0x3c)?,
         };
-        // Before v3.17 (image_size 0) the flags field was reserved and
-        // zero; a big-endian kernel of that age cannot be told apart here
-        // and would fail on its own text_offset, which is why the legacy
-        // plan ignores that field.
+        // Kernels before v3.17 (image_size 0) have no flags, so a
+        // big-endian one of that age is not recognised here; its
+        // text_offset is in its own byte order, one reason the legacy
+        // plan uses 0x80000 rather than that field.
         if hdr.flags & FLAG_BE != 0 {
-            return Err(Error::BigEndian);
+            return Err(Error::BigEndianKernel);
         }
         Ok(hdr)
     }
@@ -249,7 +187,7 @@ impl ImageHeader {
     /// [`LEGACY_MARGIN`].
     pub fn plan(&self, file_len: u64) -> Result<ImagePlan, Error> {
         let (text_offset, span) = if self.image_size == 0 {
-            let span = file_len.checked_add(LEGACY_MARGIN).ok_or(Error::SizeOverflow)?;
+            let span = file_len.checked_add(LEGACY_MARGIN).ok_or(Error::ImageSizeOverflow)?;
             (LEGACY_TEXT_OFFSET, span)
         } else {
             if self.image_size < file_len {
@@ -257,7 +195,8 @@ impl ImageHeader {
             }
             (self.text_offset, self.image_size)
         };
-        let size = text_offset.checked_add(span).and_then(page_up).ok_or(Error::SizeOverflow)?;
+        let size =
+            text_offset.checked_add(span).and_then(page_up).ok_or(Error::ImageSizeOverflow)?;
         let limit = if self.place_anywhere() { PLACEMENT_LIMIT_48BIT } else { u64::MAX };
         Ok(ImagePlan { text_offset, span, size, limit, lowest: !self.place_anywhere() })
     }
@@ -277,9 +216,12 @@ pub struct ImagePlan {
     /// the file plus [`LEGACY_MARGIN`]): the range to reserve and to clean.
     pub span: u64,
     /// Bytes to reserve from the base: `text_offset + span` in whole pages.
+    /// The reservation ends at or below [`ImagePlan::limit`], so
+    /// `base + size` never wraps.
     pub size: u64,
     /// The reservation must end at or below this address (2^48 for
-    /// kernels with flags bit 3; `u64::MAX` means no limit).
+    /// kernels with flags bit 3, else `u64::MAX`: anywhere below the top
+    /// of the address space).
     pub limit: u64,
     /// flags bit 3 is clear: the base must be as low in RAM as possible.
     /// [`load_image_plan`] takes the lowest fit either way; this says that
@@ -293,13 +235,14 @@ impl ImagePlan {
     /// for a caller that has found the memory itself.
     pub fn at(&self, base: u64) -> Result<ImagePlacement, Error> {
         if !base.is_multiple_of(BASE_ALIGN) {
-            return Err(Error::Misaligned(base));
+            return Err(Error::MisalignedBase(base));
         }
-        let end = u128::from(base).saturating_add(u128::from(self.size));
-        if end > u128::from(self.limit) {
-            return Err(Error::AboveLimit { end, limit: self.limit });
+        let above = Error::KernelAboveLimit { base, size: self.size, limit: self.limit };
+        let end = base.checked_add(self.size).ok_or(above)?;
+        if end > self.limit {
+            return Err(above);
         }
-        let load_addr = base.checked_add(self.text_offset).ok_or(Error::SizeOverflow)?;
+        let load_addr = base.checked_add(self.text_offset).ok_or(Error::ImageSizeOverflow)?;
         Ok(ImagePlacement { base, load_addr, span: self.span, size: self.size })
     }
 }
@@ -343,14 +286,15 @@ impl ImagePlacement {
 /// where the kernel goes.
 ///
 /// Lowest because a kernel without flags bit 3 cannot use memory below its
-/// base, and because it costs a kernel with bit 3 nothing. Fails with
-/// [`Error::NoRoom`] (the map unchanged) or [`Error::Memory`].
+/// base, and because it costs a kernel with bit 3 nothing; so place the
+/// kernel before the initrd and the device tree. Fails with
+/// [`Error::NoRoomForKernel`] (the map unchanged) or [`Error::Memory`].
 pub fn load_image_plan(plan: &ImagePlan, map: &mut MemoryMap) -> Result<ImagePlacement, Error> {
     let pages = plan.size / PAGE_SIZE;
     let base = match map.allocate(pages, BASE_ALIGN, Placement::Above(0), MemoryType::LoaderData) {
         Ok(b) => b,
         Err(vmfw_memmap::Error::OutOfMemory) => {
-            return Err(Error::NoRoom { size: plan.size });
+            return Err(Error::NoRoomForKernel { size: plan.size });
         }
         Err(e) => return Err(e.into()),
     };
@@ -359,7 +303,7 @@ pub fn load_image_plan(plan: &ImagePlan, map: &mut MemoryMap) -> Result<ImagePla
         Err(_) => {
             // The lowest fit is above the kernel's limit, so every fit is.
             map.free(base, pages)?;
-            Err(Error::NoRoom { size: plan.size })
+            Err(Error::NoRoomForKernel { size: plan.size })
         }
     }
 }
@@ -430,15 +374,15 @@ impl CleanPlan {
     /// The plan for `ranges`, each `(start, len)` in bytes (zero-length
     /// ranges contribute nothing), with lines as `ctr_el0` gives them.
     ///
-    /// Fails with [`Error::RangeWraps`] when a range's last byte is past
-    /// `u64::MAX`, [`Error::TooManyRanges`] for more than
+    /// Fails with [`Error::CleanRangeWraps`] when a range's last byte is past
+    /// `u64::MAX`, [`Error::TooManyCleanRanges`] for more than
     /// [`MAX_CLEAN_RANGES`] ranges.
     pub fn new(ctr_el0: u64, ranges: &[(u64, u64)]) -> Result<Self, Error> {
         let line = Self::line_size(ctr_el0);
         // !(line - 1) for a power of two.
         let mask = line.wrapping_neg();
         if ranges.len() > MAX_CLEAN_RANGES {
-            return Err(Error::TooManyRanges);
+            return Err(Error::TooManyCleanRanges);
         }
         let mut runs = [LineRun { first: 0, last: 0 }; MAX_CLEAN_RANGES];
         let mut len = 0;
@@ -446,7 +390,7 @@ impl CleanPlan {
             if n == 0 {
                 continue;
             }
-            let wraps = Error::RangeWraps { start, len: n };
+            let wraps = Error::CleanRangeWraps { start, len: n };
             let last_byte = n.checked_sub(1).and_then(|m| start.checked_add(m)).ok_or(wraps)?;
             let run = LineRun { first: start & mask, last: last_byte & mask };
             if let Some(slot) = runs.get_mut(len) {

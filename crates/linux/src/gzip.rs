@@ -11,7 +11,7 @@
 //! ([`Error::OutputTooLarge`]), never a silently cut kernel.
 //!
 //! The deflate decoder is `miniz_oxide`'s core (no allocation; its state,
-//! about 11 KB, lives on the stack for the length of one call). Each call
+//! 10.5 KB, lives on the stack for the length of one call). Each call
 //! hands it the whole input and says there is no more, so it either
 //! finishes, fails, or stops at the end of the output buffer: it cannot
 //! loop.

@@ -32,10 +32,11 @@
 //! Header", "Details of Header Fields", "64-bit Boot Protocol") and
 //! `Documentation/arch/x86/zero-page.rst`.
 //!
-//! The arm64 side lives in its own modules: [`arm64`] (the `Image` header,
-//! its placement, the cache lines to clean before the jump), [`gzip`]
-//! (inflating a gzip-compressed `Image` straight to its load address) and
-//! [`zboot`] (the header of an EFI zboot image and its payload).
+//! The arm64 side lives in its own modules, built with the `arm64`
+//! feature: `arm64` (the `Image` header, its placement, the cache lines to
+//! clean before the jump), `gzip` (inflating a gzip-compressed `Image`
+//! straight to its load address) and `zboot` (the header of an EFI zboot
+//! image and its payload).
 #![no_std]
 #![forbid(unsafe_code)]
 // On top of the workspace's no-panic lints: every load address and size in
@@ -44,13 +45,16 @@
 // clippy has no setting that lifts this lint in tests.
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
+#[cfg(feature = "arm64")]
 pub mod arm64;
 mod bootparams;
 mod cmdline;
+#[cfg(feature = "arm64")]
 pub mod gzip;
 mod header;
 mod le;
 mod plan;
+#[cfg(feature = "arm64")]
 pub mod zboot;
 pub mod zeropage;
 
@@ -74,8 +78,8 @@ pub use plan::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
     /// The data ends before byte `needed` (the setup header, or the setup
-    /// code and protected-mode code the header describes); it is `len`
-    /// bytes long.
+    /// code and protected-mode code the header describes; for arm64 the
+    /// 64-byte `Image` header); it is `len` bytes long.
     Truncated {
         /// Bytes the header says there must be.
         needed: u64,
@@ -118,8 +122,9 @@ pub enum Error {
     /// The kernel is not relocatable and its fixed address range (starting
     /// at the `pref_address` given) is not free RAM.
     KernelAddressTaken(u64),
-    /// No free RAM range below 4 GiB at or above `pref_address` holds the
-    /// kernel's `size` bytes at any acceptable alignment.
+    /// No free RAM range the kernel accepts holds its `size` bytes at any
+    /// acceptable alignment (x86: below 4 GiB, at or above
+    /// `pref_address`; arm64: from a 2 MiB-aligned base, below its limit).
     NoRoomForKernel {
         /// Bytes needed.
         size: u64,
@@ -165,6 +170,63 @@ pub enum Error {
     TooManyE820Entries(usize),
     /// The memory map refused an update (for example it is full).
     Memory(vmfw_memmap::Error),
+    /// arm64: the word at 0x38 (given) is not "ARM\x64": not an arm64
+    /// `Image`.
+    #[cfg(feature = "arm64")]
+    NotArm64Image(u32),
+    /// arm64: flags bit 0 says the kernel is big-endian; vmfw hands over
+    /// little-endian.
+    #[cfg(feature = "arm64")]
+    BigEndianKernel,
+    /// arm64: `image_size` is non-zero but smaller than the file
+    /// (`file_len`): the header contradicts the file, which would spill
+    /// past the reservation.
+    #[cfg(feature = "arm64")]
+    ImageSizeTooSmall {
+        /// `image_size` from the header.
+        image_size: u64,
+        /// Length of the (inflated) file.
+        file_len: u64,
+    },
+    /// arm64: `text_offset + image_size` (or, for a kernel older than
+    /// v3.17, the file plus the margin) does not fit in 64 bits or in
+    /// whole pages.
+    #[cfg(feature = "arm64")]
+    ImageSizeOverflow,
+    /// arm64: the base given (a caller's choice) is not 2 MiB aligned.
+    #[cfg(feature = "arm64")]
+    MisalignedBase(u64),
+    /// arm64: the kernel's `size` bytes from `base` would end above its
+    /// `limit` (2^48 when flags bit 3 allows placement anywhere) or past
+    /// the top of the address space.
+    #[cfg(feature = "arm64")]
+    KernelAboveLimit {
+        /// The 2 MiB-aligned base.
+        base: u64,
+        /// Bytes reserved from it.
+        size: u64,
+        /// The highest end the kernel accepts.
+        limit: u64,
+    },
+    /// arm64: a range to clean before the jump has its last byte beyond
+    /// `u64::MAX`.
+    #[cfg(feature = "arm64")]
+    CleanRangeWraps {
+        /// The range's first byte.
+        start: u64,
+        /// Its length.
+        len: u64,
+    },
+    /// arm64: more ranges to clean than
+    /// [`arm64::MAX_CLEAN_RANGES`].
+    #[cfg(feature = "arm64")]
+    TooManyCleanRanges,
+    /// A gzip-compressed kernel could not be inflated.
+    #[cfg(feature = "arm64")]
+    Gzip(gzip::Error),
+    /// An EFI zboot image's header is malformed.
+    #[cfg(feature = "arm64")]
+    Zboot(zboot::Error),
 }
 
 impl core::fmt::Display for Error {
@@ -213,6 +275,34 @@ impl core::fmt::Display for Error {
             }
             Error::TooManyE820Entries(n) => write!(f, "memory map needs {n} E820 entries"),
             Error::Memory(e) => write!(f, "memory map: {e}"),
+            #[cfg(feature = "arm64")]
+            Error::NotArm64Image(m) => write!(f, "not an arm64 Image (magic {m:#010x})"),
+            #[cfg(feature = "arm64")]
+            Error::BigEndianKernel => f.write_str("big-endian arm64 kernels are not supported"),
+            #[cfg(feature = "arm64")]
+            Error::ImageSizeTooSmall { image_size, file_len } => {
+                write!(f, "image_size {image_size:#x} is smaller than the file ({file_len:#x})")
+            }
+            #[cfg(feature = "arm64")]
+            Error::ImageSizeOverflow => f.write_str("arm64 Image size overflows"),
+            #[cfg(feature = "arm64")]
+            Error::MisalignedBase(b) => write!(f, "kernel base {b:#x} is not 2 MiB aligned"),
+            #[cfg(feature = "arm64")]
+            Error::KernelAboveLimit { base, size, limit } => {
+                write!(f, "kernel at {base:#x}+{size:#x} would end above {limit:#x}")
+            }
+            #[cfg(feature = "arm64")]
+            Error::CleanRangeWraps { start, len } => {
+                write!(f, "range {start:#x}+{len:#x} wraps the address space")
+            }
+            #[cfg(feature = "arm64")]
+            Error::TooManyCleanRanges => {
+                write!(f, "more than {} ranges to clean", arm64::MAX_CLEAN_RANGES)
+            }
+            #[cfg(feature = "arm64")]
+            Error::Gzip(e) => write!(f, "gzip: {e}"),
+            #[cfg(feature = "arm64")]
+            Error::Zboot(e) => write!(f, "zboot: {e}"),
         }
     }
 }
@@ -220,5 +310,19 @@ impl core::fmt::Display for Error {
 impl From<vmfw_memmap::Error> for Error {
     fn from(e: vmfw_memmap::Error) -> Self {
         Error::Memory(e)
+    }
+}
+
+#[cfg(feature = "arm64")]
+impl From<gzip::Error> for Error {
+    fn from(e: gzip::Error) -> Self {
+        Error::Gzip(e)
+    }
+}
+
+#[cfg(feature = "arm64")]
+impl From<zboot::Error> for Error {
+    fn from(e: zboot::Error) -> Self {
+        Error::Zboot(e)
     }
 }

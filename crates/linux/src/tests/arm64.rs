@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::arm64::*;
+use crate::Error;
 
 /// A 64-byte arm64 header with the given fields, followed by `body`
 /// bytes of recognisable code.
@@ -69,13 +70,13 @@ fn parses_the_header_fields() {
 #[test]
 fn rejects_what_it_cannot_boot() {
     let img = image(0, 0x100_0000, MODERN, 0);
-    assert_eq!(ImageHeader::parse(&img[..63]), Err(Error::Truncated(63)));
-    assert_eq!(ImageHeader::parse(&[]), Err(Error::Truncated(0)));
+    assert_eq!(ImageHeader::parse(&img[..63]), Err(Error::Truncated { needed: 64, len: 63 }));
+    assert_eq!(ImageHeader::parse(&[]), Err(Error::Truncated { needed: 64, len: 0 }));
     let mut bad = img.clone();
     bad[0x38] = b'X';
-    assert_eq!(ImageHeader::parse(&bad), Err(Error::BadMagic(0x644d_5258)));
+    assert_eq!(ImageHeader::parse(&bad), Err(Error::NotArm64Image(0x644d_5258)));
     let be = image(0, 0x100_0000, MODERN | 1, 0);
-    assert_eq!(ImageHeader::parse(&be), Err(Error::BigEndian));
+    assert_eq!(ImageHeader::parse(&be), Err(Error::BigEndianKernel));
 }
 
 #[test]
@@ -98,17 +99,17 @@ fn plan_uses_image_size_and_text_offset() {
     assert_eq!(p.load_addr(), 0x4028_0000);
     assert_eq!(p.span(), 0x180_0123);
     assert_eq!(p.size(), 0x188_1000);
-    assert_eq!(plan.at(0x4010_0000), Err(Error::Misaligned(0x4010_0000)));
+    assert_eq!(plan.at(0x4010_0000), Err(Error::MisalignedBase(0x4010_0000)));
     // Bit 3: the whole image below 2^48.
     let top = PLACEMENT_LIMIT_48BIT - 2 * MIB;
-    assert!(matches!(plan.at(top), Err(Error::AboveLimit { .. })));
+    assert!(matches!(plan.at(top), Err(Error::KernelAboveLimit { .. })));
     assert!(plan.at(PLACEMENT_LIMIT_48BIT - 32 * MIB).is_ok());
     // Without bit 3 there is no such limit, but the plan says "lowest".
     let h = ImageHeader::parse(&image(0, 0x100_0000, 0, 0)).unwrap();
     let plan = h.plan(64).unwrap();
     assert!(plan.lowest);
     assert!(plan.at(top).is_ok());
-    assert!(matches!(plan.at(!(BASE_ALIGN - 1)), Err(Error::AboveLimit { .. })));
+    assert!(matches!(plan.at(!(BASE_ALIGN - 1)), Err(Error::KernelAboveLimit { .. })));
 }
 
 #[test]
@@ -133,20 +134,20 @@ fn old_kernels_get_the_legacy_offset_and_margin() {
     assert_eq!(plan.span, img.len() as u64 + LEGACY_MARGIN);
     assert_eq!(plan.size, 0x8_0000 + 0x4000 + LEGACY_MARGIN);
     assert!(plan.lowest);
-    assert_eq!(h.plan(u64::MAX - 10), Err(Error::SizeOverflow));
+    assert_eq!(h.plan(u64::MAX - 10), Err(Error::ImageSizeOverflow));
 }
 
 #[test]
 fn plan_arithmetic_never_wraps() {
     for (off, size) in [(u64::MAX, 1), (1, u64::MAX), (u64::MAX - 0xfff, 1), (0, u64::MAX)] {
         let h = ImageHeader::parse(&image(off, size, MODERN, 0)).unwrap();
-        assert_eq!(h.plan(1), Err(Error::SizeOverflow), "{off:#x} {size:#x}");
+        assert_eq!(h.plan(1), Err(Error::ImageSizeOverflow), "{off:#x} {size:#x}");
     }
     // Fits in 64 bits, but not at any base but 0.
     let h = ImageHeader::parse(&image(0, u64::MAX - 0xfff, 0, 0)).unwrap();
     let plan = h.plan(64).unwrap();
     assert!(plan.at(0).is_ok());
-    assert!(matches!(plan.at(BASE_ALIGN), Err(Error::AboveLimit { .. })));
+    assert!(matches!(plan.at(BASE_ALIGN), Err(Error::KernelAboveLimit { .. })));
 }
 
 #[test]
@@ -176,14 +177,14 @@ fn no_room_leaves_the_map_alone() {
     let before = map.clone();
     let h = ImageHeader::parse(&image(0, 0x200_0000, MODERN, 0)).unwrap();
     let plan = h.plan(64).unwrap();
-    assert_eq!(load_image_plan(&plan, &mut map), Err(Error::NoRoom { size: 0x200_0000 }));
+    assert_eq!(load_image_plan(&plan, &mut map), Err(Error::NoRoomForKernel { size: 0x200_0000 }));
     assert_eq!(map.regions(), before.regions());
 
     // RAM only above 2^48: a bit-3 kernel cannot go there.
     let mut map = MemoryMap::new();
     map.add(PLACEMENT_LIMIT_48BIT, GIB, MemoryType::Free).unwrap();
     let before = map.clone();
-    assert_eq!(load_image_plan(&plan, &mut map), Err(Error::NoRoom { size: 0x200_0000 }));
+    assert_eq!(load_image_plan(&plan, &mut map), Err(Error::NoRoomForKernel { size: 0x200_0000 }));
     assert_eq!(map.regions(), before.regions());
     // Without bit 3 it can.
     let h = ImageHeader::parse(&image(0, 0x200_0000, 0, 0)).unwrap();
@@ -273,14 +274,14 @@ fn a_range_ending_at_the_top_of_memory() {
     // Past the top: an error, not a wrap.
     assert_eq!(
         CleanPlan::new(CTR_QEMU_MAX, &[(u64::MAX, 2)]),
-        Err(Error::RangeWraps { start: u64::MAX, len: 2 })
+        Err(Error::CleanRangeWraps { start: u64::MAX, len: 2 })
     );
 }
 
 #[test]
 fn too_many_ranges() {
     let ranges = [(0x1000, 1); MAX_CLEAN_RANGES + 1];
-    assert_eq!(CleanPlan::new(CTR_QEMU_MAX, &ranges), Err(Error::TooManyRanges));
+    assert_eq!(CleanPlan::new(CTR_QEMU_MAX, &ranges), Err(Error::TooManyCleanRanges));
     let p = CleanPlan::new(CTR_QEMU_MAX, &ranges[1..]).unwrap();
     assert_eq!(p.lines().collect::<Vec<_>>(), [0x1000]);
 }

@@ -285,3 +285,35 @@ fn decoder_state_size() {
     let size = core::mem::size_of::<miniz_oxide::inflate::core::DecompressorOxide>();
     assert!(size < 12 * 1024, "{size}");
 }
+
+/// The compressed-kernel flow of the `arm64` module docs: peek, plan with
+/// the trailer's size, inflate into the span. A trailer that understates
+/// the size cannot make the kernel overrun its reservation.
+#[test]
+fn compressed_kernel_flow() {
+    use crate::arm64::{ImageHeader, ImagePlan};
+    fn plan_for(file: &[u8]) -> (Gzip<'_>, ImagePlan) {
+        let g = Gzip::parse(file).unwrap();
+        let mut head = [0u8; 64];
+        assert_eq!(g.peek(&mut head), Ok(64));
+        let h = ImageHeader::parse(&head).unwrap();
+        (g, h.plan(u64::from(g.size_hint().unwrap_or(0))).unwrap())
+    }
+    // An honest kernel: inflates into its span.
+    let img = super::arm64::image(0, 0x2_0000, 0b1010, 0x8000);
+    let file = gz(&img, &Fields { level: 9, ..Default::default() });
+    let (g, plan) = plan_for(&file);
+    let mut ram = std::vec![0u8; plan.span as usize];
+    assert_eq!(g.inflate_into(&mut ram).unwrap().len, img.len());
+    assert_eq!(&ram[..img.len()], &img[..]);
+    // image_size smaller than the Image, and a trailer that says it is
+    // tiny: planning passes, the inflate stops at the span.
+    let img = super::arm64::image(0, 0x4000, 0b1010, 0x8000);
+    let mut file = gz(&img, &Fields { level: 9, ..Default::default() });
+    let n = file.len();
+    file[n - 4..].copy_from_slice(&100u32.to_le_bytes());
+    let (g, plan) = plan_for(&file);
+    assert_eq!(plan.span, 0x4000);
+    let mut ram = std::vec![0u8; plan.span as usize];
+    assert_eq!(g.inflate_into(&mut ram), Err(Error::OutputTooLarge { capacity: 0x4000 }));
+}

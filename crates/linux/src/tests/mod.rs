@@ -10,11 +10,14 @@ use vmfw_memmap::{MemoryMap, MemoryType};
 
 use crate::zeropage as zp;
 
+#[cfg(feature = "arm64")]
 mod arm64;
 mod bootparams;
+#[cfg(feature = "arm64")]
 mod gzip;
 mod header;
 mod plan;
+#[cfg(feature = "arm64")]
 mod zboot;
 
 pub(crate) const MIB: u64 = 1 << 20;
