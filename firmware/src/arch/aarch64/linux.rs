@@ -29,13 +29,8 @@ use vmfw_platform::Platform;
 pub const BLS_ARCH: vmfw_bls::Arch = vmfw_bls::Arch::Aa64;
 
 /// What this kernel protocol refuses (`native::Error::Protocol`).
+/// (A kernel that cannot be booted is `native::Error::Kernel`.)
 pub enum ProtocolError {
-    /// The `Image` cannot be booted.
-    Image(arm64::Error),
-    /// A gzip-compressed kernel does not inflate.
-    Gzip(gzip::Error),
-    /// An EFI zboot image is damaged.
-    Zboot(zboot::Error),
     /// An EFI zboot image with a payload only its own EFI stub unpacks.
     ZbootOther(alloc::string::String),
     /// The device tree for the kernel could not be built.
@@ -45,9 +40,6 @@ pub enum ProtocolError {
 impl core::fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            ProtocolError::Image(e) => write!(f, "{e}"),
-            ProtocolError::Gzip(e) => write!(f, "gzip: {e}"),
-            ProtocolError::Zboot(e) => write!(f, "EFI zboot: {e}"),
             ProtocolError::ZbootOther(c) => {
                 write!(f, "EFI zboot image with a {c} payload: left to the UEFI path")
             }
@@ -101,7 +93,7 @@ fn place(
     path: &str,
     taken: &mut Taken,
 ) -> Result<arm64::ImagePlacement, native::Error> {
-    let image = |e| protocol(path, ProtocolError::Image(e));
+    let image = |e| native::Error::kernel(path, e);
     let plan = header.plan(file_len).map_err(image)?;
     let placed = memory::with_map(|m| arm64::load_image_plan(&plan, m)).map_err(image)?;
     taken.add(placed.base(), placed.size());
@@ -122,12 +114,11 @@ fn inflate(
     path: &str,
     taken: &mut Taken,
 ) -> Result<arm64::ImagePlacement, native::Error> {
-    let gz_err = |e| protocol(path, ProtocolError::Gzip(e));
+    let gz_err = |e: gzip::Error| native::Error::kernel(path, e.into());
     let gz = gzip::Gzip::parse(data).map_err(gz_err)?;
     let mut head = [0u8; HEADER_LEN];
     let n = gz.peek(&mut head).map_err(gz_err)?;
-    let header =
-        ImageHeader::parse(&head[..n]).map_err(|e| protocol(path, ProtocolError::Image(e)))?;
+    let header = ImageHeader::parse(&head[..n]).map_err(|e| native::Error::kernel(path, e))?;
     // The inflated length is known only afterwards: plan for the header's
     // image_size (checked against the real length below).
     let placed = place(&header, u64::from(gz.size_hint().unwrap_or(0)), path, taken)?;
@@ -163,8 +154,7 @@ pub fn prepare(
         if gzip::is_gzip(buf) {
             inflate(buf, linux, taken)?
         } else {
-            let z =
-                zboot::Zboot::parse(buf).map_err(|e| protocol(linux, ProtocolError::Zboot(e)))?;
+            let z = zboot::Zboot::parse(buf).map_err(|e| native::Error::kernel(linux, e.into()))?;
             match z.compression() {
                 zboot::Compression::Gzip => inflate(z.payload(), linux, taken)?,
                 zboot::Compression::Other(c) => {
@@ -173,8 +163,7 @@ pub fn prepare(
             }
         }
     } else {
-        let header =
-            ImageHeader::parse(head).map_err(|e| protocol(linux, ProtocolError::Image(e)))?;
+        let header = ImageHeader::parse(head).map_err(|e| native::Error::kernel(linux, e))?;
         let placed = place(&header, ksize, linux, taken)?;
         let len = usize::try_from(ksize).map_err(|_| native::Error::TooLarge("kernel"))?;
         let dst = slot(&placed)?.get_mut(..len).ok_or(native::Error::TooLarge("kernel"))?;
