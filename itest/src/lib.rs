@@ -135,6 +135,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VMFW_CACHE", "where packages and images are kept (default: ~/.cache/vmfw)"),
     ("VMFW_ELF_DIR", "where the VM tests find the firmware (default: target/)"),
     ("CLOUD_HYPERVISOR", "a cloud-hypervisor binary: the tests run it too"),
+    ("QEMU_AARCH64", "the arm64 tests' QEMU (default: qemu-system-aarch64 on the PATH)"),
+    ("CLOUD_HYPERVISOR_AARCH64", "an arm64 cloud-hypervisor binary (needs an arm64 KVM host)"),
+    ("VMFW_ARM64_TIMES", "set: time the arm64 UEFI disks under edk2, direct boot and vmfw"),
     ("FIRECRACKER", "a firecracker binary: the tests run it too"),
 ];
 
