@@ -16,6 +16,12 @@
 //! (`virtio-blk-device`, in `virt`'s virtio-mmio slots, in the device
 //! tree).
 //!
+//! Environment ([`crate::ENVIRONMENT`]): `QEMU_AARCH64` names the QEMU
+//! binary (default `qemu-system-aarch64`), `CLOUD_HYPERVISOR_AARCH64` an
+//! arm64 Cloud Hypervisor binary (for the ignored test that needs an arm64
+//! KVM host), `VMFW_ARM64_TIMES` (any value) runs the ignored timing test;
+//! `VMFW_ACCEL` and `VMFW_ELF_DIR` mean what they mean on x86_64.
+//!
 //! Runs use the x86_64 harness's runner ([`crate::run`],
 //! [`crate::run_timed`]) and its [`Outcome`]: the same timeout, log files
 //! in `target/itest-logs` and checks.
