@@ -190,7 +190,7 @@ fn log_platform(p: &Platform, heap: u64) {
 
 fn init_power(acpi: Option<&vmfw_acpi::Tables>) {
     let Some(tables) = acpi else {
-        log::debug!("no ACPI tables: power off by reset only");
+        log::debug!("no ACPI tables: power off and reset by the architecture's own means only");
         return;
     };
     match tables.power_control(&memory::Phys) {

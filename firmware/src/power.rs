@@ -130,7 +130,9 @@ fn write_gas(gas: &Gas, value: u16) {
 
 /// Powers off from a UEFI runtime service, under the OS's page tables:
 /// only I/O-port registers are touched (memory-mapped ones may not be
-/// mapped), and nothing is printed. Falls back to a reset.
+/// mapped), then the architecture's own power-off steps (aarch64: PSCI
+/// `SYSTEM_OFF`; x86: resets), and nothing is printed. Falls back to a
+/// reset.
 pub fn off_at_runtime() -> ! {
     if let Some(pc) = ACPI.get() {
         for (gas, value) in pc.s5_writes.iter().flatten() {
@@ -140,6 +142,7 @@ pub fn off_at_runtime() -> ! {
         }
         settle();
     }
+    arch::power::off(settle);
     reset()
 }
 

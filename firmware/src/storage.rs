@@ -277,6 +277,9 @@ fn discover_mmio(
     }
     vmfw_bytes::sort(&mut windows);
     windows.dedup_by_key(|w| w.0);
+    // QEMU virt describes 32 virtio-mmio slots, mostly empty: one line for
+    // all of those.
+    let mut empty = 0u32;
     for (base, size) in windows {
         let location = Location::Mmio(base);
         if !memory::map_device(base, size) {
@@ -284,8 +287,8 @@ fn discover_mmio(
             continue;
         }
         // SAFETY: the VMM declared a virtio-mmio register window here
-        // (command line, DSDT or device tree); it is identity-mapped above and only this
-        // driver touches it.
+        // (command line, DSDT or device tree); it is identity-mapped above
+        // and only this driver touches it.
         let Some(region) = (unsafe { MmioRegion::new(base, size as usize) }) else { continue };
         match MmioTransport::new(region) {
             Ok(mut t) => match t.device_type() {
@@ -294,8 +297,12 @@ fn discover_mmio(
                 }
                 other => log::debug!("{location}: virtio device type {other}, not a disk"),
             },
+            Err(vmfw_virtio::Error::NoDevice) => empty += 1,
             Err(e) => log::debug!("{location}: {e}"),
         }
+    }
+    if empty > 0 {
+        log::debug!("virtio-mmio: {empty} window(s) with no device behind them");
     }
 }
 

@@ -1,6 +1,8 @@
 //! `vmfw_fdt`: `Fdt::new` on the blob, a walk over every node and
 //! property with every accessor, path, alias and phandle lookups, then
-//! `describe`, as the aarch64 entry reads the VMM's device tree; then
+//! `stdout_uart` and `vmfw_platform::from_fdt`, as the aarch64 entry reads
+//! the VMM's device tree, and `describe`, as the firmware then reads its
+//! devices; then
 //! `with_chosen`, as the native boot writes `/chosen` for Linux.
 //!
 //! Input: the DTB bytes.
@@ -57,6 +59,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = fdt.find_node(path);
     }
     let _ = fdt.stdout();
+    let _ = vmfw_fdt::stdout_uart(&fdt);
+    // The firmware's door: RAM, reservations and bootargs without a heap.
+    if let Ok(p) = vmfw_platform::from_fdt(&fdt, 0x4000_0000) {
+        assert_eq!(p.fdt, Some(0x4000_0000));
+        assert!(p.memory.total(vmfw_platform::MemoryType::Free) > 0);
+    }
     let a = describe(&fdt);
     let b = describe(&fdt);
     assert_eq!(a, b);

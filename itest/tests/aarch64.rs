@@ -10,7 +10,10 @@
 //! - through UEFI: a unified kernel image (`linuxaa64.efi.stub`),
 //!   systemd-boot (`systemd-bootaa64.efi`), and Debian's signed shim +
 //!   GRUB (`shimaa64.efi`, `grubaa64.efi`);
-//! - with no disk, or a blank one: a clean stop (PSCI power-off).
+//! - with no disk, or a blank one: a clean stop (PSCI power-off);
+//! - entered at EL2 (`virtualization=on`), natively and through UEFI;
+//! - runtime services from Linux: a variable written, a reset through
+//!   `ResetSystem()`, the variable read back.
 //!
 //! The markers and log lines are those of the x86_64 tests (`native.rs`,
 //! `uefi.rs`, `shim_grub.rs`, `foundation.rs`). Every `vmfw_*` test fails
@@ -60,7 +63,16 @@ fn efi_report(out: &Outcome) -> &str {
         "the kernel saw no UEFI (/sys/firmware/efi missing): {l} ({})",
         out.log_path.display()
     );
+    no_firmware_bug(out);
     l
+}
+
+/// Linux found nothing wrong with the runtime services it called (it
+/// checks, for one, that x18 survives each call).
+fn no_firmware_bug(out: &Outcome) {
+    if let Some(bad) = out.log.lines().find(|l| l.contains("[Firmware Bug]")) {
+        panic!("Linux reports a firmware bug: {bad} ({})", out.log_path.display());
+    }
 }
 
 fn built(what: &str, r: Result<PathBuf, String>) -> PathBuf {
@@ -98,6 +110,31 @@ fn bls_default_boots(transport: Transport, gzip: bool) {
     assert!(c.contains("vmfw.test.entry=debian-6.1"), "wrong entry booted: {c}");
     assert!(c.contains(&base_options(ARM)), "options did not reach the kernel: {c}");
     out.expect_exited();
+}
+
+/// Entered at EL2 (QEMU `virtualization=on`, as a loader may do per
+/// booting.rst): the firmware drops to EL1 with nothing trapped that the
+/// kernel uses, and boots the gzip kernel natively and the UKI through
+/// UEFI.
+#[test]
+fn vmfw_entered_at_el2_pci() {
+    let disk = BlsDisk { gzip_kernel: true, ..bls_disk("bls-gz") };
+    let img = built("BLS disk", disk.build());
+    let out = ArmVm::vmfw("arm64-el2-native-pci")
+        .arg("-machine")
+        .arg("virtualization=on")
+        .disk(&img, Transport::Pci)
+        .run();
+    let c = cmdline(&out);
+    assert!(c.contains("vmfw.test.entry=debian-6.1"), "wrong entry booted: {c}");
+    out.expect_exited();
+    let out = ArmVm::vmfw("arm64-el2-uki-pci")
+        .arg("-machine")
+        .arg("virtualization=on")
+        .append(FIRMWARE_CMDLINE)
+        .disk(&uki_disk(), Transport::Pci)
+        .run();
+    check_uki(&out);
 }
 
 /// The entry's kernel is gzip-compressed (`1f 8b`), as Debian's arm64
@@ -270,6 +307,33 @@ fn vmfw_shim_grub_esp_mmio() {
 fn vmfw_shim_grub_ext4_pci() {
     let out = vmfw("shim-grub-ext4", &shim_ext4_disk(), Transport::Pci, "");
     check_shim_grub(&out, "ext4", EXT4_TOKEN);
+}
+
+/// Runtime services from Linux, end to end: the initrd writes a
+/// non-volatile variable through efivarfs (`SetVariable()` at runtime),
+/// makes `Boot0001` the only `BootOrder` entry and reboots, which arm64
+/// Linux does through `ResetSystem()`; QEMU resets the VM (not exits),
+/// vmfw finds the variables it kept in RAM, follows `BootOrder`, and the
+/// second boot reads the variable back (`GetVariable()`).
+#[test]
+fn vmfw_runtime_variables_and_reset_pci() {
+    use itest::initrd::{KEPT_MARKER, REBOOTING_MARKER};
+    let img = built("UKI disk", uefi::uki_disk_for(ARM, Then::RebootOnce));
+    let out = ArmVm::vmfw("arm64-uki-warm-reset-pci")
+        .append(FIRMWARE_CMDLINE)
+        .disk(&img, Transport::Pci)
+        // Later than the harness's -no-reboot: a reset resets the VM.
+        .arg("-action")
+        .arg("reboot=reset")
+        .run();
+    line(&out, REBOOTING_MARKER);
+    let kept = line(&out, KEPT_MARKER);
+    assert!(kept.contains("warm-reset-ok"), "the variable lost its value: {kept}");
+    line(&out, "kept from before the reset");
+    line(&out, "Boot0001 (");
+    assert!(kept.contains("bootcurrent=0100"), "BootCurrent is not Boot0001: {kept}");
+    no_firmware_bug(&out);
+    out.expect_exited();
 }
 
 // ---- Nothing to boot -------------------------------------------------------

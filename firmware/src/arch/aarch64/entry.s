@@ -3,8 +3,9 @@
  *
  * The loader (QEMU virt -kernel, Cloud Hypervisor --kernel) places this
  * flat image at a 2 MiB-aligned address of its choice and jumps to its
- * first byte at EL1 with the MMU off, interrupts masked and
- * x0 = the device tree's physical address. The entry code:
+ * first byte at EL1 or EL2 with the MMU off, interrupts masked and
+ * x0 = the device tree's physical address. The entry code (after
+ * dropping to EL1 when entered at EL2):
  *   1. enables FP/SIMD (Rust code uses NEON registers for copies);
  *   2. applies the R_AARCH64_RELATIVE entries of .rela.dyn for the
  *      address the image runs at (it is linked at 0, layout.ld);
@@ -39,6 +40,75 @@ _start:
 1:
     msr     daifset, #0xf
     mov     x19, x0             /* the device tree */
+
+    /* Entered at EL2 (booting.rst allows it; QEMU virt with
+     * virtualization=on does it): run at EL1, where the firmware's system
+     * registers are. EL1 in AArch64 (HCR_EL2.RW), its timer and counter
+     * not trapped, no virtual counter offset, FP/SIMD not trapped, a
+     * known SCTLR_EL1 (MMU off, RES1 bits set), then ERET to label 9 at
+     * EL1h with interrupts masked. The kernel is then entered at EL1 too. */
+    mrs     x1, CurrentEL
+    cmp     x1, #(2 << 2)
+    b.ne    9f
+    /* HCR_EL2: EL1 is AArch64 (RW); pointer authentication not trapped
+     * (API, APK) where the CPU has it. */
+    mov     x1, #(1 << 31)
+    mrs     x2, id_aa64isar1_el1
+    and     x2, x2, #0xff0          /* APA, API */
+    mrs     x3, s3_0_c0_c6_2        /* ID_AA64ISAR2_EL1 */
+    and     x3, x3, #0xf000         /* APA3 */
+    orr     x2, x2, x3
+    cbz     x2, 13f
+    orr     x1, x1, #(3 << 40)
+13:
+    msr     hcr_el2, x1
+    mov     x1, #3
+    msr     cnthctl_el2, x1
+    msr     cntvoff_el2, xzr
+    /* CPTR_EL2: only its RES1 bits (13, 9, 7-0), so no FP/SIMD, SVE
+     * (TZ, bit 8) or SME (TSM, bit 12) traps; then the longest SVE and
+     * SME vector lengths for EL1 where the CPU has them. */
+    mov     x1, #0x22ff
+    msr     cptr_el2, x1
+    isb
+    mrs     x1, id_aa64pfr0_el1
+    ubfx    x1, x1, #32, #4
+    cbz     x1, 11f
+    mov     x1, #0xf
+    msr     s3_4_c1_c2_0, x1        /* ZCR_EL2.LEN */
+11:
+    mrs     x1, id_aa64pfr1_el1
+    ubfx    x1, x1, #24, #4
+    cbz     x1, 12f
+    mov     x1, #0xf
+    msr     s3_4_c1_c2_6, x1        /* SMCR_EL2.LEN */
+12:
+    msr     hstr_el2, xzr
+    /* Every PMU counter to EL1, no debug traps (MDCR_EL2.HPMN = PMCR.N). */
+    mrs     x1, pmcr_el0
+    ubfx    x1, x1, #11, #5
+    msr     mdcr_el2, x1
+    /* GICv3 system registers usable at EL1 (ICC_SRE_EL2.SRE and .Enable),
+     * where the CPU has them (ID_AA64PFR0_EL1.GIC). */
+    mrs     x1, id_aa64pfr0_el1
+    ubfx    x1, x1, #24, #4
+    cbz     x1, 10f
+    mrs     x1, s3_4_c12_c9_5
+    mov     x2, #0x9
+    orr     x1, x1, x2
+    msr     s3_4_c12_c9_5, x1
+    isb
+10:
+    mov     x1, #0x0800
+    movk    x1, #0x30d0, lsl #16
+    msr     sctlr_el1, x1
+    mov     x1, #0x3c5
+    msr     spsr_el2, x1
+    adr     x1, 9f
+    msr     elr_el2, x1
+    isb
+    eret
+9:
 
     /* FP/SIMD at EL1 without traps: CPACR_EL1.FPEN = 0b11. */
     mov     x1, #(3 << 20)
