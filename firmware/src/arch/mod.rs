@@ -452,6 +452,29 @@ pub mod rng {
 pub mod efi_call {
     use super::imp;
 
+    // Each architecture's `efi_call.rs` defines these symbols in assembly.
+    extern "C" {
+        fn vmfw_arch_call_image(
+            entry: u64,
+            handle: usize,
+            system_table: u64,
+            saved_sp: *mut u64,
+        ) -> usize;
+        fn vmfw_arch_exit_image(saved_sp: u64, status: usize) -> !;
+        // Typed as the boot services table types them (a variadic
+        // `extern "C"` pointer); the stubs implement the calling
+        // convention the callers really use.
+        fn vmfw_arch_install_multiple(handle: *mut uefi_raw::Handle, ...) -> uefi_raw::Status;
+        fn vmfw_arch_uninstall_multiple(handle: uefi_raw::Handle, ...) -> uefi_raw::Status;
+    }
+
+    /// `InstallMultipleProtocolInterfaces()` as the boot services table
+    /// types it.
+    pub type InstallMultiple = unsafe extern "C" fn(*mut uefi_raw::Handle, ...) -> uefi_raw::Status;
+    /// `UninstallMultipleProtocolInterfaces()` as the boot services table
+    /// types it.
+    pub type UninstallMultiple = unsafe extern "C" fn(uefi_raw::Handle, ...) -> uefi_raw::Status;
+
     /// Calls the UEFI image entry point `entry(handle, system_table)` with
     /// the UEFI calling convention and returns its status. Before the
     /// call the firmware's callee-saved registers and stack pointer are
@@ -468,7 +491,7 @@ pub mod efi_call {
         jump: *mut u64,
     ) -> usize {
         // SAFETY: forwarded from the caller.
-        unsafe { imp::efi_call::call_image(entry, handle, system_table, jump) }
+        unsafe { vmfw_arch_call_image(entry, handle, system_table, jump) }
     }
 
     /// Returns from the [`call_image`] that stored `jump`, with `status`
@@ -479,7 +502,7 @@ pub mod efi_call {
     /// stored; nothing on the abandoned stack may need dropping.
     pub unsafe fn exit_image(jump: u64, status: usize) -> ! {
         // SAFETY: forwarded from the caller.
-        unsafe { imp::efi_call::exit_image(jump, status) }
+        unsafe { vmfw_arch_exit_image(jump, status) }
     }
 
     /// The entry point the runtime services table gives the OS for
@@ -492,12 +515,12 @@ pub mod efi_call {
     }
 
     /// The boot services table's `InstallMultipleProtocolInterfaces()`.
-    pub fn install_multiple() -> imp::efi_call::InstallMultiple {
-        imp::efi_call::install_multiple()
+    pub fn install_multiple() -> InstallMultiple {
+        vmfw_arch_install_multiple
     }
 
     /// The boot services table's `UninstallMultipleProtocolInterfaces()`.
-    pub fn uninstall_multiple() -> imp::efi_call::UninstallMultiple {
-        imp::efi_call::uninstall_multiple()
+    pub fn uninstall_multiple() -> UninstallMultiple {
+        vmfw_arch_uninstall_multiple
     }
 }

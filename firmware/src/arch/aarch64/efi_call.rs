@@ -2,9 +2,9 @@
 //! convention is the AAPCS64, the same as the firmware's own (`extern
 //! "efiapi"` is `extern "C"` there), so only two things need assembly:
 //!
-//! - The image trampoline: [`call_image`] saves the callee-saved registers
+//! - The image trampoline: `vmfw_arch_call_image` (`arch::efi_call::call_image`) saves the callee-saved registers
 //!   (x19-x30, d8-d15) and the stack pointer and calls an image's entry
-//!   point; [`exit_image`] (UEFI `Exit()`, from anywhere inside the image)
+//!   point; `vmfw_arch_exit_image` (UEFI `Exit()`, from anywhere inside the image)
 //!   restores them, so control comes back out of that `call_image`.
 //! - The variadic services: the AAPCS64 passes a variadic call's first
 //!   eight integer arguments in x0-x7 and the rest on the stack, in order.
@@ -59,80 +59,26 @@ core::arch::global_asm!(
 );
 
 core::arch::global_asm!(
+    ".macro VMFW_VARIADIC name, impl",
+    ".global \\name",
+    "\\name:",
+    "sub sp, sp, #64",
+    "stp x0, x1, [sp, #0]",
+    "stp x2, x3, [sp, #16]",
+    "stp x4, x5, [sp, #32]",
+    "stp x6, x7, [sp, #48]",
+    "mov x0, sp",
+    "stp x29, x30, [sp, #-16]!",
+    "bl \\impl",
+    "ldp x29, x30, [sp], #16",
+    "add sp, sp, #64",
+    "ret",
+    ".endm",
     ".pushsection .text.vmfw_arch_multiple, \"ax\"",
-    ".global vmfw_arch_install_multiple",
-    "vmfw_arch_install_multiple:",
-    "sub sp, sp, #64",
-    "stp x0, x1, [sp, #0]",
-    "stp x2, x3, [sp, #16]",
-    "stp x4, x5, [sp, #32]",
-    "stp x6, x7, [sp, #48]",
-    "mov x0, sp",
-    "stp x29, x30, [sp, #-16]!",
-    "bl vmfw_install_multiple_impl",
-    "ldp x29, x30, [sp], #16",
-    "add sp, sp, #64",
-    "ret",
-    ".global vmfw_arch_uninstall_multiple",
-    "vmfw_arch_uninstall_multiple:",
-    "sub sp, sp, #64",
-    "stp x0, x1, [sp, #0]",
-    "stp x2, x3, [sp, #16]",
-    "stp x4, x5, [sp, #32]",
-    "stp x6, x7, [sp, #48]",
-    "mov x0, sp",
-    "stp x29, x30, [sp, #-16]!",
-    "bl vmfw_uninstall_multiple_impl",
-    "ldp x29, x30, [sp], #16",
-    "add sp, sp, #64",
-    "ret",
+    "VMFW_VARIADIC vmfw_arch_install_multiple, vmfw_install_multiple_impl",
+    "VMFW_VARIADIC vmfw_arch_uninstall_multiple, vmfw_uninstall_multiple_impl",
     ".popsection",
 );
-
-extern "C" {
-    fn vmfw_arch_call_image(
-        entry: u64,
-        handle: usize,
-        system_table: u64,
-        saved_sp: *mut u64,
-    ) -> usize;
-    fn vmfw_arch_exit_image(saved_sp: u64, status: usize) -> !;
-    fn vmfw_arch_install_multiple(handle: *mut uefi_raw::Handle, ...) -> uefi_raw::Status;
-    fn vmfw_arch_uninstall_multiple(handle: uefi_raw::Handle, ...) -> uefi_raw::Status;
-}
-
-/// `InstallMultipleProtocolInterfaces()` as the boot services table types it.
-pub type InstallMultiple = unsafe extern "C" fn(*mut uefi_raw::Handle, ...) -> uefi_raw::Status;
-/// `UninstallMultipleProtocolInterfaces()` as the boot services table types it.
-pub type UninstallMultiple = unsafe extern "C" fn(uefi_raw::Handle, ...) -> uefi_raw::Status;
-
-/// See `arch::efi_call::call_image`.
-///
-/// # Safety
-/// As there.
-pub unsafe fn call_image(entry: u64, handle: usize, system_table: u64, jump: *mut u64) -> usize {
-    // SAFETY: forwarded from the caller.
-    unsafe { vmfw_arch_call_image(entry, handle, system_table, jump) }
-}
-
-/// See `arch::efi_call::exit_image`.
-///
-/// # Safety
-/// As there.
-pub unsafe fn exit_image(jump: u64, status: usize) -> ! {
-    // SAFETY: forwarded from the caller.
-    unsafe { vmfw_arch_exit_image(jump, status) }
-}
-
-/// The `InstallMultipleProtocolInterfaces()` entry point.
-pub fn install_multiple() -> InstallMultiple {
-    vmfw_arch_install_multiple
-}
-
-/// The `UninstallMultipleProtocolInterfaces()` entry point.
-pub fn uninstall_multiple() -> UninstallMultiple {
-    vmfw_arch_uninstall_multiple
-}
 
 // The runtime services' entry points as the OS calls them: x18 is the
 // platform register, which the UEFI specification (§2.3.6.3) has firmware

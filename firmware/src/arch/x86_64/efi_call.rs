@@ -1,9 +1,9 @@
 //! Calls between the firmware (System V ABI) and UEFI code (the MS x64
 //! convention, `extern "efiapi"` on x86_64).
 //!
-//! - The image trampoline: [`call_image`] saves the firmware's
+//! - The image trampoline: `vmfw_arch_call_image` (`arch::efi_call::call_image`) saves the firmware's
 //!   callee-saved registers and stack pointer and calls an image's entry
-//!   point; [`exit_image`] (UEFI `Exit()`, called from anywhere inside the
+//!   point; `vmfw_arch_exit_image` (UEFI `Exit()`, called from anywhere inside the
 //!   image or an image it started) restores them, so control comes back
 //!   out of that `call_image` with the exit status.
 //! - The variadic services: the MS x64 convention passes the first four
@@ -79,57 +79,6 @@ core::arch::global_asm!(
     "ret",
     ".popsection",
 );
-
-extern "C" {
-    fn vmfw_arch_call_image(
-        entry: u64,
-        handle: usize,
-        system_table: u64,
-        saved_sp: *mut u64,
-    ) -> usize;
-    fn vmfw_arch_exit_image(saved_sp: u64, status: usize) -> !;
-}
-
-extern "C" {
-    // Typed as the boot services table types them (a variadic `extern
-    // "C"` pointer); the stubs above implement the MS x64 convention the
-    // callers really use.
-    fn vmfw_arch_install_multiple(handle: *mut uefi_raw::Handle, ...) -> uefi_raw::Status;
-    fn vmfw_arch_uninstall_multiple(handle: uefi_raw::Handle, ...) -> uefi_raw::Status;
-}
-
-/// `InstallMultipleProtocolInterfaces()` as the boot services table types it.
-pub type InstallMultiple = unsafe extern "C" fn(*mut uefi_raw::Handle, ...) -> uefi_raw::Status;
-/// `UninstallMultipleProtocolInterfaces()` as the boot services table types it.
-pub type UninstallMultiple = unsafe extern "C" fn(uefi_raw::Handle, ...) -> uefi_raw::Status;
-
-/// See `arch::efi_call::call_image`.
-///
-/// # Safety
-/// As there.
-pub unsafe fn call_image(entry: u64, handle: usize, system_table: u64, jump: *mut u64) -> usize {
-    // SAFETY: forwarded from the caller.
-    unsafe { vmfw_arch_call_image(entry, handle, system_table, jump) }
-}
-
-/// See `arch::efi_call::exit_image`.
-///
-/// # Safety
-/// As there.
-pub unsafe fn exit_image(jump: u64, status: usize) -> ! {
-    // SAFETY: forwarded from the caller.
-    unsafe { vmfw_arch_exit_image(jump, status) }
-}
-
-/// The `InstallMultipleProtocolInterfaces()` entry point.
-pub fn install_multiple() -> InstallMultiple {
-    vmfw_arch_install_multiple
-}
-
-/// The `UninstallMultipleProtocolInterfaces()` entry point.
-pub fn uninstall_multiple() -> UninstallMultiple {
-    vmfw_arch_uninstall_multiple
-}
 
 /// See `arch::efi_call::runtime_entry`: the System V and MS x64
 /// conventions agree on nothing like x18, so the service is its own entry.
