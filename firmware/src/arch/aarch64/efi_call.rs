@@ -1,17 +1,20 @@
 //! Calls between the firmware and UEFI code. On AArch64 the UEFI calling
 //! convention is the AAPCS64, the same as the firmware's own (`extern
-//! "efiapi"` is `extern "C"` there), so only two things need assembly:
+//! "efiapi"` is `extern "C"` there), so only three things need assembly
+//! (the Rust side is the seam's, `arch::efi_call`):
 //!
-//! - The image trampoline: `vmfw_arch_call_image` (`arch::efi_call::call_image`) saves the callee-saved registers
-//!   (x19-x30, d8-d15) and the stack pointer and calls an image's entry
-//!   point; `vmfw_arch_exit_image` (UEFI `Exit()`, from anywhere inside the image)
-//!   restores them, so control comes back out of that `call_image`.
+//! - The image trampoline: `vmfw_arch_call_image` saves the callee-saved
+//!   registers (x19-x30, d8-d15) and the stack pointer and calls an
+//!   image's entry point; `vmfw_arch_exit_image` (UEFI `Exit()`, from
+//!   anywhere inside the image) restores them, so control comes back out
+//!   of that call.
 //! - The variadic services: the AAPCS64 passes a variadic call's first
 //!   eight integer arguments in x0-x7 and the rest on the stack, in order.
 //!   The stubs store x0-x7 just below the stacked arguments, which makes
 //!   all arguments one contiguous array, and call the UEFI layer's
 //!   `vmfw_install_multiple_impl` / `vmfw_uninstall_multiple_impl` with a
 //!   pointer to it.
+//! - The runtime services' entry stubs, which preserve x18 (below).
 
 core::arch::global_asm!(
     // usize vmfw_arch_call_image(entry x0, handle x1, system_table x2,
