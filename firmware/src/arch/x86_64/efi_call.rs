@@ -1,11 +1,12 @@
 //! Calls between the firmware (System V ABI) and UEFI code (the MS x64
-//! convention, `extern "efiapi"` on x86_64).
+//! convention, `extern "efiapi"` on x86_64): the assembly; the Rust side
+//! is the seam's, `arch::efi_call`.
 //!
-//! - The image trampoline: `vmfw_arch_call_image` (`arch::efi_call::call_image`) saves the firmware's
+//! - The image trampoline: `vmfw_arch_call_image` saves the firmware's
 //!   callee-saved registers and stack pointer and calls an image's entry
-//!   point; `vmfw_arch_exit_image` (UEFI `Exit()`, called from anywhere inside the
-//!   image or an image it started) restores them, so control comes back
-//!   out of that `call_image` with the exit status.
+//!   point; `vmfw_arch_exit_image` (UEFI `Exit()`, called from anywhere
+//!   inside the image or an image it started) restores them, so control
+//!   comes back out of that call with the exit status.
 //! - The variadic services: the MS x64 convention passes the first four
 //!   arguments in RCX, RDX, R8, R9 and the rest on the stack above the
 //!   32-byte home area. The stubs spill the registers into the home area
