@@ -76,9 +76,9 @@ pub enum Error {
     /// A write was asked of a volume whose device is read-only; nothing
     /// was written.
     ReadOnly,
-    /// A write would end at byte `end` of a file of `size` bytes (an `end`
-    /// of `u64::MAX` stands for one past the range of offsets). Writes
-    /// overwrite existing bytes only and never extend a file; nothing was
+    /// A write or new length would end at byte `end` of a file of `size`
+    /// bytes, past what a FAT file can hold (4 GiB - 1); an `end` of
+    /// `u64::MAX` stands for one past the range of offsets. Nothing was
     /// written.
     WriteBeyondEnd {
         /// Offset one past the last byte the write would touch.
@@ -86,6 +86,31 @@ pub enum Error {
         /// The file's size.
         size: u64,
     },
+    /// Writing was refused: the FAT copies differ over the clusters the
+    /// volume has (a previous writer stopped half-way; run fsck).
+    FatCopiesDiffer,
+    /// Writing was refused: the volume's dirty bit is set (FAT\[1\]'s
+    /// clean-shutdown bit is clear; it was not unmounted cleanly).
+    VolumeDirty,
+    /// Writing was refused: an earlier walk of this mount met a corrupt
+    /// chain or directory.
+    VolumeDamaged,
+    /// No free cluster is left.
+    VolumeFull,
+    /// The directory has no run of free slots for the new entry inside one
+    /// device block (new entries are written with one block write), and
+    /// directories are not grown.
+    DirectoryFull,
+    /// An entry of that name already exists.
+    AlreadyExists,
+    /// The name cannot be stored: empty, `.` or `..`, longer than 255
+    /// UTF-16 units (or than one device block of long-name slots), ending
+    /// in a dot or space, or holding a character FAT forbids.
+    InvalidName,
+    /// The entry's slots are not contiguous inside one device block (a
+    /// long name written by another system across a block boundary), so it
+    /// cannot be changed with one atomic block write.
+    EntrySpansBlocks,
 }
 
 impl From<vmfw_block::Error> for Error {
@@ -127,8 +152,16 @@ impl fmt::Display for Error {
             Error::OutOfMemory => f.write_str("out of memory"),
             Error::ReadOnly => f.write_str("volume is read-only"),
             Error::WriteBeyondEnd { end, size } => {
-                write!(f, "write up to byte {end} of a {size}-byte file (files do not grow)")
+                write!(f, "write up to byte {end} of a {size}-byte file exceeds FAT's 4 GiB")
             }
+            Error::FatCopiesDiffer => f.write_str("FAT copies differ, not writing"),
+            Error::VolumeDirty => f.write_str("volume dirty bit set, not writing"),
+            Error::VolumeDamaged => f.write_str("volume has a damaged chain or directory"),
+            Error::VolumeFull => f.write_str("no free cluster"),
+            Error::DirectoryFull => f.write_str("no free directory slots in one block"),
+            Error::AlreadyExists => f.write_str("name already exists"),
+            Error::InvalidName => f.write_str("invalid file name"),
+            Error::EntrySpansBlocks => f.write_str("directory entry spans device blocks"),
         }
     }
 }
