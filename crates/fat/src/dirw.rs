@@ -209,13 +209,9 @@ impl<D: BlockIo> FileSystem<D> {
     fn free_run(&self, all: &[Raw], n: usize, own: Option<&SlotPos>) -> Result<usize, Error> {
         let bs = self.dev.block_bytes();
         let end = all.iter().position(|(_, r)| r[0] == 0x00).unwrap_or(all.len());
-        let is_own = |off: u64| {
-            own.is_some_and(|p| off >= p.first_off && off <= p.short_off)
-        };
-        let free = |i: usize| {
-            i >= end
-                || all.get(i).is_some_and(|(off, r)| r[0] == 0xE5 || is_own(*off))
-        };
+        let is_own = |off: u64| own.is_some_and(|p| off >= p.first_off && off <= p.short_off);
+        let free =
+            |i: usize| i >= end || all.get(i).is_some_and(|(off, r)| r[0] == 0xE5 || is_own(*off));
         let fits = |i: usize| -> bool {
             let (Some((a, _)), Some((b, _))) = (all.get(i), all.get(i + n - 1)) else {
                 return false;

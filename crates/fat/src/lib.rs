@@ -263,7 +263,10 @@ impl<D: BlockIo> FileSystem<D> {
     /// Reads the raw 32-byte slot at the cursor, following the cluster
     /// chain as needed, with its device byte offset; `None` past the last
     /// slot the directory has.
-    pub(crate) fn slot(&mut self, cursor: &mut DirCursor) -> Result<Option<(u64, [u8; 32])>, Error> {
+    pub(crate) fn slot(
+        &mut self,
+        cursor: &mut DirCursor,
+    ) -> Result<Option<(u64, [u8; 32])>, Error> {
         let idx = cursor.index;
         let off = match (cursor.dir.cluster, self.geo.root) {
             (0, RootLocation::Fixed { offset, entries }) => {

@@ -183,8 +183,7 @@ impl<D: BlockIo> FileSystem<D> {
         let mut s = [0u8; 512];
         self.dev.read_bytes(at, &mut s)?;
         let sig = |o: usize| vmfw_bytes::u32_at(&s, o);
-        if sig(0) != Some(FSI_LEAD) || sig(484) != Some(FSI_STRUC) || sig(508) != Some(FSI_TRAIL)
-        {
+        if sig(0) != Some(FSI_LEAD) || sig(484) != Some(FSI_STRUC) || sig(508) != Some(FSI_TRAIL) {
             return Ok(());
         }
         if sig(488) == Some(u32::MAX) && sig(492) == Some(u32::MAX) {
@@ -265,9 +264,10 @@ impl<D: BlockIo> FileSystem<D> {
             return false;
         }
         let bs = self.dev.block_bytes();
-        self.geo.fat_copies.iter().any(|&base| {
-            self.fat_pos(base, c).map_or(true, |(off, _)| off % bs == bs - 1)
-        })
+        self.geo
+            .fat_copies
+            .iter()
+            .any(|&base| self.fat_pos(base, c).map_or(true, |(off, _)| off % bs == bs - 1))
     }
 
     /// Finds `n` free clusters (entry 0 in the active FAT), scanning at
@@ -410,7 +410,8 @@ impl<D: BlockIo> FileSystem<D> {
             }
             // The part of `data` inside the old size: in place.
             if at < old_len && !data.is_empty() {
-                let inside = usize::try_from(old_len - at).map_or(data.len(), |n| n.min(data.len()));
+                let inside =
+                    usize::try_from(old_len - at).map_or(data.len(), |n| n.min(data.len()));
                 self.overwrite(file, at, data.get(..inside).unwrap_or(&[]))?;
             }
             self.dev.flush()?;
@@ -483,7 +484,11 @@ impl<D: BlockIo> FileSystem<D> {
     /// Reads the short slot at `off` and checks that it still describes
     /// `entry` (same first cluster and size, not deleted): a stale handle
     /// must not overwrite another file's entry.
-    pub(crate) fn check_short(&mut self, off: u64, entry: &crate::Entry) -> Result<[u8; 32], Error> {
+    pub(crate) fn check_short(
+        &mut self,
+        off: u64,
+        entry: &crate::Entry,
+    ) -> Result<[u8; 32], Error> {
         let raw = self.dev.dir_entry(off)?;
         let fat32 = self.geo.fat_type == FatType::Fat32;
         let now = crate::dir::entry_from(&raw, None, fat32);
@@ -499,7 +504,13 @@ impl<D: BlockIo> FileSystem<D> {
 
     /// Rewrites the short slot at `off` (currently `raw`) with first
     /// cluster `first` and size `len`: one block write, then a flush.
-    fn set_short(&mut self, off: u64, mut raw: [u8; 32], first: u32, len: u64) -> Result<(), Error> {
+    fn set_short(
+        &mut self,
+        off: u64,
+        mut raw: [u8; 32],
+        first: u32,
+        len: u64,
+    ) -> Result<(), Error> {
         let size = u32::try_from(len).map_err(|_| OUT_OF_RANGE)?;
         if self.geo.fat_type == FatType::Fat32 {
             vmfw_bytes::put(&mut raw, 20, &((first >> 16) as u16).to_le_bytes());
@@ -564,7 +575,9 @@ fn overlay(buf: &mut [u8], start: u64, at: u64, data: &[u8]) {
     else {
         return;
     };
-    if let (Some(dst), Some(src)) = (buf.get_mut(b0..b0.saturating_add(n)), data.get(d0..d0.saturating_add(n))) {
+    if let (Some(dst), Some(src)) =
+        (buf.get_mut(b0..b0.saturating_add(n)), data.get(d0..d0.saturating_add(n)))
+    {
         dst.copy_from_slice(src);
     }
 }

@@ -101,9 +101,48 @@ fn images() -> Vec<Image> {
             write_file(root, "big.bin", &pattern(2, 5 * cluster as usize + 7));
             write_file(root, "keep.bin", &pattern(3, 2 * cluster as usize + 1));
         });
+        for d in ["/loader", "/loader/entries"] {
+            fix_dots(&mut img, d);
+        }
         out.push(Image { what: format!("{fat:?}"), img, bs });
     }
     out
+}
+
+/// fatfs 0.3 gives `.` and `..` long-name slots, which fsck.fat rejects:
+/// move the two short entries to the first slots and mark the rest of
+/// those four slots deleted, so the base images are fsck-clean.
+fn fix_dots(img: &mut [u8], dir: &str) {
+    let mut fs = FileSystem::mount(MemDisk::new(img.to_vec(), 512)).unwrap();
+    let c = fs.lookup(dir).unwrap().first_cluster() as usize;
+    let cs = fs.info().cluster_size as usize;
+    let u16at = |o: usize| u16::from_le_bytes([img[o], img[o + 1]]) as usize;
+    let bps = u16at(11);
+    let fat_sz = match u16at(22) {
+        0 => u32::from_le_bytes(img[36..40].try_into().unwrap()) as usize,
+        n => n,
+    };
+    let root_secs = (u16at(17) * 32).div_ceil(bps);
+    let data = (u16at(14) + usize::from(img[16]) * fat_sz + root_secs) * bps;
+    let off = data + (c - 2) * cs;
+    let slot = |i: usize| off + 32 * i;
+    if img[slot(0) + 11] != 0x0F {
+        return;
+    }
+    let dot: Vec<u8> = img[slot(1)..slot(2)].to_vec();
+    let dotdot: Vec<u8> = img[slot(3)..slot(4)].to_vec();
+    img[slot(0)..slot(1)].copy_from_slice(&dot);
+    img[slot(1)..slot(2)].copy_from_slice(&dotdot);
+    img[slot(2)] = 0xE5;
+    img[slot(3)] = 0xE5;
+    // And, on FAT32, its `..` names the root by its cluster instead of 0.
+    let root = fs.root_dir().first_cluster();
+    let at = |o: usize| u16::from_le_bytes([img[o], img[o + 1]]) as usize;
+    let hi = at(slot(1) + 20) << 16 | at(slot(1) + 26);
+    if root != 0 && hi == root as usize {
+        img[slot(1) + 20..slot(1) + 22].fill(0);
+        img[slot(1) + 26..slot(1) + 28].fill(0);
+    }
 }
 
 /// Files that no operation touches, with their contents.
@@ -149,7 +188,9 @@ fn states(ops: &[Op]) -> Vec<Vec<usize>> {
             subsets.push(Vec::new());
             subsets.push(seg.clone());
             for skip in 0..n {
-                subsets.push(seg.iter().enumerate().filter(|(j, _)| *j != skip).map(|(_, &i)| i).collect());
+                subsets.push(
+                    seg.iter().enumerate().filter(|(j, _)| *j != skip).map(|(_, &i)| i).collect(),
+                );
                 subsets.push(vec![seg[skip]]);
             }
             for _ in 0..SAMPLES {
@@ -183,40 +224,27 @@ fn states(ops: &[Op]) -> Vec<Vec<usize>> {
 /// The blocks a state writes, in program order (later writes win).
 fn blocks_of(ops: &[Op], st: &[usize]) -> Vec<(u64, Vec<u8>)> {
     st.iter()
-        .map(|&i| match &ops[i] {
-            Op::Write(l, b) => (*l, b.clone()),
-            Op::Flush => unreachable!(),
+        .filter_map(|&i| match &ops[i] {
+            Op::Write(l, b) => Some((*l, b.clone())),
+            Op::Flush => None,
         })
         .collect()
 }
 
-/// Whether fsck's complaints are only ones the design allows: lost
-/// clusters, a wrong or unknown free count, and FAT copies that differ
-/// (only ever in clusters no entry owns; module `write`).
+/// Whether fsck's complaints are only ones the design allows (module
+/// `write` of the crate): lost clusters ("Reclaimed N unused clusters"),
+/// an unknown FAT32 free count, and FAT copies that differ (only ever in
+/// clusters no entry owns, so fsck finds both copies intact).
 fn fsck_ok(out: &str) -> bool {
-    let allowed = [
-        "lost cluster",
-        "Free cluster summary",
-        "FATs differ",
-        "Reclaimed",
-        "unused cluster",
-        "Leaving filesystem unchanged",
-        "Using first FAT",
-        "Orphaned",
-    ];
-    let lower = out.to_lowercase();
-    !lower.contains("cross-linked")
-        && !lower.contains("truncating")
-        && !lower.contains("has no cluster")
-        && out.lines().filter(|l| !l.trim().is_empty()).all(|l| {
-            l.starts_with("fsck.fat")
-                || l.contains(" files, ")
-                || l.starts_with("Checking")
-                || l.starts_with("Starting")
-                || l.starts_with("There are differences")
-                || l.contains(" bytes")
-                || allowed.iter().any(|a| l.to_lowercase().contains(&a.to_lowercase()))
-        })
+    out.lines().filter(|l| !l.trim().is_empty()).all(|l| {
+        l.starts_with("fsck.fat ")
+            || l.contains(" files, ")
+            || (l.starts_with("Reclaimed ") && l.contains(" unused cluster"))
+            || l.starts_with("Free cluster summary uninitialized")
+            || l.starts_with("FATs differ but appear to be intact.")
+            || l.trim() == "Using first FAT."
+            || l.starts_with("Leaving filesystem unchanged.")
+    })
 }
 
 struct Fsck {
@@ -229,7 +257,8 @@ impl Fsck {
         if !Path::new(FSCK).exists() {
             return None;
         }
-        let path = std::env::temp_dir().join(format!("vmfw-fat-replay-{}-{tag}.img", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("vmfw-fat-replay-{}-{tag}.img", std::process::id()));
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -251,8 +280,8 @@ impl Fsck {
 
     fn run(&self) -> (i32, String) {
         let o = Command::new(FSCK).arg("-n").arg(&self.path).output().unwrap();
-        let text = String::from_utf8_lossy(&o.stdout).into_owned()
-            + &String::from_utf8_lossy(&o.stderr);
+        let text =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
         (o.status.code().unwrap_or(-1), text)
     }
 }
@@ -271,7 +300,11 @@ fn shows(fs: &mut FileSystem<MemDisk>, look: &Look) -> Result<(), String> {
             (Ok(mut f), Some(want)) => {
                 let got = fs.read_to_vec(&mut f, 1 << 24).map_err(|e| format!("{path}: {e}"))?;
                 if &got != want {
-                    return Err(format!("{path}: {} bytes differ from the {} expected", got.len(), want.len()));
+                    return Err(format!(
+                        "{path}: {} bytes differ from the {} expected",
+                        got.len(),
+                        want.len()
+                    ));
                 }
             }
             (Ok(_), None) => return Err(format!("{path} exists")),
@@ -295,9 +328,11 @@ fn replay(
     let (ops, fin) = record(base, im.bs, op);
     let sts = states(&ops);
     let mut fsck = Fsck::new(base, &name.replace(['/', ' ', '+'], "_"));
-    let cluster = FileSystem::mount(MemDisk::new(base.to_vec(), im.bs)).unwrap().info().cluster_size;
+    let cluster =
+        FileSystem::mount(MemDisk::new(base.to_vec(), im.bs)).unwrap().info().cluster_size;
     let keep = untouched(cluster as usize);
     let mut work = base.to_vec();
+    let mut complaints = std::collections::BTreeSet::new();
     for st in &sts {
         let blocks = blocks_of(&ops, st);
         for (lba, b) in &blocks {
@@ -316,6 +351,15 @@ fn replay(
             f.put(im.bs, &blocks);
             let (code, out) = f.run();
             assert!(code == 0 || fsck_ok(&out), "{ctx}: fsck.fat -n exit {code}:\n{out}");
+            if code != 0 {
+                for l in
+                    out.lines().filter(|l| !l.starts_with("fsck.fat") && !l.contains(" files, "))
+                {
+                    let l: String =
+                        l.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+                    complaints.insert(l);
+                }
+            }
             // Back to the base image.
             let undo: Vec<(u64, Vec<u8>)> = blocks
                 .iter()
@@ -331,14 +375,37 @@ fn replay(
             work[at..at + b.len()].copy_from_slice(&base[at..at + b.len()]);
         }
     }
-    // The final state is the full sequence: fsck must be silent on it
-    // (the unknown free count aside).
+    // The final state is the full sequence: fsck must be silent on it,
+    // but for the FAT32 free count that the first write made unknown.
     if let Some(mut f) = fsck {
-        f.put(im.bs, &blocks_of(&ops, &(0..ops.len()).filter(|&i| matches!(ops[i], Op::Write(..))).collect::<Vec<_>>()));
+        f.put(
+            im.bs,
+            &blocks_of(
+                &ops,
+                &(0..ops.len()).filter(|&i| matches!(ops[i], Op::Write(..))).collect::<Vec<_>>(),
+            ),
+        );
         let (code, out) = f.run();
-        assert!(code == 0, "{what}: fsck.fat -n on the final image, exit {code}:\n{out}");
+        let only_count = out.lines().filter(|l| !l.trim().is_empty()).all(|l| {
+            l.starts_with("fsck.fat")
+                || l.contains(" files, ")
+                || l.starts_with("Free cluster summary uninitialized")
+                || l.starts_with("Leaving filesystem unchanged")
+        });
+        assert!(
+            code == 0 || only_count,
+            "{what}: fsck.fat -n on the final image, exit {code}:\n{out}"
+        );
     }
-    println!("{what}: {} writes, {} flushes, {} states checked", ops.iter().filter(|o| matches!(o, Op::Write(..))).count(), ops.iter().filter(|o| matches!(o, Op::Flush)).count(), sts.len());
+    println!(
+        "{what}: {} writes, {} flushes, {} states checked",
+        ops.iter().filter(|o| matches!(o, Op::Write(..))).count(),
+        ops.iter().filter(|o| matches!(o, Op::Flush)).count(),
+        sts.len()
+    );
+    for c in complaints.iter().filter(|c| !c.trim().is_empty()) {
+        println!("{what}: fsck.fat said: {c}");
+    }
     (sts.len(), fin)
 }
 
@@ -348,7 +415,8 @@ fn every_cut_leaves_old_or_new() {
         println!("note: {FSCK} not installed; checking cut states with the reader only");
     }
     for im in images() {
-        let cs = FileSystem::mount(MemDisk::new(im.img.clone(), im.bs)).unwrap().info().cluster_size as usize;
+        let cs = FileSystem::mount(MemDisk::new(im.img.clone(), im.bs)).unwrap().info().cluster_size
+            as usize;
         let a = b"title A\nlinux /vmlinuz\n".to_vec();
         let big = pattern(2, 5 * cs + 7);
         let entries = |fs: &mut FileSystem<Rec>| {
@@ -462,8 +530,14 @@ fn every_cut_leaves_old_or_new() {
                 let d = entries(fs);
                 fs.rename(d, "new+3.conf", "new+2-1.conf")
             },
-            vec![("/loader/entries/new+3.conf", Some(b"title New\n".to_vec())), ("/loader/entries/new+2-1.conf", None)],
-            vec![("/loader/entries/new+2-1.conf", Some(b"title New\n".to_vec())), ("/loader/entries/new+3.conf", None)],
+            vec![
+                ("/loader/entries/new+3.conf", Some(b"title New\n".to_vec())),
+                ("/loader/entries/new+2-1.conf", None),
+            ],
+            vec![
+                ("/loader/entries/new+2-1.conf", Some(b"title New\n".to_vec())),
+                ("/loader/entries/new+3.conf", None),
+            ],
         );
         img = next;
 
@@ -476,8 +550,14 @@ fn every_cut_leaves_old_or_new() {
                 let d = entries(fs);
                 fs.rename(d, "new+2-1.conf", "NEW.CON")
             },
-            vec![("/loader/entries/new+2-1.conf", Some(b"title New\n".to_vec())), ("/loader/entries/NEW.CON", None)],
-            vec![("/loader/entries/NEW.CON", Some(b"title New\n".to_vec())), ("/loader/entries/new+2-1.conf", None)],
+            vec![
+                ("/loader/entries/new+2-1.conf", Some(b"title New\n".to_vec())),
+                ("/loader/entries/NEW.CON", None),
+            ],
+            vec![
+                ("/loader/entries/NEW.CON", Some(b"title New\n".to_vec())),
+                ("/loader/entries/new+2-1.conf", None),
+            ],
         );
         img = next;
         let (_, next) = replay(
@@ -527,7 +607,12 @@ fn the_gate_refuses_unsafe_volumes() {
         img[fat2 + 40] ^= 0x55;
         let mut fs = FileSystem::mount(MemDisk::new(img, im.bs).writable()).unwrap();
         let root = fs.root_dir();
-        assert_eq!(fs.create(root, "x.txt").map(|_| ()), Err(Error::FatCopiesDiffer), "{}", im.what);
+        assert_eq!(
+            fs.create(root, "x.txt").map(|_| ()),
+            Err(Error::FatCopiesDiffer),
+            "{}",
+            im.what
+        );
 
         // Dirty bit (FAT16/32 only) set in both copies.
         if im.what != "Fat12" {
