@@ -222,36 +222,68 @@ impl<D: BlockIo> FileSystem<D> {
         })
     }
 
-    /// Sets the entry of cluster `c` in the FAT copy at `base` to `v`,
-    /// keeping the neighbouring FAT12 nibble and FAT32's top 4 bits.
-    fn fat_set(&mut self, base: u64, c: u32, v: u32) -> Result<(), Error> {
-        let (off, len) = self.fat_pos(base, c)?;
-        let mut b = [0u8; 4];
-        let bytes = b.get_mut(..len).ok_or(OUT_OF_RANGE)?;
-        self.dev.read_bytes(off, bytes)?;
-        let w = u32::from_le_bytes(b);
-        let new = match self.geo.fat_type {
-            FatType::Fat12 if c & 1 == 1 => (w & 0xFFFF_000F) | ((v & 0x0FFF) << 4),
-            FatType::Fat12 => (w & 0xFFFF_F000) | (v & 0x0FFF),
-            FatType::Fat16 => (w & 0xFFFF_0000) | (v & 0xFFFF),
-            FatType::Fat32 => (w & 0xF000_0000) | (v & 0x0FFF_FFFF),
-        };
-        let nb = new.to_le_bytes();
-        self.dev.write_bytes(off, nb.get(..len).ok_or(OUT_OF_RANGE)?)
-    }
-
     /// Applies `(cluster, value)` FAT updates to every mirrored copy, one
     /// copy at a time with a flush after each (module docs, steps 2 and 4).
+    /// The updates are applied in cluster order, each FAT block read and
+    /// written once; the neighbouring FAT12 nibble and FAT32's top 4 bits
+    /// are kept.
     pub(crate) fn fat_update(&mut self, updates: &[(u32, u32)]) -> Result<(), Error> {
         if updates.is_empty() {
             return Ok(());
         }
+        let mut sorted: Vec<(u32, u32)> = Vec::new();
+        sorted.try_reserve_exact(updates.len()).map_err(|_| Error::OutOfMemory)?;
+        sorted.extend_from_slice(updates);
+        vmfw_bytes::sort_by_key(&mut sorted, |u| u.0);
+        let bs = self.dev.block_bytes();
+        let bsz = usize::try_from(bs).map_err(|_| Error::OutOfMemory)?;
+        let mut blk = BlockPatch { lba: None, buf: Vec::new() };
+        blk.buf.try_reserve_exact(bsz).map_err(|_| Error::OutOfMemory)?;
+        blk.buf.resize(bsz, 0);
         let copies = self.geo.fat_copies.clone();
         for base in copies {
-            for &(c, v) in updates {
-                self.fat_set(base, c, v)?;
+            for &(c, v) in &sorted {
+                let (off, len) = self.fat_pos(base, c)?;
+                let mut b = [0u8; 4];
+                for (k, byte) in b.iter_mut().enumerate().take(len) {
+                    *byte = *self.fat_byte(&mut blk, off.saturating_add(k as u64))?;
+                }
+                let w = u32::from_le_bytes(b);
+                let new = match self.geo.fat_type {
+                    FatType::Fat12 if c & 1 == 1 => (w & 0xFFFF_000F) | ((v & 0x0FFF) << 4),
+                    FatType::Fat12 => (w & 0xFFFF_F000) | (v & 0x0FFF),
+                    FatType::Fat16 => (w & 0xFFFF_0000) | (v & 0xFFFF),
+                    FatType::Fat32 => (w & 0xF000_0000) | (v & 0x0FFF_FFFF),
+                };
+                for (k, nb) in new.to_le_bytes().iter().enumerate().take(len) {
+                    *self.fat_byte(&mut blk, off.saturating_add(k as u64))? = *nb;
+                }
             }
+            self.put_block(&mut blk)?;
             self.dev.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The byte at device offset `off`, in `blk` (which is written back
+    /// and replaced when `off` lies in another block).
+    fn fat_byte<'b>(&mut self, blk: &'b mut BlockPatch, off: u64) -> Result<&'b mut u8, Error> {
+        let bs = self.dev.block_bytes();
+        let lba = off / bs;
+        if blk.lba != Some(lba) {
+            self.put_block(blk)?;
+            self.dev.read_bytes(lba.checked_mul(bs).ok_or(OUT_OF_RANGE)?, &mut blk.buf)?;
+            blk.lba = Some(lba);
+        }
+        let at = usize::try_from(off % bs).map_err(|_| OUT_OF_RANGE)?;
+        blk.buf.get_mut(at).ok_or(OUT_OF_RANGE)
+    }
+
+    /// Writes `blk` back (one block write) if it holds a block.
+    fn put_block(&mut self, blk: &mut BlockPatch) -> Result<(), Error> {
+        if let Some(lba) = blk.lba.take() {
+            let off = lba.checked_mul(self.dev.block_bytes()).ok_or(OUT_OF_RANGE)?;
+            self.dev.write_bytes(off, &blk.buf)?;
         }
         Ok(())
     }
@@ -559,6 +591,12 @@ impl<D: BlockIo> FileSystem<D> {
         }
         Ok((disk_off, seg))
     }
+}
+
+/// One device block of FAT being changed by [`FileSystem::fat_update`].
+struct BlockPatch {
+    lba: Option<u64>,
+    buf: Vec<u8>,
 }
 
 /// Copies the part of `data` (file bytes from `at`) that falls into `buf`
