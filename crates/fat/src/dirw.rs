@@ -81,7 +81,9 @@ impl<D: BlockIo> FileSystem<D> {
 
     /// Renames `old` to `new` inside `dir`: the long-name slots and the
     /// short slot are rewritten together with one block write, in place
-    /// or in free slots of the same device block.
+    /// or in free slots of the same device block. A [`File`] opened
+    /// before keeps reading; growing or shrinking it through that handle
+    /// fails with [`Error::NotFound`] once its slot moved (reopen it).
     ///
     /// Errors: the gate's errors; [`Error::NotFound`];
     /// [`Error::InvalidName`]; [`Error::AlreadyExists`] if another entry

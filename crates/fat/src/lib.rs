@@ -1,6 +1,17 @@
 //! FAT12/16/32 with long file names, over any [`BlockIo`]: reading, and
-//! in-place overwrites of existing file bytes ([`FileSystem::write_at`];
-//! never an allocation or a directory change).
+//! writing files in a directory: [`FileSystem::create`],
+//! [`FileSystem::write_at`] (in place, or growing the file),
+//! [`FileSystem::set_len`], [`FileSystem::rename`] and
+//! [`FileSystem::delete`]. Directories themselves are read-only (none is
+//! created, removed or grown).
+//!
+//! Writes are ordered so that a power cut at any point leaves a volume
+//! that fsck finds consistent but for lost clusters, FAT copies that
+//! differ only in those, and an unknown FAT32 free count, with each file
+//! under its old or its new name and content; and they are refused on a
+//! volume that looks unsafe to change (dirty, FAT copies differ, or a
+//! damaged chain met). The rules and the order are in the module docs of
+//! `write` (private), summarised at [`FileSystem::check_writable`].
 //!
 //! Specifications: Microsoft "FAT: General Overview of On-Disk Format" 1.03
 //! (cited as "FAT spec" with the heading of its section, as the document
@@ -65,7 +76,9 @@ mod file;
 mod name;
 mod table;
 mod time;
-mod write;
+/// The write side: safety gate, FAT allocation, and the order of writes
+/// that keeps every power-cut state consistent (read this module's docs).
+pub mod write;
 
 use alloc::string::String;
 use alloc::vec::Vec;

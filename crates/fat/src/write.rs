@@ -66,6 +66,12 @@
 //! that differ only in those clusters, and an unknown free count, and the
 //! file has either its old or its new name, size and content.
 //!
+//! Costs and limits of this order: growing a file past its last cluster
+//! rewrites the whole file (the ESP's files are small: loader entries,
+//! `grubenv`, the variable file; a UEFI application appending a large file
+//! in small pieces pays O(n²)). Directories are not grown, so a directory
+//! with no free run of slots in one block refuses new names.
+//!
 //! The caches of module `dev` see every write, so reads through the same
 //! [`FileSystem`] are never stale.
 
