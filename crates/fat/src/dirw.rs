@@ -34,8 +34,8 @@ impl<D: BlockIo> FileSystem<D> {
     /// [`Error::InvalidName`]; [`Error::AlreadyExists`];
     /// [`Error::DirectoryFull`]; errors reading the directory.
     pub fn create(&mut self, dir: Dir, name: &str) -> Result<File, Error> {
-        self.check_writable()?;
         check_name(name)?;
+        self.check_writable()?;
         match self.find(dir, name) {
             Ok(_) => return Err(Error::AlreadyExists),
             Err(Error::NotFound) => {}
@@ -91,8 +91,8 @@ impl<D: BlockIo> FileSystem<D> {
     /// [`Error::DirectoryFull`] if the new slots do not fit in the old
     /// entry's block.
     pub fn rename(&mut self, dir: Dir, old: &str, new: &str) -> Result<(), Error> {
-        self.check_writable()?;
         check_name(new)?;
+        self.check_writable()?;
         let e = self.find(dir, old)?;
         let pos = e.pos.ok_or(Error::NotFound)?;
         match self.find(dir, new) {

@@ -241,6 +241,16 @@ impl<D: BlockIo> FileSystem<D> {
         sorted.try_reserve_exact(updates.len()).map_err(|_| Error::OutOfMemory)?;
         sorted.extend_from_slice(updates);
         vmfw_bytes::sort_by_key(&mut sorted, |u| u.0);
+        let r = self.fat_update_copies(&sorted);
+        if r.is_err() {
+            // The copies may now differ: check them again before the next
+            // write.
+            self.wstate.checked = false;
+        }
+        r
+    }
+
+    fn fat_update_copies(&mut self, sorted: &[(u32, u32)]) -> Result<(), Error> {
         let bs = self.dev.block_bytes();
         let bsz = usize::try_from(bs).map_err(|_| Error::OutOfMemory)?;
         let mut blk = BlockPatch { lba: None, buf: Vec::new() };
@@ -248,7 +258,7 @@ impl<D: BlockIo> FileSystem<D> {
         blk.buf.resize(bsz, 0);
         let copies = self.geo.fat_copies.clone();
         for base in copies {
-            for &(c, v) in &sorted {
+            for &(c, v) in sorted {
                 let (off, len) = self.fat_pos(base, c)?;
                 let mut b = [0u8; 4];
                 for (k, byte) in b.iter_mut().enumerate().take(len) {
