@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 
 use vmfw_block::BlockIo;
 
-use crate::dir::{Attributes, Dir, DirCursor, SlotPos};
+use crate::dir::{Attributes, Dir, DirCursor, SlotPos, MAX_DIR_ENTRIES};
 use crate::{name, Error, File, FileSystem};
 
 /// One slot of a directory: device offset and raw bytes.
@@ -32,7 +32,9 @@ impl<D: BlockIo> FileSystem<D> {
     ///
     /// Errors: the gate's errors ([`FileSystem::check_writable`]);
     /// [`Error::InvalidName`]; [`Error::AlreadyExists`];
-    /// [`Error::DirectoryFull`]; errors reading the directory.
+    /// [`Error::DirectoryFull`] (the fixed FAT12/16 root, or 65536
+    /// entries; other directories grow by a cluster, see `grow_dir`);
+    /// [`Error::VolumeFull`]; errors reading the directory.
     pub fn create(&mut self, dir: Dir, name: &str) -> Result<File, Error> {
         check_name(name)?;
         self.check_writable()?;
@@ -44,8 +46,7 @@ impl<D: BlockIo> FileSystem<D> {
         let mut short = [0u8; 32];
         short[11] = Attributes::ARCHIVE;
         let slots = self.name_slots(dir, name, short, None)?;
-        let all = self.dir_slots(dir)?;
-        let start = self.free_run(&all, slots.len(), None)?;
+        let (all, start) = self.room(dir, slots.len())?;
         self.place(&all, start, &slots, None)?;
         let e = self.find(dir, name)?;
         self.open_file(&e)
@@ -88,8 +89,13 @@ impl<D: BlockIo> FileSystem<D> {
     /// Errors: the gate's errors; [`Error::NotFound`];
     /// [`Error::InvalidName`]; [`Error::AlreadyExists`] if another entry
     /// has the new name; [`Error::EntrySpansBlocks`];
-    /// [`Error::DirectoryFull`] if the new slots do not fit in the old
-    /// entry's block.
+    /// [`Error::DirectoryFull`] if the new slots fit nowhere in the
+    /// directory; [`Error::VolumeFull`] (see below).
+    ///
+    /// When the new slots do not fit in the old entry's block, a file is
+    /// renamed by copy instead (its content to a new chain, a new entry,
+    /// then the old entry deleted and its chain freed): a cut in between
+    /// leaves both names, each with its own copy.
     pub fn rename(&mut self, dir: Dir, old: &str, new: &str) -> Result<(), Error> {
         check_name(new)?;
         self.check_writable()?;
@@ -104,8 +110,110 @@ impl<D: BlockIo> FileSystem<D> {
         let short = self.dev.dir_entry(pos.short_off)?;
         let slots = self.name_slots(dir, new, short, Some(&pos))?;
         let all = self.dir_slots(dir)?;
-        let start = self.free_run(&all, slots.len(), Some(&pos))?;
-        self.place(&all, start, &slots, Some(&pos))
+        match self.free_run(&all, slots.len(), Some(&pos)) {
+            Ok(start) => self.place(&all, start, &slots, Some(&pos)),
+            Err(Error::DirectoryFull) if !e.is_dir() => self.rename_by_copy(dir, &e, &pos, new),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Renames a file whose new slots do not fit in its entry's block:
+    /// copies its content to a new chain, writes a new entry for that
+    /// chain (one block write), then deletes the old entry (one block
+    /// write) and frees the old chain. A cut between the two entry writes
+    /// leaves two files with the same content under the old and the new
+    /// name, on separate chains, which fsck accepts; sharing the old chain
+    /// instead would be a cross-link.
+    fn rename_by_copy(
+        &mut self,
+        dir: Dir,
+        e: &crate::Entry,
+        pos: &SlotPos,
+        new: &str,
+    ) -> Result<(), Error> {
+        let mut file = self.open_file(e)?;
+        let old_runs = self.walk_chain(&mut file)?.to_vec();
+        let short = self.check_short(pos.short_off, e)?;
+        // A short name of its own (`own` = None): the old entry keeps its
+        // short name until it is deleted.
+        let mut slots = self.name_slots(dir, new, short, None)?;
+        let (all, start) = self.room(dir, slots.len())?;
+        let size = file.size();
+        let fresh = self.new_chain(&mut file, size, 0, &[])?;
+        let first = fresh.first().copied().unwrap_or(0);
+        let fat32 = self.geo.fat_type == crate::FatType::Fat32;
+        if let Some(last) = slots.last_mut() {
+            if fat32 {
+                vmfw_bytes::put(last, 20, &((first >> 16) as u16).to_le_bytes());
+            }
+            vmfw_bytes::put(last, 26, &(first as u16).to_le_bytes());
+        }
+        self.place(&all, start, &slots, None)?;
+        let mut edits = Vec::new();
+        for k in 0..pos.slots {
+            let off = slot_off(pos, k)?;
+            let mut raw = self.dev.dir_entry(off)?;
+            raw[0] = 0xE5;
+            edits.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+            edits.push((off, raw));
+        }
+        self.write_block(&edits)?;
+        self.free_runs(&old_runs)
+    }
+
+    /// The slots of `dir` and where `n` free ones lie, growing the
+    /// directory by a cluster if it has no room (and is not the fixed
+    /// FAT12/16 root).
+    fn room(&mut self, dir: Dir, n: usize) -> Result<(Vec<Raw>, usize), Error> {
+        let all = self.dir_slots(dir)?;
+        match self.free_run(&all, n, None) {
+            Err(Error::DirectoryFull) if dir.cluster != 0 => {}
+            r => return r.map(|s| (all, s)),
+        }
+        self.grow_dir(dir)?;
+        let all = self.dir_slots(dir)?;
+        let start = self.free_run(&all, n, None)?;
+        Ok((all, start))
+    }
+
+    /// Appends a zeroed cluster to directory `dir`'s chain: the cluster is
+    /// zeroed, marked end-of-chain (a lost cluster until linked), then
+    /// linked from the last one, each step flushed. A directory's chain
+    /// has no size to disagree with, so either state is consistent.
+    fn grow_dir(&mut self, dir: Dir) -> Result<(), Error> {
+        let per = u64::from(self.geo.cluster_size / 32);
+        let mut last = dir.cluster;
+        let mut guard = crate::table::LoopGuard::new(last);
+        let mut clusters = 1u64;
+        loop {
+            let r = crate::table::next(&mut self.dev, &self.geo, last);
+            if let Err(e) = r {
+                self.wstate.note(e);
+            }
+            match r? {
+                crate::table::Next::End => break,
+                crate::table::Next::Cluster(n) => {
+                    guard.step(n, self.geo.cluster_count)?;
+                    last = n;
+                    clusters = clusters.saturating_add(1);
+                }
+            }
+        }
+        if clusters.saturating_add(1).saturating_mul(per) > u64::from(MAX_DIR_ENTRIES) {
+            return Err(Error::DirectoryFull);
+        }
+        let fresh = self.find_free(1)?;
+        let c = *fresh.first().ok_or(Error::VolumeFull)?;
+        let cs = usize::try_from(self.geo.cluster_size).map_err(|_| Error::OutOfMemory)?;
+        let mut zeros = Vec::new();
+        zeros.try_reserve_exact(cs).map_err(|_| Error::OutOfMemory)?;
+        zeros.resize(cs, 0);
+        let off = self.geo.cluster_offset(c)?;
+        self.dev.write_bytes(off, &zeros)?;
+        self.dev.flush()?;
+        let eoc = self.eoc();
+        self.fat_update(&[(c, eoc)])?;
+        self.fat_update(&[(last, c)])
     }
 
     /// Fails unless `pos`'s slots are contiguous inside one device block.
@@ -207,7 +315,7 @@ impl<D: BlockIo> FileSystem<D> {
     /// Index in `all` of the first of `n` consecutive slots, inside one
     /// device block, that are free (deleted, past the end marker, or the
     /// slots of `own`, the entry being renamed, preferred when they fit).
-    /// The run starts at or before the end marker, so it stays visible.
+    /// A run past the end marker is made visible by [`Self::place`].
     fn free_run(&self, all: &[Raw], n: usize, own: Option<&SlotPos>) -> Result<usize, Error> {
         let bs = self.dev.block_bytes();
         let end = all.iter().position(|(_, r)| r[0] == 0x00).unwrap_or(all.len());
@@ -233,7 +341,7 @@ impl<D: BlockIo> FileSystem<D> {
                 }
             }
         }
-        (0..=end.min(all.len())).find(|&i| fits(i)).ok_or(Error::DirectoryFull)
+        (0..all.len()).find(|&i| fits(i)).ok_or(Error::DirectoryFull)
     }
 
     /// Writes `slots` at `all[start..]`, marks the slots of `own` that the
@@ -248,6 +356,25 @@ impl<D: BlockIo> FileSystem<D> {
         own: Option<&SlotPos>,
     ) -> Result<(), Error> {
         let end = all.iter().position(|(_, r)| r[0] == 0x00).unwrap_or(all.len());
+        if start > end {
+            // The run lies in a later block than the end marker: first turn
+            // the slots from the marker up to the run into deleted ones,
+            // block by block (each write harmless on its own), so that the
+            // new entry is not hidden behind the marker.
+            let bs = self.dev.block_bytes();
+            let mut edits: Vec<Raw> = Vec::new();
+            for (off, _) in all.get(end..start).unwrap_or(&[]) {
+                if edits.first().is_some_and(|(f, _)| f / bs != off / bs) {
+                    self.write_block(&edits)?;
+                    edits.clear();
+                }
+                let mut deleted = [0u8; 32];
+                deleted[0] = 0xE5;
+                edits.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+                edits.push((*off, deleted));
+            }
+            self.write_block(&edits)?;
+        }
         let mut edits: Vec<Raw> = Vec::new();
         edits.try_reserve(slots.len() + 22).map_err(|_| Error::OutOfMemory)?;
         for (k, s) in slots.iter().enumerate() {

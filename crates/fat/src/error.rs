@@ -98,8 +98,8 @@ pub enum Error {
     /// No free cluster is left.
     VolumeFull,
     /// The directory has no run of free slots for the new entry inside one
-    /// device block (new entries are written with one block write), and
-    /// directories are not grown.
+    /// device block (new entries are written with one block write) and
+    /// cannot grow: the fixed FAT12/16 root, or 65536 entries.
     DirectoryFull,
     /// An entry of that name already exists.
     AlreadyExists,

@@ -2,8 +2,8 @@
 //! writing files in a directory: [`FileSystem::create`],
 //! [`FileSystem::write_at`] (in place, or growing the file),
 //! [`FileSystem::set_len`], [`FileSystem::rename`] and
-//! [`FileSystem::delete`]. Directories themselves are read-only (none is
-//! created, removed or grown).
+//! [`FileSystem::delete`]. Directories are not created, removed or renamed
+//! by copy; they only grow by a zeroed cluster when a new name needs room.
 //!
 //! Writes are ordered so that a power cut at any point leaves a volume
 //! that fsck finds consistent but for lost clusters, FAT copies that

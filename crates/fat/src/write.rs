@@ -33,9 +33,10 @@
 //! and orphaned long-name slots, so no step may create one:
 //! - A directory entry (long-name slots and short slot together) is only
 //!   ever changed by one write of one device block: new entries are placed
-//!   in a run of free slots inside one block ([`Error::DirectoryFull`]
-//!   otherwise), and an entry whose slots straddle a block is refused
-//!   ([`Error::EntrySpansBlocks`]).
+//!   in a run of free slots inside one block (the directory grows by a
+//!   cluster when it has none; the fixed FAT12/16 root cannot, so there
+//!   [`Error::DirectoryFull`]), and an entry whose slots straddle a block
+//!   is refused ([`Error::EntrySpansBlocks`]).
 //! - A file's cluster count never changes under its entry. Growing past
 //!   the last cluster, or shrinking to fewer clusters, is copy-on-write:
 //!   1. pick free clusters and write the whole new content into them
@@ -55,22 +56,31 @@
 //! - Delete writes 0xE5 into all of the entry's slots (one block write),
 //!   then frees the chain copy by copy: lost clusters at worst.
 //! - Create writes the new slots (one block write) for an empty file with
-//!   no clusters; rename rewrites the old and the new slots with one block
-//!   write, so the file has exactly one name at every moment (the new
-//!   slots must fit in the old entry's block, [`Error::DirectoryFull`]
-//!   otherwise). Writing new slots elsewhere first would leave two entries
-//!   sharing one chain (a cross-link fsck reports) if the cut came before
+//!   no clusters. If the run of free slots lies past the end marker's
+//!   block, the slots from the marker on are first marked deleted, block
+//!   by block (harmless alone).
+//! - Rename rewrites the old and the new slots with one block write when
+//!   the new slots fit in the old entry's block, so the file has exactly
+//!   one name at every moment. Otherwise it renames by copy: the content
+//!   goes to a new chain (steps 1 and 2 above), a new entry names that
+//!   chain, then the old entry is deleted and its chain freed; a cut in
+//!   between leaves the file under both names, each with its own copy.
+//!   Writing a new entry for the old chain instead would leave two entries
+//!   sharing one chain, a cross-link fsck reports, if the cut came before
 //!   the old slots were deleted.
 //!
 //! So an interrupted operation leaves at most lost clusters, FAT copies
 //! that differ only in those clusters, and an unknown free count, and the
-//! file has either its old or its new name, size and content.
+//! file has either its old or its new name, size and content (or, for a
+//! rename by copy, both names with the same content).
 //!
 //! Costs and limits of this order: growing a file past its last cluster
 //! rewrites the whole file (the ESP's files are small: loader entries,
 //! `grubenv`, the variable file; a UEFI application appending a large file
-//! in small pieces pays O(n²)). Directories are not grown, so a directory
-//! with no free run of slots in one block refuses new names.
+//! in small pieces pays O(n²)). A directory with no free run of slots in
+//! one block grows by one cluster: zeroed, marked end-of-chain, then
+//! linked from its last cluster, each step flushed (a lost cluster, then a
+//! directory with an empty cluster more: both consistent).
 //!
 //! The caches of module `dev` see every write, so reads through the same
 //! [`FileSystem`] are never stale.
@@ -351,7 +361,7 @@ impl<D: BlockIo> FileSystem<D> {
     }
 
     /// The end-of-chain value written for a file's last cluster.
-    fn eoc(&self) -> u32 {
+    pub(crate) fn eoc(&self) -> u32 {
         match self.geo.fat_type {
             FatType::Fat12 => 0xFFF,
             FatType::Fat16 => 0xFFFF,
@@ -468,7 +478,34 @@ impl<D: BlockIo> FileSystem<D> {
             file.entry.size = u32::try_from(len).map_err(|_| OUT_OF_RANGE)?;
             return Ok(());
         }
-        // Copy-on-write: step 1, the new content in free clusters.
+        // Copy-on-write: steps 1 and 2.
+        let fresh = self.new_chain(file, len, at, data)?;
+        // Step 3: switch the entry.
+        let first = fresh.first().copied().unwrap_or(0);
+        self.set_short(pos.short_off, short, first, len)?;
+        file.entry.size = u32::try_from(len).map_err(|_| OUT_OF_RANGE)?;
+        file.entry.first_cluster = first;
+        file.runs = None;
+        // Step 4: free the old chain.
+        self.free_runs(&old_runs)?;
+        Ok(())
+    }
+
+    /// Steps 1 and 2 of copy-on-write (module docs): writes `file`'s first
+    /// `len` bytes, with `data` at `at` over them and zeros past the old
+    /// size, into new clusters, then links them in every FAT copy. Returns
+    /// the new chain (empty for `len` 0), which no entry owns yet.
+    pub(crate) fn new_chain(
+        &mut self,
+        file: &mut File,
+        len: u64,
+        at: u64,
+        data: &[u8],
+    ) -> Result<Vec<u32>, Error> {
+        let cs = u64::from(self.geo.cluster_size);
+        let old_len = file.size();
+        let new_n = len.div_ceil(cs);
+        // Step 1: the new content in free clusters.
         let want = u32::try_from(new_n).map_err(|_| Error::VolumeFull)?;
         let fresh = self.find_free(want)?;
         let csz = usize::try_from(cs).map_err(|_| Error::OutOfMemory)?;
@@ -506,15 +543,7 @@ impl<D: BlockIo> FileSystem<D> {
             links.push((c, fresh.get(i + 1).copied().unwrap_or(eoc)));
         }
         self.fat_update(&links)?;
-        // Step 3: switch the entry.
-        let first = fresh.first().copied().unwrap_or(0);
-        self.set_short(pos.short_off, short, first, len)?;
-        file.entry.size = u32::try_from(len).map_err(|_| OUT_OF_RANGE)?;
-        file.entry.first_cluster = first;
-        file.runs = None;
-        // Step 4: free the old chain.
-        self.free_runs(&old_runs)?;
-        Ok(())
+        Ok(fresh)
     }
 
     /// Frees every cluster of `runs` in every FAT copy.

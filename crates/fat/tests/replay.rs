@@ -105,8 +105,17 @@ fn images() -> Vec<Image> {
             // Past FAT12 cluster 341, whose entry straddles a 512-byte
             // block: freeing it cannot be one atomic write.
             write_file(root, "huge.bin", &pattern(4, 400 * cluster as usize));
+            // Its first block full after four 3-slot names.
+            root.create_dir("full").unwrap();
+            for i in 0..6 {
+                write_file(
+                    root,
+                    &format!("full/entry-0{i}+3.conf"),
+                    format!("entry {i}\n").as_bytes(),
+                );
+            }
         });
-        for d in ["/loader", "/loader/entries"] {
+        for d in ["/loader", "/loader/entries", "/full"] {
             fix_dots(&mut img, d);
         }
         out.push(Image { what: format!("{fat:?}/{bs}"), img, bs });
@@ -345,6 +354,19 @@ fn replay(
     before: Look,
     after: Look,
 ) -> (usize, Vec<u8>) {
+    replay_alts(im, base, name, op, vec![before], after)
+}
+
+/// [`replay`] where a cut may also leave any of the `mid` looks (besides
+/// `after`).
+fn replay_alts(
+    im: &Image,
+    base: &[u8],
+    name: &str,
+    op: &dyn Fn(&mut FileSystem<Rec>) -> Result<(), Error>,
+    mid: Vec<Look>,
+    after: Look,
+) -> (usize, Vec<u8>) {
     let what = format!("{} {name}", im.what);
     let (ops, fin) = record(base, im.bs, op);
     let sts = states(&ops);
@@ -365,8 +387,11 @@ fn replay(
         let (_, err) = walk(&mut fs, 8, 10_000);
         assert!(err.is_none(), "{ctx}: walk: {err:?}");
         shows(&mut fs, &keep).unwrap_or_else(|e| panic!("{ctx}: {e}"));
-        if let (Err(a), Err(b)) = (shows(&mut fs, &before), shows(&mut fs, &after)) {
-            panic!("{ctx}: neither old ({a}) nor new ({b})");
+        if let Err(b) = shows(&mut fs, &after) {
+            let others: Vec<String> = mid.iter().filter_map(|l| shows(&mut fs, l).err()).collect();
+            if others.len() == mid.len() {
+                panic!("{ctx}: neither new ({b}) nor old ({others:?})");
+            }
         }
         if let Some(f) = fsck.as_mut() {
             f.put(im.bs, &blocks);
@@ -610,6 +635,27 @@ fn every_cut_leaves_old_or_new() {
             },
             vec![("/big.bin", Some(zext.clone()))],
             vec![("/big.bin", None)],
+        );
+        img = next;
+
+        // rename to a name that does not fit in the entry's block: by copy.
+        let e3 = b"entry 3\n".to_vec();
+        let old3 = "/full/entry-03+3.conf";
+        let new3 = "/full/entry-03-with-a-longer-name+2-1.conf";
+        let (_, next) = replay_alts(
+            &im,
+            &img,
+            "rename by copy",
+            &|fs| {
+                let e = fs.lookup("/full").unwrap();
+                let d = fs.dir_of(&e).unwrap();
+                fs.rename(d, "entry-03+3.conf", "entry-03-with-a-longer-name+2-1.conf")
+            },
+            vec![
+                vec![(old3, Some(e3.clone())), (new3, None)],
+                vec![(old3, Some(e3.clone())), (new3, Some(e3.clone()))],
+            ],
+            vec![(new3, Some(e3.clone())), (old3, None)],
         );
         img = next;
 
