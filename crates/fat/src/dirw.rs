@@ -264,23 +264,28 @@ impl<D: BlockIo> FileSystem<D> {
             return Ok(out);
         }
         let (base, ext) = basis(name);
-        let mut chosen = None;
-        for n in 1..1_000_000u32 {
-            let cand = numbered(&base, &ext, n);
-            let shown = name::short_name(&cand, 0);
-            match self.find(dir, &shown) {
-                Err(Error::NotFound) => {
-                    chosen = Some(cand);
-                    break;
-                }
-                Ok(e) if own.is_some() && e.pos.as_ref() == own => {
-                    chosen = Some(cand);
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) => return Err(e),
+        // The short names in use, read once and sorted, so that trying
+        // numbers costs a binary search each rather than a directory walk
+        // (a hostile directory can hold 65536 `~N` names). The entry being
+        // renamed does not count.
+        let mut taken: Vec<[u8; 11]> = Vec::new();
+        for (off, raw) in self.dir_slots(dir)? {
+            if raw[0] == 0x00 {
+                break;
+            }
+            let mine = own.is_some_and(|p| off == p.short_off);
+            if !mine && matches!(crate::dir::classify(&raw), crate::dir::Slot::Short) {
+                taken.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+                taken.push(*raw.first_chunk::<11>().unwrap_or(&[0; 11]));
             }
         }
+        vmfw_bytes::sort(&mut taken);
+        // At most 65536 names are taken, so one of the first 65537 numbers
+        // is free. Only short names are compared, as the FAT spec's basis
+        // name generation does ("Basis-Name Generation Algorithm").
+        let chosen = (1..=65_537u32)
+            .map(|n| numbered(&base, &ext, n))
+            .find(|cand| taken.binary_search(cand).is_err());
         let cand = chosen.ok_or(Error::DirectoryFull)?;
         vmfw_bytes::put(&mut short, 0, &cand);
         short[12] = 0;
