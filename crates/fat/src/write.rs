@@ -407,6 +407,35 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(data.len())
     }
 
+    /// Overwrites bytes inside `file` only: `offset..offset + data.len()`
+    /// must lie within its size ([`Error::WriteBeyondEnd`] otherwise,
+    /// before anything is written). Writes no FAT, directory entry or
+    /// FSInfo, so it needs no gate and no crash can damage the volume's
+    /// metadata (the file's bytes may be half old, half new). For callers
+    /// that preallocate and rewrite a file (the firmware's variable
+    /// store): it links none of the code that grows files.
+    pub fn overwrite_at(
+        &mut self,
+        file: &mut File,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<usize, Error> {
+        if self.dev.dev.read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let size = file.size();
+        let end = u64::try_from(data.len()).ok().and_then(|n| offset.checked_add(n));
+        match end {
+            Some(end) if end <= size => {}
+            _ => return Err(Error::WriteBeyondEnd { end: end.unwrap_or(u64::MAX), size }),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        self.overwrite(file, offset, data)?;
+        Ok(data.len())
+    }
+
     /// Writes `data` at `offset` into the clusters of `file`'s chain,
     /// which must cover `offset..offset + data.len()`.
     fn overwrite(&mut self, file: &mut File, offset: u64, data: &[u8]) -> Result<(), Error> {
