@@ -87,13 +87,16 @@ pub(crate) struct Geometry {
     pub cluster_count: u32,
     pub volume_id: Option<u32>,
     pub volume_label: Option<[u8; 11]>,
+    #[cfg(feature = "write")]
     /// Byte offsets of the FAT copies that writes must keep identical:
     /// all `BPB_NumFATs` copies, or only the active one when FAT32
     /// mirroring is disabled (`BPB_ExtFlags` bit 7).
     pub fat_copies: alloc::vec::Vec<u64>,
+    #[cfg(feature = "write")]
     /// Bytes of one FAT that describe clusters `0..cluster_count + 2`
     /// (the part writes touch and the safety check compares).
     pub fat_used_bytes: u64,
+    #[cfg(feature = "write")]
     /// Byte offset of the FAT32 FSInfo sector (`BPB_FSInfo`), when it lies
     /// inside the reserved region.
     pub fsinfo: Option<u64>,
@@ -190,7 +193,9 @@ impl Geometry {
         }
 
         let mut active_fat = 0u64;
+        #[cfg(feature = "write")]
         let mut mirrored = true;
+        #[cfg(feature = "write")]
         let mut fsinfo = None;
         let root;
         let (volume_id, volume_label);
@@ -206,11 +211,17 @@ impl Geometry {
                     return Err(Error::BadActiveFat(n));
                 }
                 active_fat = u64::from(n);
-                mirrored = false;
+                #[cfg(feature = "write")]
+                {
+                    mirrored = false;
+                }
             }
-            let fsi = u64::from(u16_in::<48, _>(bs));
-            if fsi != 0 && fsi < reserved {
-                fsinfo = fsi.checked_mul(bps);
+            #[cfg(feature = "write")]
+            {
+                let fsi = u64::from(u16_in::<48, _>(bs));
+                if fsi != 0 && fsi < reserved {
+                    fsinfo = fsi.checked_mul(bps);
+                }
             }
             let rc = u32_in::<44, _>(bs);
             if !(2..=cluster_count.saturating_add(1)).contains(&rc) {
@@ -251,7 +262,9 @@ impl Geometry {
         if data_end > device_bytes {
             return Err(Error::VolumeBeyondDevice);
         }
+        #[cfg(feature = "write")]
         let mut fat_copies = alloc::vec::Vec::new();
+        #[cfg(feature = "write")]
         for i in 0..u64::from(num_fats) {
             if !mirrored && i != active_fat {
                 continue;
@@ -265,8 +278,11 @@ impl Geometry {
             fat_copies.push(off);
         }
         Ok(Geometry {
+            #[cfg(feature = "write")]
             fat_copies,
+            #[cfg(feature = "write")]
             fat_used_bytes: needed,
+            #[cfg(feature = "write")]
             fsinfo,
             fat_type,
             bytes_per_sector: u32::from(bps16),

@@ -69,6 +69,7 @@ impl<D: BlockIo> Dev<D> {
         })
     }
 
+    #[cfg(feature = "write")]
     /// The device block size: the unit a write replaces atomically.
     pub fn block_bytes(&self) -> u64 {
         self.bs

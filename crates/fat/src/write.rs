@@ -85,15 +85,19 @@
 //! The caches of module `dev` see every write, so reads through the same
 //! [`FileSystem`] are never stale.
 
+#[cfg(feature = "write")]
 use alloc::vec;
+#[cfg(feature = "write")]
 use alloc::vec::Vec;
 
 use vmfw_block::BlockIo;
 
+#[cfg(feature = "write")]
 use crate::bpb::FatType;
 use crate::table::{self, Run};
 use crate::{Error, File, FileSystem};
 
+#[cfg(feature = "write")]
 /// What the write side of one mount has learned.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct WriteState {
@@ -105,6 +109,7 @@ pub(crate) struct WriteState {
     next_free: u32,
 }
 
+#[cfg(feature = "write")]
 impl WriteState {
     /// Records an error a walk returned; corruption closes the gate.
     pub(crate) fn note(&mut self, e: Error) {
@@ -121,17 +126,23 @@ impl WriteState {
     }
 }
 
+#[cfg(feature = "write")]
 const OUT_OF_RANGE: Error = Error::Io(vmfw_block::Error::OutOfRange);
 
+#[cfg(feature = "write")]
 /// FSInfo signatures (FAT spec "FAT32 FSInfo Sector Structure").
 const FSI_LEAD: u32 = 0x4161_5252;
+#[cfg(feature = "write")]
 const FSI_STRUC: u32 = 0x6141_7272;
+#[cfg(feature = "write")]
 const FSI_TRAIL: u32 = 0xAA55_0000;
 
+#[cfg(feature = "write")]
 /// Largest FAT file size.
 const MAX_FILE: u64 = 0xFFFF_FFFF;
 
 impl<D: BlockIo> FileSystem<D> {
+    #[cfg(feature = "write")]
     /// Checks that this volume may be written (see the module docs for the
     /// rule); the one-time checks run on the first call of a mount.
     ///
@@ -163,6 +174,7 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(())
     }
 
+    #[cfg(feature = "write")]
     /// Compares every mirrored FAT copy with the first, over the entries
     /// of the volume's clusters.
     fn compare_fats(&mut self) -> Result<(), Error> {
@@ -191,6 +203,7 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(())
     }
 
+    #[cfg(feature = "write")]
     /// Sets the FAT32 FSInfo free count and next-free hint to "unknown".
     fn invalidate_fsinfo(&mut self) -> Result<(), Error> {
         let Some(at) = self.geo.fsinfo else {
@@ -209,6 +222,7 @@ impl<D: BlockIo> FileSystem<D> {
         self.dev.flush()
     }
 
+    #[cfg(feature = "write")]
     /// Byte offset (in the FAT copy at `base`) and width of cluster `c`'s entry.
     fn fat_pos(&self, base: u64, c: u32) -> Result<(u64, usize), Error> {
         let c64 = u64::from(c);
@@ -223,6 +237,7 @@ impl<D: BlockIo> FileSystem<D> {
         Ok((base.checked_add(pos).ok_or(OUT_OF_RANGE)?, len))
     }
 
+    #[cfg(feature = "write")]
     /// The raw entry of cluster `c` (0..=max) in the FAT copy at `base`
     /// (FAT32: the low 28 bits).
     pub(crate) fn fat_get(&mut self, base: u64, c: u32) -> Result<u32, Error> {
@@ -238,6 +253,7 @@ impl<D: BlockIo> FileSystem<D> {
         })
     }
 
+    #[cfg(feature = "write")]
     /// Applies `(cluster, value)` FAT updates to every mirrored copy, one
     /// copy at a time with a flush after each (module docs, steps 2 and 4).
     /// The updates are applied in cluster order, each FAT block read and
@@ -260,6 +276,7 @@ impl<D: BlockIo> FileSystem<D> {
         r
     }
 
+    #[cfg(feature = "write")]
     fn fat_update_copies(&mut self, sorted: &[(u32, u32)]) -> Result<(), Error> {
         let bs = self.dev.block_bytes();
         let bsz = usize::try_from(bs).map_err(|_| Error::OutOfMemory)?;
@@ -291,6 +308,7 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(())
     }
 
+    #[cfg(feature = "write")]
     /// The byte at device offset `off`, in `blk` (which is written back
     /// and replaced when `off` lies in another block).
     fn fat_byte<'b>(&mut self, blk: &'b mut BlockPatch, off: u64) -> Result<&'b mut u8, Error> {
@@ -305,6 +323,7 @@ impl<D: BlockIo> FileSystem<D> {
         blk.buf.get_mut(at).ok_or(OUT_OF_RANGE)
     }
 
+    #[cfg(feature = "write")]
     /// Writes `blk` back (one block write) if it holds a block.
     fn put_block(&mut self, blk: &mut BlockPatch) -> Result<(), Error> {
         if let Some(lba) = blk.lba.take() {
@@ -314,6 +333,7 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(())
     }
 
+    #[cfg(feature = "write")]
     /// Whether cluster `c`'s FAT12 entry straddles a device block in some
     /// copy: such an entry cannot be written atomically, so allocation
     /// skips these clusters (one in about 340 on a 512-byte device).
@@ -328,6 +348,7 @@ impl<D: BlockIo> FileSystem<D> {
             .any(|&base| self.fat_pos(base, c).map_or(true, |(off, _)| off % bs == bs - 1))
     }
 
+    #[cfg(feature = "write")]
     /// Finds `n` free clusters (entry 0 in the active FAT), scanning at
     /// most once around the volume from the last allocation.
     ///
@@ -360,6 +381,7 @@ impl<D: BlockIo> FileSystem<D> {
         Err(Error::VolumeFull)
     }
 
+    #[cfg(feature = "write")]
     /// The end-of-chain value written for a file's last cluster.
     pub(crate) fn eoc(&self) -> u32 {
         match self.geo.fat_type {
@@ -369,6 +391,7 @@ impl<D: BlockIo> FileSystem<D> {
         }
     }
 
+    #[cfg(feature = "write")]
     /// Overwrites bytes of `file` at `offset` with `data`, growing the
     /// file when the write ends past its size (the gap, if `offset` is past
     /// the end, reads as zeros). Returns `data.len()`. The file's
@@ -453,6 +476,7 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(())
     }
 
+    #[cfg(feature = "write")]
     /// Sets the size of `file` to `len`: growing zero-fills, shrinking
     /// frees the clusters no longer needed. See the module docs for the
     /// order of writes (copy-on-write when the cluster count changes).
@@ -470,6 +494,7 @@ impl<D: BlockIo> FileSystem<D> {
         self.resize(file, len, len, &[])
     }
 
+    #[cfg(feature = "write")]
     /// Gives `file` size `len` and `data` at `at` (inside `0..len`).
     fn resize(&mut self, file: &mut File, len: u64, at: u64, data: &[u8]) -> Result<(), Error> {
         self.check_writable()?;
@@ -520,6 +545,7 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(())
     }
 
+    #[cfg(feature = "write")]
     /// Steps 1 and 2 of copy-on-write (module docs): writes `file`'s first
     /// `len` bytes, with `data` at `at` over them and zeros past the old
     /// size, into new clusters, then links them in every FAT copy. Returns
@@ -575,6 +601,7 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(fresh)
     }
 
+    #[cfg(feature = "write")]
     /// Frees every cluster of `runs` in every FAT copy.
     pub(crate) fn free_runs(&mut self, runs: &[Run]) -> Result<(), Error> {
         let mut frees = Vec::new();
@@ -587,6 +614,7 @@ impl<D: BlockIo> FileSystem<D> {
         self.fat_update(&frees)
     }
 
+    #[cfg(feature = "write")]
     /// Reads the short slot at `off` and checks that it still describes
     /// `entry` (same first cluster and size, not deleted): a stale handle
     /// must not overwrite another file's entry.
@@ -608,6 +636,7 @@ impl<D: BlockIo> FileSystem<D> {
         Ok(raw)
     }
 
+    #[cfg(feature = "write")]
     /// Rewrites the short slot at `off` (currently `raw`) with first
     /// cluster `first` and size `len`: one block write, then a flush.
     fn set_short(
@@ -667,12 +696,14 @@ impl<D: BlockIo> FileSystem<D> {
     }
 }
 
+#[cfg(feature = "write")]
 /// One device block of FAT being changed by [`FileSystem::fat_update`].
 struct BlockPatch {
     lba: Option<u64>,
     buf: Vec<u8>,
 }
 
+#[cfg(feature = "write")]
 /// Copies the part of `data` (file bytes from `at`) that falls into `buf`
 /// (file bytes from `start`).
 fn overlay(buf: &mut [u8], start: u64, at: u64, data: &[u8]) {
