@@ -87,6 +87,19 @@ pub(crate) struct Geometry {
     pub cluster_count: u32,
     pub volume_id: Option<u32>,
     pub volume_label: Option<[u8; 11]>,
+    #[cfg(feature = "write")]
+    /// Byte offsets of the FAT copies that writes must keep identical:
+    /// all `BPB_NumFATs` copies, or only the active one when FAT32
+    /// mirroring is disabled (`BPB_ExtFlags` bit 7).
+    pub fat_copies: alloc::vec::Vec<u64>,
+    #[cfg(feature = "write")]
+    /// Bytes of one FAT that describe clusters `0..cluster_count + 2`
+    /// (the part writes touch and the safety check compares).
+    pub fat_used_bytes: u64,
+    #[cfg(feature = "write")]
+    /// Byte offset of the FAT32 FSInfo sector (`BPB_FSInfo`), when it lies
+    /// inside the reserved region.
+    pub fsinfo: Option<u64>,
 }
 
 impl Geometry {
@@ -180,6 +193,10 @@ impl Geometry {
         }
 
         let mut active_fat = 0u64;
+        #[cfg(feature = "write")]
+        let mut mirrored = true;
+        #[cfg(feature = "write")]
+        let mut fsinfo = None;
         let root;
         let (volume_id, volume_label);
         if fat_type == FatType::Fat32 {
@@ -194,6 +211,17 @@ impl Geometry {
                     return Err(Error::BadActiveFat(n));
                 }
                 active_fat = u64::from(n);
+                #[cfg(feature = "write")]
+                {
+                    mirrored = false;
+                }
+            }
+            #[cfg(feature = "write")]
+            {
+                let fsi = u64::from(u16_in::<48, _>(bs));
+                if fsi != 0 && fsi < reserved {
+                    fsinfo = fsi.checked_mul(bps);
+                }
             }
             let rc = u32_in::<44, _>(bs);
             if !(2..=cluster_count.saturating_add(1)).contains(&rc) {
@@ -234,7 +262,28 @@ impl Geometry {
         if data_end > device_bytes {
             return Err(Error::VolumeBeyondDevice);
         }
+        #[cfg(feature = "write")]
+        let mut fat_copies = alloc::vec::Vec::new();
+        #[cfg(feature = "write")]
+        for i in 0..u64::from(num_fats) {
+            if !mirrored && i != active_fat {
+                continue;
+            }
+            let off = i
+                .checked_mul(fat_sectors)
+                .and_then(|s| s.checked_add(reserved))
+                .and_then(|s| s.checked_mul(bps))
+                .ok_or(Error::VolumeBeyondDevice)?;
+            fat_copies.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+            fat_copies.push(off);
+        }
         Ok(Geometry {
+            #[cfg(feature = "write")]
+            fat_copies,
+            #[cfg(feature = "write")]
+            fat_used_bytes: needed,
+            #[cfg(feature = "write")]
+            fsinfo,
             fat_type,
             bytes_per_sector: u32::from(bps16),
             cluster_size: u32::try_from(cluster_size)

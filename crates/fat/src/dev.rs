@@ -69,6 +69,12 @@ impl<D: BlockIo> Dev<D> {
         })
     }
 
+    #[cfg(feature = "write")]
+    /// The device block size: the unit a write replaces atomically.
+    pub fn block_bytes(&self) -> u64 {
+        self.bs
+    }
+
     /// Size of the device in bytes (saturating: only used as an upper bound).
     pub fn size_bytes(&self) -> u64 {
         self.dev.num_blocks().saturating_mul(self.bs)

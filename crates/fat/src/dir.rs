@@ -73,6 +73,25 @@ pub struct Entry {
     pub(crate) modified: Option<Timestamp>,
     pub(crate) accessed: Option<Timestamp>,
     pub(crate) is_root: bool,
+    /// Where the entry's slots are; `None` for the root.
+    #[cfg(feature = "write")]
+    pub(crate) pos: Option<SlotPos>,
+}
+
+#[cfg(feature = "write")]
+/// Where an entry's directory slots lie: its long-name slots (if it has a
+/// valid long name) followed by its short slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlotPos {
+    /// The directory holding the entry.
+    pub dir: Dir,
+    /// Device byte offset of the first slot (the short slot when there is
+    /// no long name).
+    pub first_off: u64,
+    /// Device byte offset of the short slot.
+    pub short_off: u64,
+    /// Number of slots, the short one included.
+    pub slots: u32,
 }
 
 impl Entry {
@@ -317,6 +336,8 @@ pub(crate) fn entry_from(raw: &[u8; 32], long_name: Option<String>, fat32: bool)
         modified: Timestamp::from_fat(u16_in::<24, _>(raw), u16_in::<22, _>(raw), 0),
         accessed: Timestamp::from_fat(u16_in::<18, _>(raw), 0, 0),
         is_root: false,
+        #[cfg(feature = "write")]
+        pos: None,
     }
 }
 

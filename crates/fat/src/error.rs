@@ -76,9 +76,9 @@ pub enum Error {
     /// A write was asked of a volume whose device is read-only; nothing
     /// was written.
     ReadOnly,
-    /// A write would end at byte `end` of a file of `size` bytes (an `end`
-    /// of `u64::MAX` stands for one past the range of offsets). Writes
-    /// overwrite existing bytes only and never extend a file; nothing was
+    /// A write or new length would end at byte `end` of a file of `size`
+    /// bytes, past what a FAT file can hold (4 GiB - 1); an `end` of
+    /// `u64::MAX` stands for one past the range of offsets. Nothing was
     /// written.
     WriteBeyondEnd {
         /// Offset one past the last byte the write would touch.
@@ -86,6 +86,39 @@ pub enum Error {
         /// The file's size.
         size: u64,
     },
+    #[cfg(feature = "write")]
+    /// Writing was refused: the FAT copies differ over the clusters the
+    /// volume has (a previous writer stopped half-way; run fsck).
+    FatCopiesDiffer,
+    #[cfg(feature = "write")]
+    /// Writing was refused: the volume's dirty bit is set (FAT\[1\]'s
+    /// clean-shutdown bit is clear; it was not unmounted cleanly).
+    VolumeDirty,
+    #[cfg(feature = "write")]
+    /// Writing was refused: an earlier walk of this mount met a corrupt
+    /// chain or directory.
+    VolumeDamaged,
+    #[cfg(feature = "write")]
+    /// No free cluster is left.
+    VolumeFull,
+    #[cfg(feature = "write")]
+    /// The directory has no run of free slots for the new entry inside one
+    /// device block (new entries are written with one block write) and
+    /// cannot grow: the fixed FAT12/16 root, or 65536 entries.
+    DirectoryFull,
+    #[cfg(feature = "write")]
+    /// An entry of that name already exists.
+    AlreadyExists,
+    #[cfg(feature = "write")]
+    /// The name cannot be stored: empty, `.` or `..`, longer than 255
+    /// UTF-16 units (or than one device block of long-name slots), ending
+    /// in a dot or space, or holding a character FAT forbids.
+    InvalidName,
+    #[cfg(feature = "write")]
+    /// The entry's slots are not contiguous inside one device block (a
+    /// long name written by another system across a block boundary), so it
+    /// cannot be changed with one atomic block write.
+    EntrySpansBlocks,
 }
 
 impl From<vmfw_block::Error> for Error {
@@ -127,8 +160,24 @@ impl fmt::Display for Error {
             Error::OutOfMemory => f.write_str("out of memory"),
             Error::ReadOnly => f.write_str("volume is read-only"),
             Error::WriteBeyondEnd { end, size } => {
-                write!(f, "write up to byte {end} of a {size}-byte file (files do not grow)")
+                write!(f, "write up to byte {end} of a {size}-byte file is too far")
             }
+            #[cfg(feature = "write")]
+            Error::FatCopiesDiffer => f.write_str("FAT copies differ, not writing"),
+            #[cfg(feature = "write")]
+            Error::VolumeDirty => f.write_str("volume dirty bit set, not writing"),
+            #[cfg(feature = "write")]
+            Error::VolumeDamaged => f.write_str("volume has a damaged chain or directory"),
+            #[cfg(feature = "write")]
+            Error::VolumeFull => f.write_str("no free cluster"),
+            #[cfg(feature = "write")]
+            Error::DirectoryFull => f.write_str("no free directory slots in one block"),
+            #[cfg(feature = "write")]
+            Error::AlreadyExists => f.write_str("name already exists"),
+            #[cfg(feature = "write")]
+            Error::InvalidName => f.write_str("invalid file name"),
+            #[cfg(feature = "write")]
+            Error::EntrySpansBlocks => f.write_str("directory entry spans device blocks"),
         }
     }
 }

@@ -243,7 +243,7 @@ fn write_file(disks: &mut [BootDisk], file: &VarFile, img: &Image) -> Written {
     slot[..img.bytes.len()].copy_from_slice(&img.bytes);
     let r = fs
         .open_file(&file.entry)
-        .and_then(|mut f| fs.write_at(&mut f, (img.seq % 2) * SLOT, &slot))
+        .and_then(|mut f| fs.overwrite_at(&mut f, (img.seq % 2) * SLOT, &slot))
         .and_then(|_| fs.flush());
     if let Err(e) = r {
         log::warn!("variables: disk{} {FILE_SHOWN}: {e}", file.disk);
