@@ -202,7 +202,6 @@ fn discover_pci(
     dt: Option<&vmfw_fdt::Machine<'_>>,
     disks: &mut Disks,
 ) {
-    let dt = dt.filter(|_| crate::arch::HAS_DEVICE_TREE);
     let mut access = Access::new(acpi, dt.map(crate::devtree::ecam_windows).unwrap_or_default());
     // Space for BARs the VMM left unassigned: the host bridge's memory
     // windows where a device tree describes them; else 64-bit BARs above
@@ -255,7 +254,6 @@ fn discover_mmio(
     disks: &mut Disks,
 ) {
     let mut windows: Vec<(u64, u64)> = Vec::new();
-    let dt = dt.filter(|_| crate::arch::HAS_DEVICE_TREE);
     for d in dt.map_or(&[][..], |m| &m.virtio_mmio[..]) {
         windows.push((d.mmio.base, d.mmio.size));
     }

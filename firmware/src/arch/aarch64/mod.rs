@@ -84,15 +84,10 @@ fn fdt_len(fdt: u64) -> u64 {
     u64::from(size)
 }
 
-/// A page-table page for device mappings before the memory manager runs.
-fn early_table() -> Option<u64> {
-    paging::early_table()
-}
-
 fn find_devices(tree: &vmfw_fdt::Fdt<'_>) {
     if let Some(uart) = vmfw_fdt::stdout_uart(tree) {
         if uart.kind == vmfw_fdt::UartKind::Pl011
-            && paging::map_identity(uart.mmio.base, uart.mmio.size, true, &mut early_table)
+            && paging::map_identity(uart.mmio.base, uart.mmio.size, true, &mut paging::early_table)
         {
             serial::set_base(uart.mmio.base);
         }
@@ -100,7 +95,7 @@ fn find_devices(tree: &vmfw_fdt::Fdt<'_>) {
     for node in tree.root().children() {
         if node.is_compatible("arm,pl031") {
             if let Some((base, size)) = node.reg().ok().and_then(|mut r| r.next()) {
-                if paging::map_identity(base, size, true, &mut early_table) {
+                if paging::map_identity(base, size, true, &mut paging::early_table) {
                     rtc::set_base(base);
                 }
             }
