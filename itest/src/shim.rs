@@ -41,7 +41,8 @@
 use crate::arch::Arch;
 use crate::bls::base_options;
 use crate::images::{cache_dir, sha256_hex, Contents, Disk};
-use crate::initrd::Then;
+use crate::initrd::{Then, EFI_ABSENT, EFI_MARKER, MARKER};
+use crate::Outcome;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -312,4 +313,56 @@ fn tool(cmd: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr)))
     }
+}
+
+/// Checks what every shim + GRUB boot must show: GRUB ran the `variant`'s
+/// `grub.cfg`, the kernel got its `linux` line with `token` and without
+/// `initrd=`, and it was started through UEFI with readable variables and
+/// Secure Boot off. The same on every architecture.
+pub fn check_boot(out: &Outcome, variant: &str, token: &str) {
+    line(out, &format!("{GRUB_ECHO} {variant}"));
+    let marker = line(out, MARKER);
+    let cmdline = marker
+        .split_once("cmdline=[")
+        .and_then(|(_, rest)| rest.rsplit_once(']'))
+        .map(|(c, _)| c)
+        .unwrap_or_else(|| panic!("malformed marker line: {marker}"));
+    assert!(
+        cmdline.split_whitespace().any(|w| w == token),
+        "grub.cfg's options ({token}) did not reach the kernel: {cmdline}"
+    );
+    assert!(
+        !cmdline.split_whitespace().any(|w| w.starts_with("initrd=")),
+        "initrd= on the command line: GRUB did not start the kernel: {cmdline}"
+    );
+    let report = line(out, EFI_MARKER);
+    assert!(
+        !report.contains(EFI_ABSENT),
+        "the kernel saw no UEFI (/sys/firmware/efi missing): {report} ({})",
+        out.log_path.display()
+    );
+    // Secure Boot is off, and says so (UEFI §3.3: SecureBoot 0).
+    assert!(
+        report.contains("secureboot=[00]") && report.contains("setupmode=[01]"),
+        "SecureBoot/SetupMode missing or not off: {report}"
+    );
+    let n = report
+        .rsplit_once(" efivars=")
+        .map(|(_, n)| n.trim())
+        .unwrap_or_else(|| panic!("no efivars= in {report}"));
+    // shim leaves runtime-visible variables (MokListRT, SbatLevelRT, ...).
+    assert!(
+        n.parse::<u32>().is_ok_and(|n| n > 0),
+        "efivarfs could not be mounted or listed no variables (runtime variable services): \
+         {report} ({})",
+        out.log_path.display()
+    );
+    out.expect_exited();
+}
+
+/// The first line of `out` containing `needle`, or a panic with the log.
+fn line<'a>(out: &'a Outcome, needle: &str) -> &'a str {
+    out.log.lines().find(|l| l.contains(needle)).unwrap_or_else(|| {
+        panic!("{needle:?} never appeared ({}):\n{}", out.log_path.display(), out.log)
+    })
 }

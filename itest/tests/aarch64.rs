@@ -30,7 +30,7 @@ use itest::arch::Arch;
 use itest::arm64::{self, median, times_to_marker, ArmVm, Transport};
 use itest::bls::{base_options, BlsDisk};
 use itest::initrd::{Then, EFI_ABSENT, EFI_MARKER, MARKER};
-use itest::shim::{self, ESP_TOKEN, EXT4_TOKEN, GRUB_ECHO};
+use itest::shim::{self, ESP_TOKEN, EXT4_TOKEN};
 use itest::uefi::{self, FIRMWARE_CMDLINE, SDBOOT_INITRD_ARG, SDBOOT_TOKEN, UKI_TOKEN};
 use itest::Outcome;
 use std::path::{Path, PathBuf};
@@ -241,35 +241,11 @@ fn check_sdboot(out: &Outcome) {
     out.expect_exited();
 }
 
-/// GRUB ran the `variant`'s `grub.cfg` and started the kernel with its
-/// `linux` line (no `initrd=`), through UEFI, with Secure Boot off and
-/// variables readable at runtime (as `shim_grub.rs` checks on x86_64).
+/// What every shim + GRUB boot must show (`itest::shim::check_boot`, as
+/// on x86_64), and no firmware bug reported by Linux.
 fn check_shim_grub(out: &Outcome, variant: &str, token: &str) {
-    line(out, &format!("{GRUB_ECHO} {variant}"));
-    let c = cmdline(out);
-    assert!(
-        c.split_whitespace().any(|w| w == token),
-        "grub.cfg's options ({token}) did not reach the kernel: {c}"
-    );
-    assert!(
-        !c.split_whitespace().any(|w| w.starts_with("initrd=")),
-        "initrd= on the command line: GRUB did not start the kernel: {c}"
-    );
-    let report = efi_report(out);
-    assert!(
-        report.contains("secureboot=[00]") && report.contains("setupmode=[01]"),
-        "SecureBoot/SetupMode missing or not off: {report}"
-    );
-    let n = report
-        .rsplit_once(" efivars=")
-        .map(|(_, n)| n.trim())
-        .unwrap_or_else(|| panic!("no efivars= in {report}"));
-    assert!(
-        n.parse::<u32>().is_ok_and(|n| n > 0),
-        "efivarfs could not be mounted or listed no variables: {report} ({})",
-        out.log_path.display()
-    );
-    out.expect_exited();
+    no_firmware_bug(out);
+    shim::check_boot(out, variant, token);
 }
 
 #[test]
