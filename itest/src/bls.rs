@@ -169,6 +169,55 @@ impl BlsDisk {
     }
 }
 
+/// The entry of [`boot_counting_disk`] with one try left (BLS "Boot
+/// counting"); it sorts first while it has tries left.
+pub const COUNTED_ENTRY: &str = "accept+1.conf";
+
+/// [`COUNTED_ENTRY`]'s name once a boot loader counted its one try down.
+pub const COUNTED_ENTRY_USED_UP: &str = "accept+0-1.conf";
+
+/// The entry of [`boot_counting_disk`] without a counter, which sorts
+/// after [`COUNTED_ENTRY`] (a lower `version`) until that entry's tries are
+/// used up.
+pub const OLDER_ENTRY: &str = "older.conf";
+
+/// The options token of [`COUNTED_ENTRY`]: it is on the kernel command
+/// line the initrd prints when that entry booted.
+pub const COUNTED_TOKEN: &str = "vmfw.test.entry=accept";
+
+/// The options token of [`OLDER_ENTRY`].
+pub const OLDER_TOKEN: &str = "vmfw.test.entry=older";
+
+/// A disk for native boot counting: `loader.conf` with no menu and no
+/// `default`, and two entries booting the Debian kernel and the busybox
+/// initrd (which powers off): [`COUNTED_ENTRY`] and [`OLDER_ENTRY`]. Both
+/// have the same `sort-key`, so the higher `version` (the counted entry's
+/// 6.2.0 against 6.1.0) decides the order: the counted entry boots while
+/// it has tries left, the older one once they are used up. Cached.
+pub fn boot_counting_disk() -> Result<PathBuf, String> {
+    let kernel = crate::debian::kernel()?;
+    let busybox = std::fs::read(crate::debian::busybox()?).map_err(|e| e.to_string())?;
+    let entry = |title: &str, version: &str, token: &str| {
+        format!(
+            "title    {title}\n\
+             sort-key vmfw-test\n\
+             version  {version}\n\
+             linux    /debian/vmlinuz\n\
+             initrd   /debian/initrd.img\n\
+             options  {BASE_OPTIONS} {token}\n"
+        )
+    };
+    let counted = entry("New kernel on trial (one try)", "6.2.0", COUNTED_TOKEN);
+    let older = entry("Older kernel, known good", "6.1.0", OLDER_TOKEN);
+    Ok(Disk::new("bls-counting")
+        .file("/loader/loader.conf", Contents::Bytes(b"timeout 0\n".to_vec()))
+        .file(&format!("/loader/entries/{COUNTED_ENTRY}"), Contents::Bytes(counted.into_bytes()))
+        .file(&format!("/loader/entries/{OLDER_ENTRY}"), Contents::Bytes(older.into_bytes()))
+        .file("/debian/vmlinuz", Contents::Host(kernel))
+        .file("/debian/initrd.img", Contents::Bytes(initrd::build(&busybox, Then::PowerOff)))
+        .build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::{base_options, BASE_OPTIONS};

@@ -15,6 +15,7 @@ pub mod arm64;
 pub mod bls;
 pub mod debian;
 pub mod debian_system;
+pub mod esp;
 pub mod hostile;
 pub mod images;
 pub mod initrd;
@@ -535,11 +536,23 @@ impl Vm {
     }
 
     /// Attaches a raw, read-only disk image with the given logical block size.
-    pub fn disk_with(mut self, path: &Path, attach: Attach, block_size: u32) -> Self {
+    pub fn disk_with(self, path: &Path, attach: Attach, block_size: u32) -> Self {
+        self.attach(path, attach, block_size, true)
+    }
+
+    /// Attaches a raw disk image the guest may write, with 512-byte
+    /// blocks. Never give it a cached image: attach a scratch copy
+    /// ([`esp::scratch_copy`]), which the run may change.
+    pub fn writable_disk(self, path: &Path, attach: Attach) -> Self {
+        self.attach(path, attach, 512, false)
+    }
+
+    fn attach(mut self, path: &Path, attach: Attach, block_size: u32, readonly: bool) -> Self {
         let id = format!("d{}", self.disks);
         self.disks += 1;
+        let ro = if readonly { ",readonly=on" } else { "" };
         self.args.push("-drive".into());
-        self.args.push(format!("file={},if=none,id={id},format=raw,readonly=on", path.display()));
+        self.args.push(format!("file={},if=none,id={id},format=raw{ro}", path.display()));
         let dev = match attach {
             Attach::PciModern => format!("virtio-blk-pci,drive={id},disable-legacy=on"),
             Attach::PciTransitional => format!("virtio-blk-pci,drive={id},disable-legacy=off"),

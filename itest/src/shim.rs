@@ -315,6 +315,118 @@ fn tool(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// Where GRUB keeps its environment block: `$prefix/grubenv`, beside
+/// [`GRUB_CFG`], as on a Debian installation.
+pub const GRUBENV: &str = "/EFI/debian/grubenv";
+
+/// The size of a GRUB environment block file (GRUB's `envblk` is 1 KiB).
+pub const GRUBENV_SIZE: usize = 1024;
+
+/// The first line of a GRUB environment block.
+const GRUBENV_HEADER: &str = "# GRUB Environment Block\n";
+
+/// The two entries of [`grubenv_disk`]'s `grub.cfg`: `(title, variant,
+/// token)`. The first is the default; [`grubenv_disk`]'s `grubenv` names
+/// the second as `next_entry`, the way `grub-reboot` does.
+pub const GRUBENV_ENTRIES: [(&str, &str, &str); 2] = [
+    ("vmfw test first", "first", "vmfw.test=grub-first"),
+    ("vmfw test second", "second", "vmfw.test=grub-second"),
+];
+
+/// What `grub.cfg` of [`grubenv_disk`] prints after `load_env`: the
+/// `next_entry` it found, in brackets, follows.
+pub const GRUBENV_ECHO: &str = "VMFW-GRUBENV next_entry=";
+
+/// An environment block as `grub-editenv` writes it: the header, one
+/// `key=value` line each, `#` up to [`GRUBENV_SIZE`] bytes.
+pub fn grubenv(vars: &[(&str, &str)]) -> Vec<u8> {
+    let mut text = String::from(GRUBENV_HEADER);
+    for (k, v) in vars {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    let mut out = text.into_bytes();
+    assert!(out.len() <= GRUBENV_SIZE, "environment block too long");
+    out.resize(GRUBENV_SIZE, b'#');
+    out
+}
+
+/// The variables of an environment block, in order, or what is wrong with
+/// it (size, header, a line without `=`, padding that is not `#`).
+pub fn grubenv_vars(block: &[u8]) -> Result<Vec<(String, String)>, String> {
+    if block.len() != GRUBENV_SIZE {
+        return Err(format!("{} bytes, not {GRUBENV_SIZE}", block.len()));
+    }
+    let text = std::str::from_utf8(block).map_err(|e| format!("not UTF-8: {e}"))?;
+    let body = text
+        .strip_prefix(GRUBENV_HEADER)
+        .ok_or_else(|| format!("no {GRUBENV_HEADER:?} header: {text:?}"))?;
+    let mut vars = Vec::new();
+    let mut rest = body;
+    while let Some((line, after)) = rest.split_once('\n') {
+        if line.starts_with('#') {
+            break;
+        }
+        let (k, v) = line.split_once('=').ok_or_else(|| format!("line {line:?} has no '='"))?;
+        vars.push((k.to_string(), v.to_string()));
+        rest = after;
+    }
+    if !rest.bytes().all(|b| b == b'#') {
+        return Err(format!("padding is not all '#': {rest:?}"));
+    }
+    Ok(vars)
+}
+
+/// `grub.cfg` of [`grubenv_disk`]: the environment handling of Debian's
+/// generated `grub.cfg` (`load_env` when `$prefix/grubenv` is not empty;
+/// a set `next_entry` becomes the default for this boot and is cleared
+/// with `save_env`, which writes the block in place through the
+/// firmware's Block I/O), no menu, and the two [`GRUBENV_ENTRIES`].
+pub fn grub_cfg_grubenv() -> String {
+    let options = base_options(Arch::X86_64);
+    let mut cfg = format!(
+        "set timeout=0\n\
+         if [ -s $prefix/grubenv ]; then\n\
+         \tset have_grubenv=true\n\
+         \tload_env\n\
+         fi\n\
+         echo \"{GRUBENV_ECHO}[${{next_entry}}]\"\n\
+         if [ \"${{next_entry}}\" ] ; then\n\
+         \tset default=\"${{next_entry}}\"\n\
+         \tset next_entry=\n\
+         \tsave_env next_entry\n\
+         \tset boot_once=true\n\
+         else\n\
+         \tset default=\"0\"\n\
+         fi\n"
+    );
+    for (title, variant, token) in GRUBENV_ENTRIES {
+        cfg.push_str(&format!(
+            "menuentry '{title}' {{\n\
+             \techo '{GRUB_ECHO} {variant}'\n\
+             \tlinux /debian/vmlinuz {options} {token}\n\
+             \tinitrd /debian/initrd.img\n\
+             }}\n"
+        ));
+    }
+    cfg
+}
+
+/// A disk with shim, GRUB, [`grub_cfg_grubenv`], the kernel and initrd on
+/// the ESP, and a [`GRUBENV`] whose `next_entry` is the second entry's
+/// title (what `grub-reboot` leaves). Cached; a test that boots it must
+/// attach a writable copy.
+pub fn grubenv_disk(then: Then) -> Result<PathBuf, String> {
+    let kernel = crate::debian::kernel()?;
+    let initrd = crate::uefi::efi_initrd(then)?;
+    let env = grubenv(&[("next_entry", GRUBENV_ENTRIES[1].0)]);
+    let _turn = take_turn();
+    Ok(esp(Arch::X86_64, "shim-grubenv", grub_cfg_grubenv())?
+        .file(GRUBENV, Contents::Bytes(env))
+        .file("/debian/vmlinuz", Contents::Host(kernel))
+        .file("/debian/initrd.img", Contents::Bytes(initrd))
+        .build())
+}
+
 /// Checks what every shim + GRUB boot must show: GRUB ran the `variant`'s
 /// `grub.cfg`, the kernel got its `linux` line with `token` and without
 /// `initrd=`, and it was started through UEFI with readable variables and
@@ -365,4 +477,29 @@ fn line<'a>(out: &'a Outcome, needle: &str) -> &'a str {
     out.log.lines().find(|l| l.contains(needle)).unwrap_or_else(|| {
         panic!("{needle:?} never appeared ({}):\n{}", out.log_path.display(), out.log)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{grubenv, grubenv_vars, GRUBENV_SIZE};
+
+    #[test]
+    fn environment_blocks_read_back() {
+        let block = grubenv(&[("next_entry", "vmfw test second"), ("saved_entry", "0")]);
+        assert_eq!(block.len(), GRUBENV_SIZE);
+        assert!(block.starts_with(b"# GRUB Environment Block\nnext_entry=vmfw test second\n"));
+        assert_eq!(block[GRUBENV_SIZE - 1], b'#');
+        let vars = grubenv_vars(&block).unwrap();
+        assert_eq!(
+            vars,
+            [("next_entry".into(), "vmfw test second".into()), ("saved_entry".into(), "0".into())]
+        );
+        // What `save_env next_entry` leaves once next_entry is cleared.
+        let cleared = grubenv(&[("next_entry", "")]);
+        assert_eq!(grubenv_vars(&cleared).unwrap(), [("next_entry".into(), String::new())]);
+        assert!(grubenv_vars(&block[..1000]).is_err());
+        let mut bad = block.clone();
+        bad[GRUBENV_SIZE - 1] = b'x';
+        assert!(grubenv_vars(&bad).is_err());
+    }
 }

@@ -517,6 +517,34 @@ pub fn sdboot_disk_for(arch: Arch, then: Then) -> Result<PathBuf, String> {
         .build())
 }
 
+/// The entry of [`sdboot_counting_disk`]: three tries left (BLS "Boot
+/// counting").
+pub const SDBOOT_COUNTED_ENTRY: &str = "debian+3.conf";
+
+/// [`SDBOOT_COUNTED_ENTRY`]'s name after systemd-boot counted one try:
+/// two left, one done.
+pub const SDBOOT_COUNTED_ENTRY_AFTER: &str = "debian+2-1.conf";
+
+/// As [`sdboot_disk`], with the entry named [`SDBOOT_COUNTED_ENTRY`]:
+/// systemd-boot renames it (`SetInfo` with a new file name) before it
+/// boots it. `loader.conf` has no menu (timeout 0) and no `default` (the
+/// only entry boots).
+pub fn sdboot_counting_disk(then: Then) -> Result<PathBuf, String> {
+    let _turn = take_turn();
+    let sdboot = systemd_boot()?;
+    let kernel = efi_kernel(Arch::X86_64)?;
+    Ok(Disk::new("sdboot-counting")
+        .file(Arch::X86_64.boot_file(), Contents::Host(sdboot))
+        .file("/loader/loader.conf", Contents::Bytes(b"timeout 0\n".to_vec()))
+        .file(
+            &format!("/loader/entries/{SDBOOT_COUNTED_ENTRY}"),
+            Contents::Bytes(sdboot_entry().into_bytes()),
+        )
+        .file("/debian/vmlinuz", Contents::Host(kernel))
+        .file("/debian/initrd.img", Contents::Bytes(efi_initrd(then)?))
+        .build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::{append_sections, place_sections};

@@ -253,17 +253,11 @@ fn variables_survive_a_new_vm_run_through_the_esp_file_q35() {
     use itest::initrd::{KEPT_MARKER, REBOOTING_MARKER};
     let cached = uefi::uki_disk_with_vars(Then::RebootOnce)
         .unwrap_or_else(|e| panic!("building the UKI disk: {e}"));
-    let dir = itest::root().join("target").join("itest-tmp");
-    std::fs::create_dir_all(&dir).expect("mkdir target/itest-tmp");
-    let disk = dir.join("uefi-vars-file.img");
-    std::fs::copy(&cached, &disk).expect("copy the disk image");
+    let disk = itest::esp::scratch_copy(&cached, "uefi-vars-file");
     let vm = |name: &str| {
         Vm::new(name, Machine::Q35)
             .append(FIRMWARE_CMDLINE)
-            .arg("-drive")
-            .arg(&format!("file={},if=none,id=d0,format=raw", disk.display()))
-            .arg("-device")
-            .arg("virtio-blk-pci,drive=d0,disable-legacy=on")
+            .writable_disk(&disk, Attach::PciModern)
             .boots_kernel()
             .arg("-action")
             .arg("reboot=reset")
