@@ -104,6 +104,14 @@ fn entries(img: &Path) -> Vec<String> {
         .unwrap_or_else(|e| panic!("reading the ESP back: {e}"))
 }
 
+/// The text of entry file `name` on the ESP of `img`.
+fn entry_text(img: &Path, name: &str) -> String {
+    let bytes = Esp::open(img)
+        .and_then(|e| e.read(&format!("/loader/entries/{name}")))
+        .unwrap_or_else(|e| panic!("reading the ESP back: {e}"));
+    String::from_utf8(bytes).unwrap_or_else(|e| panic!("{name} is not UTF-8: {e}"))
+}
+
 /// Panics unless `fsck.fat -n` finds the ESP of `img` clean; `after` says
 /// after what, for the message.
 fn fsck_clean(img: &Path, after: &str) {
@@ -136,6 +144,7 @@ fn native_boot_counting_q35() {
     let disk = esp::scratch_copy(&counting_disk(), "esp-write-native-counting");
     let before = entries(&disk);
     assert_eq!(before, [COUNTED_ENTRY, OLDER_ENTRY], "the disk as built");
+    let text = entry_text(&disk, COUNTED_ENTRY);
 
     let first = writable_vm("esp-write-counting-1", &disk, "").run();
     let renamed =
@@ -158,6 +167,11 @@ fn native_boot_counting_q35() {
          {COUNTED_ENTRY} ({}); boot counting lines:\n{}",
         first.log_path.display(),
         lines_with(&first, COUNTING)
+    );
+    assert_eq!(
+        entry_text(&disk, COUNTED_ENTRY_USED_UP),
+        text,
+        "the rename changed what the entry file holds"
     );
     fsck_clean(&disk, "run 1 renamed the entry");
 
