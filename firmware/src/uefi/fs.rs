@@ -591,13 +591,12 @@ fn file_set_info_impl(
     }
     let new_size = u64_at(8)?;
     let attr = u64_at(72)?;
-    let name_units: Vec<u16> = info
-        .get(FILE_INFO_SIZE..)
-        .unwrap_or_default()
-        .chunks_exact(2)
-        .map(|c| c.try_into().map_or(0, u16::from_le_bytes))
-        .take_while(|&u| u != 0)
-        .collect();
+    // The name is read up to its NUL, as edk2 does, not up to `size`:
+    // systemd-boot renames by writing a longer name into the buffer
+    // GetInfo() filled and passes that buffer's old size.
+    // SAFETY: `buf` holds at least `FILE_INFO_SIZE + 2` bytes (checked
+    // above); the name runs on to its NUL in the caller's buffer.
+    let name_units = utf16_arg(unsafe { buf.add(FILE_INFO_SIZE) }.cast::<u16>(), 1024)?;
     let new_name: String =
         char::decode_utf16(name_units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
     let (vol, is_dir) = (f.vol, f.entry.is_dir());
