@@ -24,6 +24,12 @@ use core::cell::RefCell;
 use vmfw_block::{read_partition_table, BlockIo, Error, Partition, PartitionTable, Scheme};
 use vmfw_fat::FileSystem;
 
+/// Whether this build writes disks at all (feature `esp-write`, in the
+/// default build): BLS boot counting, and UEFI Block I/O, Disk I/O and
+/// file writes. Without it every disk is read-only to everyone but the
+/// variable file, which is rewritten in place (no FAT metadata changes).
+pub const WRITES: bool = cfg!(feature = "esp-write");
+
 /// A disk shared by the volumes on it. Single CPU, no interrupts: a
 /// borrow that is already taken can only be a firmware bug, reported as
 /// an I/O error rather than a hang.

@@ -283,13 +283,56 @@ fn try_esp(
         log::info!("disk{disk}: booting entry {} ({})", Quoted(entry.id()), title(entry));
         progress::post(Code::NativeEntry);
         match prepare(fs, entry, edited, platform) {
-            Ok(p) => return Ok(p),
+            Ok(p) => {
+                count_try(disk, fs, entry);
+                return Ok(p);
+            }
             Err(e) => {
                 log::warn!("disk{disk}: entry {} failed: {e}; trying the next", Quoted(entry.id()))
             }
         }
     }
     Err(Attempt::Failed("no entry could be booted".into()))
+}
+
+/// BLS boot counting: a boot of an entry with tries left is counted by
+/// renaming its file before the kernel starts (`+3` → `+2-1`), flushed,
+/// so a kernel that never comes up to bless itself
+/// (`systemd-bless-boot.service`) uses up its tries and the entries
+/// sorted after it boot instead. A rename that fails costs the counting,
+/// not the boot.
+#[inline(never)]
+fn count_try(disk: usize, fs: &mut Fs, entry: &Entry) {
+    let Some(new) = entry.counted_file_name() else { return };
+    let old = entry.file_name();
+    if !crate::disks::WRITES {
+        log::info!(
+            "disk{disk}: boot counting: {} not renamed (a build without disk writes)",
+            Quoted(old)
+        );
+        return;
+    }
+    let renamed = fs
+        .lookup("/loader/entries")
+        .and_then(|d| fs.dir_of(&d))
+        .and_then(|dir| fs.rename(dir, old, &new))
+        .and_then(|()| fs.flush());
+    match renamed {
+        Ok(()) => {
+            log::info!("disk{disk}: boot counting: renamed {} to {}", Quoted(old), Quoted(&new))
+        }
+        Err(e) => {
+            let why: &dyn core::fmt::Display = if crate::storage::forced_read_only() {
+                &"disks are read-only (vmfw.readonly)"
+            } else {
+                &e
+            };
+            log::warn!(
+                "disk{disk}: boot counting: cannot rename {}: {why}; booting it anyway",
+                Quoted(old)
+            )
+        }
+    }
 }
 
 /// Reads the entry's initrds, in order, into one contiguous image placed

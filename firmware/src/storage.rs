@@ -13,6 +13,7 @@ use crate::memory::{self, FirmwareDma};
 use crate::pci::{Access, FunctionConfig};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 use vmfw_block::{BlockIo, Error};
 use vmfw_pci::{BarWindows, Bdf};
 use vmfw_platform::Platform;
@@ -137,8 +138,17 @@ impl BlockIo for Disk {
     }
 
     fn read_only(&self) -> bool {
-        with_driver!(self, d => d.read_only())
+        forced_read_only() || with_driver!(self, d => d.read_only())
     }
+}
+
+/// `vmfw.readonly`: every disk is read-only to the firmware and to the
+/// UEFI programs it runs, whatever the device offers.
+static READ_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Whether `vmfw.readonly` made every disk read-only.
+pub fn forced_read_only() -> bool {
+    READ_ONLY.load(Ordering::Relaxed)
 }
 
 impl Disk {
@@ -179,6 +189,10 @@ pub fn discover(
             usize::MAX
         }
     };
+    if platform.cmdline.has("vmfw.readonly") {
+        READ_ONLY.store(true, Ordering::Relaxed);
+        log::info!("vmfw.readonly: vmfw writes nothing to any disk, nor lets UEFI programs write");
+    }
     let mut disks = Disks { found: Vec::new(), limit };
     // `pci=off` is the VMM saying there is no PCI bus (Firecracker without
     // PCI): probing it anyway only makes the VMM log failed accesses.

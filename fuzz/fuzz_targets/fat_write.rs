@@ -1,6 +1,6 @@
 //! `vmfw_fat`'s write side on a hostile image: create, write (in place and
-//! growing), set_len, rename and delete, in any order, through the public
-//! API only.
+//! growing), set_len, rename, set_attributes and delete, in any order,
+//! through the public API only.
 //!
 //! Input format:
 //!
@@ -13,8 +13,8 @@
 //! Checks: nothing panics or hangs; after every successful operation the
 //! image still mounts and its root directory lists without error; a
 //! successful write reads back, a created file is found empty, a renamed
-//! file is found under its new name with its old size, a deleted one is
-//! gone.
+//! file is found under its new name with its old size, new attributes
+//! read back, a deleted one is gone.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -79,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
         let Some(dir) = dir_of(&mut fs, op >> 4) else { continue };
         let name = NAMES[usize::from(a) % NAMES.len()];
         let other = NAMES[usize::from(b) % NAMES.len()];
-        let ok = match op % 6 {
+        let ok = match op % 7 {
             0 => match fs.create(dir, name) {
                 Ok(f) => {
                     assert_eq!(f.size(), 0);
@@ -130,6 +130,14 @@ fuzz_target!(|data: &[u8]| {
                     Err(_) => false,
                 }
             }
+            5 => match fs.set_attributes(dir, name, b) {
+                Ok(()) => {
+                    let e = fs.find(dir, name).expect("the entry is still found");
+                    assert_eq!(e.attributes().0 & 0x27, b & 0x27, "attributes read back");
+                    true
+                }
+                Err(_) => false,
+            },
             _ => match fs.delete(dir, name) {
                 Ok(()) => {
                     assert!(fs.find(dir, name).is_err(), "deleted file is gone");

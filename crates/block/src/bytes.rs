@@ -1,4 +1,4 @@
-//! Byte-granular reads over a [`BlockIo`].
+//! Byte-granular reads and writes over a [`BlockIo`].
 //!
 //! A request is split into at most three device calls: an unaligned head
 //! served through a one-block bounce buffer, the block-aligned middle read
@@ -73,6 +73,56 @@ pub fn read_bytes<D: BlockIo + ?Sized>(
     if !rest.is_empty() {
         dev.read_blocks(lba, bounce)?;
         rest.copy_from_slice(bounce.get(..rest.len()).ok_or(Error::OutOfRange)?);
+    }
+    Ok(())
+}
+
+/// Writes `data` at byte `byte_offset` of `dev` (UEFI Disk I/O): the
+/// block-aligned middle as one `write_blocks` call straight from `data`,
+/// an unaligned head or tail as a read-modify-write of its block.
+///
+/// The range is checked before anything is written ([`Error::OutOfRange`]);
+/// a device error part-way leaves what came before it written. A
+/// zero-length write succeeds without touching the device.
+pub fn write_bytes<D: BlockIo + ?Sized>(
+    dev: &mut D,
+    byte_offset: u64,
+    data: &[u8],
+) -> Result<(), Error> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let bs = block_size_of(dev)?;
+    let end = u128::from(byte_offset) + data.len() as u128;
+    if end > u128::from(dev.num_blocks()) * bs as u128 {
+        return Err(Error::OutOfRange);
+    }
+    let bs64 = bs as u64;
+    let mut lba = byte_offset / bs64;
+    let head_skip = (byte_offset % bs64) as usize;
+    let mut bounce = zeroed_vec(bs)?;
+    let mut rest = data;
+    if head_skip != 0 || rest.len() < bs {
+        let take = (bs - head_skip).min(rest.len());
+        let (head, tail) = rest.split_at_checked(take).ok_or(Error::OutOfRange)?;
+        dev.read_blocks(lba, &mut bounce)?;
+        let dst = head_skip.checked_add(take).and_then(|e| bounce.get_mut(head_skip..e));
+        dst.ok_or(Error::OutOfRange)?.copy_from_slice(head);
+        dev.write_blocks(lba, &bounce)?;
+        rest = tail;
+        lba = lba.checked_add(1).ok_or(Error::OutOfRange)?;
+    }
+    let whole = rest.len() - rest.len() % bs;
+    if whole != 0 {
+        let (mid, tail) = rest.split_at_checked(whole).ok_or(Error::OutOfRange)?;
+        dev.write_blocks(lba, mid)?;
+        rest = tail;
+        lba = lba.checked_add((whole / bs) as u64).ok_or(Error::OutOfRange)?;
+    }
+    if !rest.is_empty() {
+        dev.read_blocks(lba, &mut bounce)?;
+        bounce.get_mut(..rest.len()).ok_or(Error::OutOfRange)?.copy_from_slice(rest);
+        dev.write_blocks(lba, &bounce)?;
     }
     Ok(())
 }
@@ -165,5 +215,33 @@ mod tests {
         read_bytes(&mut p, 1000, &mut buf).unwrap();
         assert_eq!(buf, &img[8 * 512 + 1000..8 * 512 + 1700]);
         assert_eq!(read_bytes(&mut p, 2048 - 699, &mut buf), Err(Error::OutOfRange));
+    }
+
+    #[test]
+    fn write_bytes_touches_only_its_range() {
+        for bs in [512u32, 4096] {
+            let len = 8 * bs as usize;
+            let orig: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            for (off, n) in [
+                (0, 1),
+                (3, 10),
+                (bs as u64 - 1, 2),
+                (5, 3 * bs as usize),
+                (0, len),
+                (bs as u64, bs as usize),
+            ] {
+                let mut d = MemDisk::new(orig.clone(), bs).writable();
+                let data: Vec<u8> = (0..n).map(|i| (i % 13) as u8 ^ 0xA5).collect();
+                write_bytes(&mut d, off, &data).unwrap();
+                let mut want = orig.clone();
+                want[off as usize..off as usize + n].copy_from_slice(&data);
+                assert_eq!(d.data(), &want[..], "bs {bs} off {off} n {n}");
+            }
+            let mut d = MemDisk::new(orig.clone(), bs).writable();
+            assert_eq!(write_bytes(&mut d, len as u64 - 1, &[1, 2]), Err(Error::OutOfRange));
+            assert_eq!(write_bytes(&mut d, u64::MAX, &[1]), Err(Error::OutOfRange));
+            assert_eq!(d.data(), &orig[..]);
+            write_bytes(&mut d, u64::MAX, &[]).unwrap();
+        }
     }
 }

@@ -43,7 +43,7 @@ mod table_tests;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use bytes::read_bytes;
+pub use bytes::{read_bytes, write_bytes};
 pub use cache::CachedDisk;
 pub use gpt::GptFault;
 pub use mem::MemDisk;

@@ -274,6 +274,20 @@ impl Entry {
         self.counter
     }
 
+    /// The file name boot counting gives this entry when a boot of it is
+    /// started (BLS "Boot counting": tries left − 1, tries done + 1, so
+    /// `foo+3.conf` → `foo+2-1.conf`, `foo+1-2.conf` → `foo+0-3.conf`).
+    /// `None` when the name has no counter, no tries are left, or the
+    /// done count would overflow: such a file is booted without renaming.
+    pub fn counted_file_name(&self) -> Option<String> {
+        let c = self.counter.filter(|c| c.left > 0)?;
+        let done = c.done.checked_add(1)?;
+        let (base, rest) = self.file_name.rsplit_once('+')?;
+        // The suffix keeps the spelling the file had (`.conf` or `.CONF`).
+        let suffix = rest.get(rest.len().checked_sub(SUFFIX.len())?..)?;
+        Some(alloc::format!("{base}+{}-{done}{suffix}", c.left - 1))
+    }
+
     /// Whether boot counting marked this entry "bad" (no tries left).
     pub fn is_bad(&self) -> bool {
         self.counter.is_some_and(|c| c.left == 0)
@@ -401,6 +415,18 @@ grub_class fedora
     fn parse(name: &str, text: &str) -> (Entry, Vec<(usize, WarningKind)>) {
         let (e, w) = Entry::parse(name, text.as_bytes()).unwrap();
         (e, w.iter().map(|w| (w.line, w.kind)).collect())
+    }
+
+    #[test]
+    fn counted_file_names() {
+        let name = |f: &str| Entry::parse(f, b"linux /k\n").map(|(e, _)| e.counted_file_name());
+        assert_eq!(name("foo+3.conf").unwrap().as_deref(), Some("foo+2-1.conf"));
+        assert_eq!(name("foo+1-2.conf").unwrap().as_deref(), Some("foo+0-3.conf"));
+        assert_eq!(name("a+b+2-0.CONF").unwrap().as_deref(), Some("a+b+1-1.CONF"));
+        assert_eq!(name("foo+0-3.conf").unwrap(), None);
+        assert_eq!(name("foo.conf").unwrap(), None);
+        assert_eq!(name("foo+x.conf").unwrap(), None);
+        assert_eq!(name("foo+1-4294967295.conf").unwrap(), None);
     }
 
     #[test]

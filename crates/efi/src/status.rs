@@ -38,6 +38,10 @@ impl Status {
     pub const WRITE_PROTECTED: Status = err(8);
     /// A resource has run out.
     pub const OUT_OF_RESOURCES: Status = err(9);
+    /// The file system's structures are inconsistent.
+    pub const VOLUME_CORRUPTED: Status = err(10);
+    /// There is no more room on the file system.
+    pub const VOLUME_FULL: Status = err(11);
     /// The item was not found.
     pub const NOT_FOUND: Status = err(14);
     /// Access was denied.
@@ -92,6 +96,10 @@ pub enum Error {
     WriteProtected,
     /// `EFI_OUT_OF_RESOURCES`.
     OutOfResources,
+    /// `EFI_VOLUME_CORRUPTED`.
+    VolumeCorrupted,
+    /// `EFI_VOLUME_FULL`.
+    VolumeFull,
     /// `EFI_NOT_FOUND`.
     NotFound,
     /// `EFI_ACCESS_DENIED`.
@@ -114,7 +122,7 @@ pub enum Error {
 
 impl Error {
     /// Every variant, for the reverse mapping.
-    pub const ALL: [Error; 18] = [
+    pub const ALL: [Error; 20] = [
         Error::LoadError,
         Error::InvalidParameter,
         Error::Unsupported,
@@ -124,6 +132,8 @@ impl Error {
         Error::DeviceError,
         Error::WriteProtected,
         Error::OutOfResources,
+        Error::VolumeCorrupted,
+        Error::VolumeFull,
         Error::NotFound,
         Error::AccessDenied,
         Error::Timeout,
@@ -147,6 +157,8 @@ impl Error {
             Error::DeviceError => Status::DEVICE_ERROR,
             Error::WriteProtected => Status::WRITE_PROTECTED,
             Error::OutOfResources => Status::OUT_OF_RESOURCES,
+            Error::VolumeCorrupted => Status::VOLUME_CORRUPTED,
+            Error::VolumeFull => Status::VOLUME_FULL,
             Error::NotFound => Status::NOT_FOUND,
             Error::AccessDenied => Status::ACCESS_DENIED,
             Error::Timeout => Status::TIMEOUT,
@@ -187,6 +199,8 @@ impl core::fmt::Display for Error {
             Error::DeviceError => "device error",
             Error::WriteProtected => "write protected",
             Error::OutOfResources => "out of resources",
+            Error::VolumeCorrupted => "volume corrupted",
+            Error::VolumeFull => "volume full",
             Error::NotFound => "not found",
             Error::AccessDenied => "access denied",
             Error::Timeout => "timeout",

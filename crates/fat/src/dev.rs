@@ -292,7 +292,7 @@ impl<D: BlockIo> Dev<D> {
 
     /// Drops both caches: a write failed, so the device may hold the old
     /// bytes, the new ones or a mix.
-    fn forget(&mut self) {
+    pub(crate) fn forget(&mut self) {
         self.block_lba = None;
         self.fat_win = None;
     }

@@ -95,6 +95,12 @@ pub(crate) struct SlotPos {
 }
 
 impl Entry {
+    #[cfg(feature = "write")]
+    /// The directory holding this entry (`None` for the root).
+    pub fn parent(&self) -> Option<Dir> {
+        self.pos.map(|p| p.dir)
+    }
+
     /// The name to show: the long name if the entry has a valid one, else
     /// the short name. The root directory's name is empty.
     pub fn name(&self) -> &str {

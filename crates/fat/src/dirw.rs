@@ -80,6 +80,24 @@ impl<D: BlockIo> FileSystem<D> {
         self.free_runs(&runs)
     }
 
+    /// Sets the read-only, hidden, system and archive bits of entry `name`
+    /// in `dir` to those of `attr`; the directory and volume-label bits
+    /// stay as they are. One write of the short slot's block.
+    ///
+    /// Errors: the gate's errors; [`Error::NotFound`]; [`Error::Io`].
+    pub fn set_attributes(&mut self, dir: Dir, name: &str, attr: u8) -> Result<(), Error> {
+        const SETTABLE: u8 =
+            Attributes::READ_ONLY | Attributes::HIDDEN | Attributes::SYSTEM | Attributes::ARCHIVE;
+        self.check_writable()?;
+        let pos = self.find(dir, name)?.pos.ok_or(Error::NotFound)?;
+        let mut raw = self.dev.dir_entry(pos.short_off)?;
+        if raw[11] & SETTABLE == attr & SETTABLE {
+            return Ok(());
+        }
+        raw[11] = (raw[11] & !SETTABLE) | (attr & SETTABLE);
+        self.write_block(&[(pos.short_off, raw)])
+    }
+
     /// Renames `old` to `new` inside `dir`: the long-name slots and the
     /// short slot are rewritten together with one block write, in place
     /// or in free slots of the same device block. A [`File`] opened

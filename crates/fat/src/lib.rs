@@ -171,6 +171,17 @@ impl<D: BlockIo> FileSystem<D> {
         self.dev.dev
     }
 
+    /// Forgets every cached block of the volume, for when something
+    /// wrote the device underneath this mount (a UEFI Block I/O client):
+    /// the next read goes to the device, and the next metadata write runs
+    /// the write gate's checks again. The geometry read at mount time is
+    /// kept (a rewritten boot sector needs a new mount).
+    pub fn invalidate(&mut self) {
+        self.dev.forget();
+        #[cfg(feature = "write")]
+        self.wstate.recheck();
+    }
+
     /// The root directory.
     pub fn root_dir(&self) -> Dir {
         match self.geo.root {

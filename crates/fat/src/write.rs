@@ -127,6 +127,14 @@ impl WriteState {
 }
 
 #[cfg(feature = "write")]
+impl WriteState {
+    /// Makes the next metadata write run the gate's one-time checks again.
+    pub(crate) fn recheck(&mut self) {
+        self.checked = false;
+    }
+}
+
+#[cfg(feature = "write")]
 const OUT_OF_RANGE: Error = Error::Io(vmfw_block::Error::OutOfRange);
 
 #[cfg(feature = "write")]

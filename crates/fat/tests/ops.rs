@@ -147,3 +147,70 @@ fn read_only_devices_refuse_every_operation() {
     assert_eq!(fs.set_len(&mut f, 1), Err(Error::ReadOnly));
     assert_eq!(fs.write_at(&mut f, 100, b"x").map(|_| ()), Err(Error::ReadOnly));
 }
+
+#[test]
+fn attributes_keep_the_directory_bit() {
+    for t in TYPES {
+        let mut fs = mount(image(t));
+        let root = fs.root_dir();
+        fs.set_attributes(root, "a.conf", 0x01 | 0x02 | 0x10).unwrap();
+        assert_eq!(fs.find(root, "a.conf").unwrap().attributes().0, 0x03, "{t:?}");
+        fs.set_attributes(root, "sub", 0x20).unwrap();
+        assert_eq!(fs.find(root, "sub").unwrap().attributes().0, 0x30, "{t:?}");
+        assert_eq!(fs.set_attributes(root, "nope", 0), Err(Error::NotFound));
+        let img = fs.into_inner().data().to_vec();
+        assert_eq!(fatfs_read(&img, "a.conf").as_deref(), Some(&b"title A\n"[..]), "{t:?}");
+    }
+}
+
+/// A disk two users write: one through the file system, one underneath it.
+#[derive(Clone)]
+struct Shared(std::rc::Rc<std::cell::RefCell<MemDisk>>);
+
+impl vmfw_block::BlockIo for Shared {
+    fn block_size(&self) -> u32 {
+        self.0.borrow().block_size()
+    }
+    fn num_blocks(&self) -> u64 {
+        self.0.borrow().num_blocks()
+    }
+    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), vmfw_block::Error> {
+        self.0.borrow_mut().read_blocks(lba, buf)
+    }
+    fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), vmfw_block::Error> {
+        self.0.borrow_mut().write_blocks(lba, buf)
+    }
+    fn read_only(&self) -> bool {
+        self.0.borrow().read_only()
+    }
+}
+
+#[test]
+fn invalidate_drops_what_a_write_underneath_made_stale() {
+    use vmfw_block::BlockIo;
+    let disk = Shared(std::rc::Rc::new(std::cell::RefCell::new(
+        MemDisk::new(image(fatfs::FatType::Fat16), 512).writable(),
+    )));
+    let mut fs = FileSystem::mount(disk.clone()).unwrap();
+    let mut f = fs.open("/B.TXT").unwrap();
+    let mut buf = [0u8; 3];
+    fs.read_at(&mut f, 0, &mut buf).unwrap();
+    assert_eq!(&buf, b"bee");
+    // Rewrite the file's block underneath (as a UEFI Block I/O client
+    // would), then rename it there too: the directory block is cached.
+    let (off, _) = fs.extents(&mut f).unwrap()[0];
+    // The root directory's block is now in `fs`'s block cache.
+    fs.find(fs.root_dir(), "B.TXT").unwrap();
+    let mut other = FileSystem::mount(disk.clone()).unwrap();
+    let mut g = other.open("/B.TXT").unwrap();
+    other.overwrite_at(&mut g, 0, b"BEE").unwrap();
+    other.rename(other.root_dir(), "B.TXT", "c.txt").unwrap();
+    let mut block = vec![0u8; 512];
+    disk.clone().read_blocks(off / 512, &mut block).unwrap();
+    assert_eq!(&block[..3], b"BEE");
+    assert!(fs.find(fs.root_dir(), "c.txt").is_err(), "the directory block was not cached");
+    fs.invalidate();
+    let mut f = fs.open("/c.txt").unwrap();
+    fs.read_at(&mut f, 0, &mut buf).unwrap();
+    assert_eq!(&buf, b"BEE");
+}

@@ -638,6 +638,20 @@ fn every_cut_leaves_old_or_new() {
         );
         img = next;
 
+        // attributes: one write of the short slot's block.
+        let (_, next) = replay(
+            &im,
+            &img,
+            "set attributes",
+            &|fs| {
+                let d = entries(fs);
+                fs.set_attributes(d, "a.conf", 0x02 | 0x20)
+            },
+            vec![("/loader/entries/a.conf", Some(a3.clone()))],
+            vec![("/loader/entries/a.conf", Some(a3.clone()))],
+        );
+        img = next;
+
         // rename to a name that does not fit in the entry's block: by copy.
         let e3 = b"entry 3\n".to_vec();
         let old3 = "/full/entry-03+3.conf";

@@ -5,10 +5,15 @@
 //! virtio-mmio, `VenHw(vmfw-mmio, base)`; every partition a child handle
 //! with the disk's path plus `HD(...)`, and a Simple File System when the
 //! boot manager mounted a FAT volume there. Reads go straight from the
-//! virtio device into the caller's buffer. Loaders get read-only media:
-//! writes answer `EFI_WRITE_PROTECTED` (vmfw itself writes only the
-//! variable file, through the mounted volume), so no loader can change
-//! bytes underneath a mounted volume's cache.
+//! virtio device into the caller's buffer, writes straight from it.
+//!
+//! Media are writable when the device is (not virtio RO, not
+//! `vmfw.readonly`, and the build has `esp-write`); otherwise they are
+//! reported read-only and writes answer `EFI_WRITE_PROTECTED`. Every write
+//! makes the mounted volumes of its disk forget their cached blocks, so
+//! the Simple File System and the boot manager never read stale FAT or
+//! directory blocks after a loader wrote underneath them (GRUB's
+//! `save_env` does).
 
 use super::abi::{guid, BlockIoMedia, BlockIoProtocol, DiskIoProtocol};
 use super::ffi::{err, status, Efi, SUCCESS};
@@ -61,7 +66,7 @@ impl Device {
                 removable_media: Boolean(0),
                 media_present: Boolean(1),
                 logical_partition: Boolean(u8::from(first_lba != 0 || blocks != total)),
-                read_only: Boolean(1),
+                read_only: Boolean(u8::from(!writable(d))),
                 write_caching: Boolean(0),
                 block_size: bs,
                 io_align: 0,
@@ -79,6 +84,11 @@ impl Device {
         dev.block_io.media = &dev.media;
         dev
     }
+}
+
+/// Whether UEFI programs may write disk `d`.
+fn writable(d: &BootDisk) -> bool {
+    crate::disks::WRITES && !d.disk.read_only()
 }
 
 /// Creates the handles of every disk and partition (mounting every FAT
@@ -209,25 +219,74 @@ unsafe extern "efiapi" fn read_blocks(
     status(read_into(dev, lba, slice))
 }
 
+/// Writes whole blocks at `lba` of `dev`, then makes the volumes on its
+/// disk forget their cached blocks.
+fn write_from(dev: &Device, lba: u64, data: &[u8]) -> Result<()> {
+    if !crate::disks::WRITES {
+        return Err(Error::WriteProtected);
+    }
+    let bs = u64::from(dev.block_size);
+    if !(data.len() as u64).is_multiple_of(bs) {
+        return Err(Error::BadBufferSize);
+    }
+    let end = lba.checked_add(data.len() as u64 / bs).ok_or(Error::InvalidParameter)?;
+    if end > dev.blocks {
+        return Err(Error::InvalidParameter);
+    }
+    with_disk(dev, |d| {
+        if !writable(d) {
+            return Err(Error::WriteProtected);
+        }
+        let r = d.disk.write_blocks(dev.first_lba + lba, data);
+        for v in d.volumes.iter_mut() {
+            v.fs.invalidate();
+        }
+        r.map_err(|e| {
+            log::warn!("disk{}: BlockIo write at LBA {lba}: {e}", d.index);
+            Error::DeviceError
+        })
+    })
+}
+
+/// Runs `f` on the lent disk `dev` belongs to.
+fn with_disk<R>(dev: &Device, f: impl FnOnce(&mut BootDisk) -> Result<R>) -> Result<R> {
+    DISKS
+        .with(|d| match d.iter_mut().find(|d| d.index == dev.disk) {
+            Some(d) => f(d),
+            None => Err(Error::DeviceError),
+        })
+        .unwrap_or(Err(Error::DeviceError))
+}
+
 unsafe extern "efiapi" fn write_blocks(
     this: *mut BlockIoProtocol,
     media_id: u32,
-    _lba: u64,
-    _size: usize,
-    _buf: *const c_void,
+    lba: u64,
+    size: usize,
+    buf: *const c_void,
 ) -> Efi {
     // SAFETY: `this` is the interface the caller got from this handle.
-    if unsafe { from_block_io(this) }.is_none() {
-        return err(Error::InvalidParameter);
+    let Some(dev) = (unsafe { from_block_io(this) }) else { return err(Error::InvalidParameter) };
+    if let Some(answer) = precheck(media_id, size, buf.cast_mut()) {
+        return answer;
     }
-    if media_id != MEDIA_ID {
-        return MEDIA_CHANGED;
-    }
-    err(Error::WriteProtected)
+    // SAFETY: the caller's buffer of `size` bytes.
+    let data = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), size) };
+    status(write_from(dev, lba, data))
 }
 
-unsafe extern "efiapi" fn flush_blocks(_this: *mut BlockIoProtocol) -> Efi {
-    SUCCESS
+unsafe extern "efiapi" fn flush_blocks(this: *mut BlockIoProtocol) -> Efi {
+    // SAFETY: `this` is the interface the caller got from this handle.
+    let Some(dev) = (unsafe { from_block_io(this) }) else { return err(Error::InvalidParameter) };
+    status(with_disk(dev, |d| {
+        if !writable(d) {
+            return Ok(());
+        }
+        d.disk.flush().map_err(|e| {
+            log::warn!("disk{}: BlockIo flush: {e}", d.index);
+            Error::DeviceError
+        })
+    }))
 }
 
 unsafe extern "efiapi" fn read_disk(
@@ -259,18 +318,23 @@ unsafe extern "efiapi" fn read_disk(
 unsafe extern "efiapi" fn write_disk(
     this: *mut DiskIoProtocol,
     media_id: u32,
-    _offset: u64,
-    _size: usize,
-    _buf: *const c_void,
+    offset: u64,
+    size: usize,
+    buf: *const c_void,
 ) -> Efi {
     // SAFETY: `this` is the interface the caller got from this handle.
-    if unsafe { from_disk_io(this) }.is_none() {
-        return err(Error::InvalidParameter);
+    let Some(dev) = (unsafe { from_disk_io(this) }) else { return err(Error::InvalidParameter) };
+    if let Some(answer) = precheck(media_id, size, buf.cast_mut()) {
+        return answer;
     }
-    if media_id != MEDIA_ID {
-        return MEDIA_CHANGED;
-    }
-    err(Error::WriteProtected)
+    // SAFETY: the caller's buffer of `size` bytes.
+    let data = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), size) };
+    let mut view = PartView { dev };
+    status(vmfw_block::write_bytes(&mut view, offset, data).map_err(|e| match e {
+        vmfw_block::Error::OutOfRange => Error::InvalidParameter,
+        vmfw_block::Error::ReadOnly => Error::WriteProtected,
+        _ => Error::DeviceError,
+    }))
 }
 
 /// A device as a `BlockIo` (for byte-granular reads).
@@ -290,6 +354,16 @@ impl BlockIo for PartView<'_> {
         lba: u64,
         buf: &mut [u8],
     ) -> core::result::Result<(), vmfw_block::Error> {
-        read_into(self.dev, lba, buf).map_err(|_| vmfw_block::Error::OutOfRange)
+        read_into(self.dev, lba, buf).map_err(|_| vmfw_block::Error::NotResponding)
+    }
+    fn write_blocks(
+        &mut self,
+        lba: u64,
+        buf: &[u8],
+    ) -> core::result::Result<(), vmfw_block::Error> {
+        write_from(self.dev, lba, buf).map_err(|e| match e {
+            Error::WriteProtected => vmfw_block::Error::ReadOnly,
+            _ => vmfw_block::Error::NotResponding,
+        })
     }
 }

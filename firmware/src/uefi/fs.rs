@@ -2,14 +2,23 @@
 //! boot manager's mounted FAT volumes, which the UEFI environment reaches
 //! while the disks are lent to it.
 //!
-//! Volumes are read-only to loaders: opening for write, `Write()`,
-//! `SetInfo()` and `Flush()` fail with `EFI_WRITE_PROTECTED` (or
-//! `EFI_ACCESS_DENIED` where the file was opened read-only), `Delete()`
-//! closes the file and warns `EFI_WARN_DELETE_FAILURE`, as the
-//! specification describes for write-protected media.
+//! On a writable disk (see [`crate::disks::WRITES`]) loaders may create
+//! files (not directories), write them, change their size, name (inside
+//! their directory) and attributes with `SetInfo()`, delete them and
+//! flush, all through the FAT crate's power-cut-safe write order; this is
+//! how systemd-boot counts boots and how it and other loaders keep state.
+//! Timestamps are not recorded (FAT's "not set"). On a read-only disk
+//! opening for write fails with `EFI_WRITE_PROTECTED`, `Write()`,
+//! `SetInfo()` and `Flush()` on a file opened read-only with
+//! `EFI_ACCESS_DENIED`, and `Delete()` closes the file and warns
+//! `EFI_WARN_DELETE_FAILURE`, as the specification describes.
+//!
+//! Every refused or failed write logs one line naming the volume, the
+//! file and the FAT crate's reason (a dirty or damaged volume, FAT copies
+//! that differ, a full volume).
 
 use super::abi::{guid, FileProtocolV1, SimpleFileSystemProtocol};
-use super::ffi::{err, guid as guid_arg, out, read, status, utf16_arg, Efi};
+use super::ffi::{err, guid as guid_arg, out, read, status, utf16_arg, Efi, SUCCESS};
 use super::state::{BOOT, DISKS};
 use crate::disks::{BootDisk, Fs};
 use alloc::boxed::Box;
@@ -45,6 +54,8 @@ struct FileObj {
     file: Option<vmfw_fat::File>,
     cursor: Option<DirCursor>,
     pos: u64,
+    /// Opened with `EFI_FILE_MODE_WRITE`.
+    write: bool,
 }
 
 const FILE_PROTOCOL: FileProtocolV1 = FileProtocolV1 {
@@ -103,13 +114,49 @@ fn volume_of(h: Handle) -> Result<Vol> {
 }
 
 fn fat_err(e: vmfw_fat::Error) -> Error {
+    use vmfw_fat::Error as F;
     match e {
-        vmfw_fat::Error::NotFound | vmfw_fat::Error::InvalidPath => Error::NotFound,
-        vmfw_fat::Error::OutOfMemory => Error::OutOfResources,
-        // `EFI_VOLUME_CORRUPTED` has no `vmfw_efi::Error` of its own: I/O
-        // trouble and corruption are both reported as a device error.
+        F::NotFound | F::InvalidPath => Error::NotFound,
+        F::OutOfMemory => Error::OutOfResources,
+        F::ReadOnly => Error::WriteProtected,
+        F::VolumeFull | F::DirectoryFull | F::WriteBeyondEnd { .. } => Error::VolumeFull,
+        F::AlreadyExists | F::IsADirectory | F::EntrySpansBlocks => Error::AccessDenied,
+        F::InvalidName => Error::InvalidParameter,
+        F::FatCopiesDiffer
+        | F::VolumeDirty
+        | F::VolumeDamaged
+        | F::ClusterOutOfRange(_)
+        | F::ChainLoop
+        | F::TruncatedChain
+        | F::SizeBeyondVolume(_)
+        | F::DirectoryTooLarge => Error::VolumeCorrupted,
         _ => Error::DeviceError,
     }
+}
+
+/// Whether loaders may write volume `vol`.
+fn writable(vol: Vol) -> bool {
+    crate::disks::WRITES
+        && DISKS
+            .with(|d: &mut [BootDisk]| {
+                d.iter().any(|x| x.index == vol.disk && !vmfw_block::BlockIo::read_only(&x.disk))
+            })
+            .unwrap_or(false)
+}
+
+/// Runs write operation `f` on volume `vol`; a failure logs one line
+/// naming what was being written (`what`) and why.
+fn write_op<R>(
+    vol: Vol,
+    what: &str,
+    f: impl FnOnce(&mut Fs) -> core::result::Result<R, vmfw_fat::Error>,
+) -> Result<R> {
+    with_volume(vol, |fs| {
+        f(fs).map_err(|e| {
+            log::warn!("disk{} #{}: {what}: {e}", vol.disk, vol.partition);
+            fat_err(e)
+        })
+    })
 }
 
 fn to_fat_path(p: &str) -> String {
@@ -155,7 +202,7 @@ pub fn with_file<R>(
     })
 }
 
-fn new_file(vol: Vol, entry: Entry) -> Result<*mut FileObj> {
+fn new_file(vol: Vol, entry: Entry, write: bool) -> Result<*mut FileObj> {
     let (file, cursor) = with_volume(vol, |fs| {
         if entry.is_dir() {
             let d = fs.dir_of(&entry).map_err(fat_err)?;
@@ -164,8 +211,15 @@ fn new_file(vol: Vol, entry: Entry) -> Result<*mut FileObj> {
             Ok((Some(fs.open_file(&entry).map_err(fat_err)?), None))
         }
     })?;
-    let obj =
-        Box::leak(Box::new(FileObj { protocol: FILE_PROTOCOL, vol, entry, file, cursor, pos: 0 }));
+    let obj = Box::leak(Box::new(FileObj {
+        protocol: FILE_PROTOCOL,
+        vol,
+        entry,
+        file,
+        cursor,
+        pos: 0,
+        write,
+    }));
     let addr = obj as *mut FileObj;
     BOOT.with(|b| b.open_files.push(addr as u64));
     Ok(addr)
@@ -202,7 +256,7 @@ fn open_volume_impl(
     // the first field of an `Sfs`.
     let vol = unsafe { (*this.cast::<Sfs>()).vol };
     let entry = with_volume(vol, |fs| Ok(fs.root_entry()))?;
-    let f = new_file(vol, entry)?;
+    let f = new_file(vol, entry, false)?;
     out(root, f.cast())
 }
 
@@ -211,9 +265,9 @@ unsafe extern "efiapi" fn file_open(
     new: *mut *mut FileProtocolV1,
     name: *const u16,
     mode: FileMode,
-    _attributes: FileAttribute,
+    attributes: FileAttribute,
 ) -> Efi {
-    status(file_open_impl(this, new, name, mode))
+    status(file_open_impl(this, new, name, mode, attributes))
 }
 
 fn file_open_impl(
@@ -221,25 +275,54 @@ fn file_open_impl(
     new: *mut *mut FileProtocolV1,
     name: *const u16,
     mode: FileMode,
+    attributes: FileAttribute,
 ) -> Result<()> {
     let f = file(this)?;
     let name: String = char::decode_utf16(utf16_arg(name, 4096)?)
         .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
         .collect();
-    if new.is_null() || !mode.contains(FileMode::READ) {
+    // The modes the specification allows: READ, READ|WRITE, READ|WRITE|CREATE.
+    let write = mode.contains(FileMode::WRITE);
+    let create = mode.contains(FileMode::CREATE);
+    if new.is_null() || !mode.contains(FileMode::READ) || (create && !write) {
         return Err(Error::InvalidParameter);
     }
-    if mode.intersects(FileMode::WRITE | FileMode::CREATE) {
+    let vol = f.vol;
+    if write && !writable(vol) {
         return Err(Error::WriteProtected);
     }
     let start = f.entry.clone();
-    let vol = f.vol;
+    let path = to_fat_path(&name);
     let entry = with_volume(vol, |fs| {
-        let path = to_fat_path(&name);
         let base = if start.is_dir() { start } else { fs.root_entry() };
-        fs.lookup_from(&base, &path).map_err(fat_err)
+        match fs.lookup_from(&base, &path) {
+            Err(vmfw_fat::Error::NotFound) if create && crate::disks::WRITES => {}
+            r => return r.map_err(fat_err),
+        }
+        if attributes.contains(FileAttribute::DIRECTORY) {
+            log::warn!(
+                "disk{} #{}: {name}: vmfw does not create directories",
+                vol.disk,
+                vol.partition
+            );
+            return Err(Error::Unsupported);
+        }
+        let trimmed = path.trim_end_matches('/');
+        let (parent, leaf) = match trimmed.rsplit_once('/') {
+            Some(("", leaf)) => (fs.root_entry(), leaf),
+            Some((dir, leaf)) => (fs.lookup_from(&base, dir).map_err(fat_err)?, leaf),
+            None => (base, trimmed),
+        };
+        let dir = fs.dir_of(&parent).map_err(fat_err)?;
+        fs.create(dir, leaf).map(|file| file.entry().clone()).map_err(|e| {
+            log::warn!("disk{} #{}: create {name}: {e}", vol.disk, vol.partition);
+            fat_err(e)
+        })
     })?;
-    let nf = new_file(vol, entry)?;
+    if write && entry.attributes().contains(vmfw_fat::Attributes::READ_ONLY) {
+        return Err(Error::AccessDenied);
+    }
+    let nf = new_file(vol, entry, write)?;
     out(new, nf.cast())
 }
 
@@ -257,10 +340,22 @@ unsafe extern "efiapi" fn file_close(this: *mut FileProtocolV1) -> Efi {
 }
 
 unsafe extern "efiapi" fn file_delete(this: *mut FileProtocolV1) -> Efi {
-    match close_obj(this) {
-        // EFI_WARN_DELETE_FAILURE: closed, not deleted (read-only volume).
-        Ok(()) => uefi_raw::Status::WARN_DELETE_FAILURE,
-        Err(e) => err(e),
+    let deleted = file(this).map(|f| {
+        let (vol, e) = (f.vol, &f.entry);
+        crate::disks::WRITES
+            && f.write
+            && !e.is_dir()
+            && e.parent().is_some_and(|dir| {
+                write_op(vol, e.name(), |fs| fs.delete(dir, e.name()).and_then(|()| fs.flush()))
+                    .is_ok()
+            })
+    });
+    match (deleted, close_obj(this)) {
+        (Ok(true), Ok(())) => SUCCESS,
+        // EFI_WARN_DELETE_FAILURE: closed, not deleted (a read-only
+        // volume or handle, a directory, or the failure logged above).
+        (_, Ok(())) => uefi_raw::Status::WARN_DELETE_FAILURE,
+        (_, Err(e)) => err(e),
     }
 }
 
@@ -363,10 +458,29 @@ fn file_read_impl(this: *mut FileProtocolV1, size: *mut usize, buf: *mut u8) -> 
 
 unsafe extern "efiapi" fn file_write(
     this: *mut FileProtocolV1,
-    _size: *mut usize,
-    _buf: *const c_void,
+    size: *mut usize,
+    buf: *const c_void,
 ) -> Efi {
-    status(file(this).and(Err(Error::AccessDenied)))
+    status(file_write_impl(this, size, buf.cast()))
+}
+
+fn file_write_impl(this: *mut FileProtocolV1, size: *mut usize, buf: *const u8) -> Result<()> {
+    let f = file(this)?;
+    if f.cursor.is_some() {
+        return Err(Error::Unsupported);
+    }
+    if !crate::disks::WRITES || !f.write {
+        return Err(Error::AccessDenied);
+    }
+    let len = read(size)?;
+    // SAFETY: the caller's buffer of `len` bytes.
+    let data = unsafe { super::ffi::buffer(buf, len) }?;
+    let (vol, pos) = (f.vol, f.pos);
+    let file = f.file.as_mut().ok_or(Error::DeviceError)?;
+    let n = write_op(vol, f.entry.name(), |fs| fs.write_at(file, pos, data))?;
+    f.entry = file.entry().clone();
+    f.pos = pos.saturating_add(n as u64);
+    out(size, n)
 }
 
 unsafe extern "efiapi" fn file_get_position(this: *const FileProtocolV1, pos: *mut u64) -> Efi {
@@ -423,9 +537,10 @@ fn file_get_info_impl(
         let mut b = Vec::new();
         let total = 36 + label.len() * 2;
         b.extend_from_slice(&(total as u64).to_le_bytes());
-        b.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]); // ReadOnly
+        b.extend_from_slice(&u64::from(!writable(vol)).to_le_bytes()); // ReadOnly
         b.extend_from_slice(&bytes.to_le_bytes());
-        b.extend_from_slice(&0u64.to_le_bytes()); // no space to write
+        // FreeSpace: not computed (it would take a scan of the whole FAT).
+        b.extend_from_slice(&0u64.to_le_bytes());
         b.extend_from_slice(&csize.to_le_bytes());
         for u in label {
             b.extend_from_slice(&u.to_le_bytes());
@@ -440,15 +555,112 @@ fn file_get_info_impl(
 
 unsafe extern "efiapi" fn file_set_info(
     this: *mut FileProtocolV1,
-    _ty: *const RawGuid,
-    _size: usize,
-    _buf: *const c_void,
+    ty: *const RawGuid,
+    size: usize,
+    buf: *const c_void,
 ) -> Efi {
-    status(file(this).and(Err(Error::WriteProtected)))
+    status(file_set_info_impl(this, ty, size, buf.cast()))
+}
+
+/// `SetInfo(EFI_FILE_INFO)`: a new size, attributes or name (inside the
+/// file's directory). Times are accepted and ignored (FAT timestamps are
+/// not recorded).
+fn file_set_info_impl(
+    this: *mut FileProtocolV1,
+    ty: *const RawGuid,
+    size: usize,
+    buf: *const u8,
+) -> Result<()> {
+    let f = file(this)?;
+    let ty = guid_arg(ty)?;
+    if !crate::disks::WRITES {
+        return Err(Error::WriteProtected);
+    }
+    if ty != guid::FILE_INFO {
+        return Err(if ty == guid::FILE_SYSTEM_INFO || ty == guid::FILE_SYSTEM_VOLUME_LABEL {
+            Error::WriteProtected
+        } else {
+            Error::Unsupported
+        });
+    }
+    // SAFETY: the caller's buffer of `size` bytes.
+    let info = unsafe { super::ffi::buffer(buf, size) }?;
+    let u64_at = |o: usize| vmfw_bytes::u64_at(info, o).ok_or(Error::BadBufferSize);
+    if size < FILE_INFO_SIZE + 2 || u64_at(0)? > size as u64 {
+        return Err(Error::BadBufferSize);
+    }
+    let new_size = u64_at(8)?;
+    let attr = u64_at(72)?;
+    // The name is read up to its NUL, as edk2 does, not up to `size`:
+    // systemd-boot renames by writing a longer name into the buffer
+    // GetInfo() filled and passes that buffer's old size.
+    // SAFETY: `buf` holds at least `FILE_INFO_SIZE + 2` bytes (checked
+    // above); the name runs on to its NUL in the caller's buffer.
+    let name_units = utf16_arg(unsafe { buf.add(FILE_INFO_SIZE) }.cast::<u16>(), 1024)?;
+    let new_name: String =
+        char::decode_utf16(name_units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
+    let (vol, is_dir) = (f.vol, f.entry.is_dir());
+    let old_name = String::from(f.entry.name());
+    let rename = new_name != old_name;
+    let resize = !is_dir && new_size != f.entry.size();
+    let settable = u64::from(vmfw_fat::Attributes::READ_ONLY | 0x26);
+    let attrs = attr & settable != u64::from(f.entry.attributes().0) & settable;
+    if attr & 0x10 != u64::from(is_dir) << 4 || new_name.is_empty() {
+        return Err(Error::AccessDenied);
+    }
+    if !(rename || resize || attrs) {
+        return Ok(());
+    }
+    if (!f.write && (rename || resize)) || !writable(vol) {
+        return Err(if writable(vol) { Error::AccessDenied } else { Error::WriteProtected });
+    }
+    let Some(dir) = f.entry.parent() else { return Err(Error::AccessDenied) };
+    if rename {
+        // Only a new name in the same directory: a path would be a move.
+        if new_name.contains(['\\', '/']) {
+            log::warn!(
+                "disk{} #{}: {old_name}: moving a file is not supported",
+                vol.disk,
+                vol.partition
+            );
+            return Err(Error::Unsupported);
+        }
+        write_op(vol, &old_name, |fs| fs.rename(dir, &old_name, &new_name))?;
+        // A rename by copy moves the content to a new chain: reopen.
+        let (entry, file) = with_volume(vol, |fs| {
+            let e = fs.find(dir, &new_name).map_err(fat_err)?;
+            let file = if is_dir { None } else { Some(fs.open_file(&e).map_err(fat_err)?) };
+            Ok((e, file))
+        })?;
+        f.entry = entry;
+        if !is_dir {
+            f.file = file;
+        }
+    }
+    let name = String::from(f.entry.name());
+    if resize {
+        let file = f.file.as_mut().ok_or(Error::DeviceError)?;
+        write_op(vol, &name, |fs| fs.set_len(file, new_size))?;
+        f.entry = file.entry().clone();
+    }
+    if attrs {
+        write_op(vol, &name, |fs| fs.set_attributes(dir, &name, attr as u8))?;
+        let e = with_volume(vol, |fs| fs.find(dir, &name).map_err(fat_err))?;
+        if let Some(file) = f.file.as_mut() {
+            *file = with_volume(vol, |fs| fs.open_file(&e).map_err(fat_err))?;
+        }
+        f.entry = e;
+    }
+    Ok(())
 }
 
 unsafe extern "efiapi" fn file_flush(this: *mut FileProtocolV1) -> Efi {
-    status(file(this).and(Err(Error::AccessDenied)))
+    status(file(this).and_then(|f| {
+        if !crate::disks::WRITES || !f.write {
+            return Err(Error::AccessDenied);
+        }
+        write_op(f.vol, f.entry.name(), |fs| fs.flush())
+    }))
 }
 
 /// Whether the volume on (`disk`, `partition`) has a file at `path`.
