@@ -195,6 +195,11 @@ pub const OLDER_TOKEN: &str = "vmfw.test.entry=older";
 /// 6.2.0 against 6.1.0) decides the order: the counted entry boots while
 /// it has tries left, the older one once they are used up. Cached.
 pub fn boot_counting_disk() -> Result<PathBuf, String> {
+    // Three tests boot this disk, in parallel threads: the first to get
+    // here builds it, the others wait and find it cached (two builds of
+    // one image in one process would share their scratch files).
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let kernel = crate::debian::kernel()?;
     let busybox = std::fs::read(crate::debian::busybox()?).map_err(|e| e.to_string())?;
     let entry = |title: &str, version: &str, token: &str| {
