@@ -86,8 +86,6 @@
 //! [`FileSystem`] are never stale.
 
 #[cfg(feature = "write")]
-use alloc::vec;
-#[cfg(feature = "write")]
 use alloc::vec::Vec;
 
 use vmfw_block::BlockIo;
@@ -190,13 +188,22 @@ impl<D: BlockIo> FileSystem<D> {
         let Some((&first, rest)) = copies.split_first() else {
             return Ok(());
         };
+        // Large pieces: the gate runs before the first write of a boot
+        // (a boot-counting rename), and a 4 KiB piece cost a FAT32 ESP of
+        // 64 MiB some 250 requests where 64 KiB ones take 16.
+        const PIECE: u64 = 64 * 1024;
         let total = self.geo.fat_used_bytes;
-        let mut a = vec![0u8; 4096];
-        let mut b = vec![0u8; 4096];
+        let len = usize::try_from(total.min(PIECE)).map_err(|_| OUT_OF_RANGE)?;
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        a.try_reserve_exact(len).map_err(|_| Error::OutOfMemory)?;
+        b.try_reserve_exact(len).map_err(|_| Error::OutOfMemory)?;
+        a.resize(len, 0);
+        b.resize(len, 0);
         for &other in rest {
             let mut done = 0u64;
             while done < total {
-                let n = usize::try_from((total - done).min(4096)).map_err(|_| OUT_OF_RANGE)?;
+                let n = usize::try_from((total - done).min(PIECE)).map_err(|_| OUT_OF_RANGE)?;
                 let (Some(x), Some(y)) = (a.get_mut(..n), b.get_mut(..n)) else {
                     return Err(OUT_OF_RANGE);
                 };
