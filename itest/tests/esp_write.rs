@@ -239,6 +239,45 @@ fn native_boot_counting_on_a_read_only_disk_q35() {
     out.expect_exited();
 }
 
+/// A volume whose dirty bit says it was not unmounted cleanly is not
+/// written: the rename is refused with the reason, the entry boots, and
+/// not one byte of the disk changes.
+#[test]
+fn native_boot_counting_on_a_dirty_volume_q35() {
+    let disk = esp::scratch_copy(&counting_disk(), "esp-write-counting-dirty");
+    let (start, _) = esp::find_esp(&disk).unwrap_or_else(|e| panic!("finding the ESP: {e}"));
+    // FAT32 (the test ESPs are 64 MiB): FAT[1] bit 27 set means "clean".
+    let mut img = std::fs::read(&disk).expect("read the disk copy");
+    let esp = usize::try_from(start).expect("ESP offset");
+    let reserved = usize::from(u16::from_le_bytes([img[esp + 14], img[esp + 15]]));
+    let bps = usize::from(u16::from_le_bytes([img[esp + 11], img[esp + 12]]));
+    let fat1 = esp + reserved * bps + 4;
+    let nfats = usize::from(img[esp + 16]);
+    let fat_bytes = u32::from_le_bytes(img[esp + 36..esp + 40].try_into().unwrap()) as usize * bps;
+    for copy in 0..nfats {
+        let at = fat1 + copy * fat_bytes;
+        let v = u32::from_le_bytes(img[at..at + 4].try_into().unwrap()) & !(1 << 27);
+        img[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(&disk, &img).expect("write the dirty copy");
+    let out = writable_vm("esp-write-counting-dirty", &disk, "").run();
+    let (start, end) = cannot_rename();
+    let warned =
+        out.log.lines().map(str::trim_end).find(|l| l.starts_with(&start) && l.ends_with(end));
+    let warned = warned.unwrap_or_else(|| {
+        panic!(
+            "expected a line {start}<reason>{end} ({}); boot counting lines:\n{}",
+            out.log_path.display(),
+            lines_with(&out, COUNTING)
+        )
+    });
+    assert!(warned.contains("dirty"), "the reason does not name the dirty bit: {warned}");
+    booted(&out, COUNTED_TOKEN, "on a dirty volume");
+    out.expect_exited();
+    let after = std::fs::read(&disk).expect("read the disk back");
+    assert!(after == img, "vmfw changed a dirty volume");
+}
+
 /// systemd-boot's own boot counting: it renames `debian+3.conf` to
 /// `debian+2-1.conf` through the firmware's file protocol before it boots
 /// the entry (vmfw takes the UEFI path, so it counts nothing itself).
