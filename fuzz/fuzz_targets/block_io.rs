@@ -1,15 +1,17 @@
-//! `read_bytes`, `Partition` and `CachedDisk` against a plain slice model.
+//! `read_bytes`, `write_bytes`, `Partition` and `CachedDisk` against a
+//! plain slice model.
 //!
 //! Input: `flags: u8` (bit 0: 4096-byte blocks), `nops: u8`,
 //! `part_start: u64`, `part_len: u64` (a `Partition` view, in blocks), then
 //! `nops % 32` operations of `kind: u8, offset: u64, len: u16`, then the
-//! image. Kinds (mod 4): 0 `read_bytes` on the disk, 1 `read_bytes` on the
+//! image. Kinds (mod 5): 0 `read_bytes` on the disk, 1 `read_bytes` on the
 //! view, 2 `read_bytes` through a persistent `CachedDisk`, 3 `read_blocks`
-//! on the view at LBA `offset`.
+//! on the view at LBA `offset`, 4 `write_bytes` of `len` bytes on a
+//! writable copy of the disk (which must then equal the model's bytes).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vmfw_block::{read_bytes, BlockIo, CachedDisk, Error, MemDisk, Partition};
+use vmfw_block::{read_bytes, write_bytes, BlockIo, CachedDisk, Error, MemDisk, Partition};
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
@@ -40,6 +42,8 @@ fuzz_target!(|data: &[u8]| {
     let n = (image.len() / bs) as u64;
 
     let mut disk = MemDisk::new(image.to_vec(), bs as u32);
+    let mut wdisk = MemDisk::new(image.to_vec(), bs as u32).writable();
+    let mut wmodel = image.to_vec();
     let mut cached =
         CachedDisk::with_capacity(MemDisk::new(image.to_vec(), bs as u32), 3, 2).expect("cache");
     let part_ok = part_start.checked_add(part_len).is_some_and(|e| e <= n);
@@ -57,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     for op in ops.chunks_exact(11) {
-        let kind = op[0] % 4;
+        let kind = op[0] % 5;
         let off = u64::from_le_bytes(op[1..9].try_into().unwrap());
         let len = usize::from(u16::from_le_bytes(op[9..11].try_into().unwrap()));
         let mut buf = vec![0xA5u8; len];
@@ -90,6 +94,19 @@ fuzz_target!(|data: &[u8]| {
                 // A zero-length read is fine up to the end of the view only.
                 let want = if len == 0 && off > part_len { Err(Error::OutOfRange) } else { want };
                 assert_eq!(r.map(|()| &buf[..]), want, "read_blocks({off}, {len})");
+            }
+            4 => {
+                let data: Vec<u8> = (0..len).map(|i| (i as u8) ^ op[0]).collect();
+                let r = write_bytes(&mut wdisk, off, &data);
+                let want = model(&wmodel, off, len).map(|_| ());
+                assert_eq!(r, want, "write_bytes({off}, {len})");
+                if r.is_ok() && len > 0 {
+                    wmodel[off as usize..off as usize + len].copy_from_slice(&data);
+                }
+                assert!(
+                    wdisk.data() == &wmodel[..],
+                    "write_bytes({off}, {len}) wrote outside its range"
+                );
             }
             _ => {}
         }
