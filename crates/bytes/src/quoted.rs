@@ -63,6 +63,47 @@ pub fn write_number(
     f.write_str(after)
 }
 
+/// Writes `template` with each control character `\x01`..`\x06` in it
+/// replaced by the next of `args` (0 when they run out), formatted as:
+///
+/// | mark | as |
+/// |---|---|
+/// | `\x01` | `{}` |
+/// | `\x02` | `{:02}` |
+/// | `\x03` | `{:#x}` |
+/// | `\x04` | `{:#04x}` |
+/// | `\x05` | `{:#010x}` |
+/// | `\x06` | `{:#06x}` |
+///
+/// The error enums' messages go through it: each variant then costs its
+/// text and a call, where a `write!` costs its own argument tables and
+/// formatting call.
+pub fn write_template(f: &mut fmt::Formatter<'_>, template: &str, args: &[u64]) -> fmt::Result {
+    let mut args = args.iter().copied();
+    let mut start = 0;
+    for (i, b) in template.bytes().enumerate() {
+        let (hex, width) = match b {
+            1 => (false, 0),
+            2 => (false, 2),
+            3 => (true, 0),
+            4 => (true, 4),
+            5 => (true, 10),
+            6 => (true, 6),
+            _ => continue,
+        };
+        // The marks are ASCII, so both ends are character boundaries.
+        f.write_str(template.get(start..i).unwrap_or(""))?;
+        start = i + 1;
+        let n = args.next().unwrap_or(0);
+        if hex {
+            write!(f, "{n:#0width$x}")?;
+        } else {
+            write!(f, "{n:0width$}")?;
+        }
+    }
+    f.write_str(template.get(start..).unwrap_or(""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +121,27 @@ mod tests {
         for s in ["a\nb\r\t\0", "\u{1b}[31m", "\u{7f}", "\u{85}x", "é\u{9b}"] {
             assert_eq!(format!("{}", Quoted(s)), format!("{s:?}"));
         }
+    }
+
+    struct T<'a>(&'a str, &'a [u64]);
+    impl fmt::Display for T<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_template(f, self.0, self.1)
+        }
+    }
+
+    #[test]
+    fn templates_format_as_write_does() {
+        let n = 0x1a2u64;
+        assert_eq!(format!("{}", T("no marks", &[])), "no marks");
+        assert_eq!(format!("{}", T("\x01", &[n])), format!("{n}"));
+        assert_eq!(format!("{}", T("v\x01.\x02!", &[2, 6])), "v2.06!");
+        assert_eq!(format!("{}", T("a \x03 b", &[n])), format!("a {n:#x} b"));
+        assert_eq!(format!("{}", T("\x04", &[5])), format!("{:#04x}", 5));
+        assert_eq!(format!("{}", T("\x05", &[n])), format!("{n:#010x}"));
+        assert_eq!(format!("{}", T("\x06", &[n])), format!("{n:#06x}"));
+        assert_eq!(format!("{}", T("\x03", &[u64::MAX])), format!("{:#x}", u64::MAX));
+        assert_eq!(format!("{}", T("é \x01 ü \x01", &[1])), "é 1 ü 0");
     }
 
     #[test]
