@@ -18,29 +18,38 @@ pub struct Quoted<'a>(pub &'a str);
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("\"")?;
-        let mut rest = self.0;
-        // Unescaped runs go out in one piece, escapes one by one.
-        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
-            let Some((run, tail)) = rest.split_at_checked(i) else { break };
-            f.write_str(run)?;
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
-                '\0' => f.write_str("\\0")?,
-                c => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+        let (s, b) = (self.0, self.0.as_bytes());
+        // Unescaped runs go out in one piece, escapes one by one. Byte by
+        // byte: every character to escape is ASCII or a C1 control, whose
+        // UTF-8 is 0xC2 then the code point itself (0x80..=0x9F), so each
+        // run ends on a character boundary.
+        let (mut start, mut i) = (0, 0);
+        while let Some(&c) = b.get(i) {
+            let (len, code) = match (c, b.get(i + 1)) {
+                (b'"' | b'\\' | 0..=0x1f | 0x7f, _) => (1, Some(c)),
+                (0xc2, Some(&c1 @ 0x80..=0x9f)) => (2, Some(c1)),
+                _ => (1, None),
+            };
+            let Some(code) = code else {
+                i += 1;
+                continue;
+            };
+            f.write_str(s.get(start..i).unwrap_or(""))?;
+            match code {
+                b'"' => f.write_str("\\\"")?,
+                b'\\' => f.write_str("\\\\")?,
+                b'\n' => f.write_str("\\n")?,
+                b'\r' => f.write_str("\\r")?,
+                b'\t' => f.write_str("\\t")?,
+                0 => f.write_str("\\0")?,
+                c => write!(f, "\\u{{{c:x}}}")?,
             }
-            rest = tail.get(c.len_utf8()..).unwrap_or("");
+            i += len;
+            start = i;
         }
-        f.write_str(rest)?;
+        f.write_str(s.get(start..).unwrap_or(""))?;
         f.write_str("\"")
     }
-}
-
-fn needs_escape(c: char) -> bool {
-    matches!(c, '"' | '\\') || c.is_control()
 }
 
 /// Writes `before`, `n` (as `{:#x}` when `hex`, else as `{}`), then
@@ -142,6 +151,19 @@ mod tests {
         assert_eq!(format!("{}", T("\x06", &[n])), format!("{n:#06x}"));
         assert_eq!(format!("{}", T("\x03", &[u64::MAX])), format!("{:#x}", u64::MAX));
         assert_eq!(format!("{}", T("é \x01 ü \x01", &[1])), "é 1 ü 0");
+    }
+
+    #[test]
+    fn every_control_and_only_controls_are_escaped() {
+        for c in (0u32..0x800).filter_map(char::from_u32) {
+            let s = alloc::format!("a{c}b");
+            let want = if c.is_control() || c == '"' || c == '\\' {
+                alloc::format!("{s:?}")
+            } else {
+                alloc::format!("\"{s}\"")
+            };
+            assert_eq!(format!("{}", Quoted(&s)), want, "U+{:04X}", u32::from(c));
+        }
     }
 
     #[test]
