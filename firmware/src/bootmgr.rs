@@ -106,10 +106,11 @@ impl Booter for Manager<'_> {
 }
 
 fn emit(line: &Line) {
-    match line.level {
-        Level::Error => log::error!("{}", line.text),
-        Level::Warn => log::warn!("{}", line.text),
-        Level::Info => log::info!("{}", line.text),
-        Level::Debug => log::debug!("{}", line.text),
-    }
+    let level = match line.level {
+        Level::Error => log::Level::Error,
+        Level::Warn => log::Level::Warn,
+        Level::Info => log::Level::Info,
+        Level::Debug => log::Level::Debug,
+    };
+    crate::console::log(level, format_args!("{}", line.text));
 }

@@ -80,6 +80,43 @@ macro_rules! println {
     }};
 }
 
+/// Logs `args` at `level` through the installed logger, as the `log`
+/// macros do, but without their per-call-site metadata (target, module
+/// path, file and line: about 60 bytes of code and data per site, and
+/// this logger prints none of them). The firmware's own lines use it
+/// through [`info!`](crate::info), [`warn!`](crate::warn) and
+/// [`error!`](crate::error); the level filters are the `log` macros'.
+#[inline(never)]
+pub fn log(level: log::Level, args: core::fmt::Arguments<'_>) {
+    if level <= log::STATIC_MAX_LEVEL && level <= log::max_level() {
+        write_line(level, &args);
+    }
+}
+
+/// `crate::info!` through [`log`](crate::console::log).
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)+) => {
+        $crate::console::log(log::Level::Info, format_args!($($arg)+))
+    };
+}
+
+/// `crate::warn!` through [`log`](crate::console::log).
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)+) => {
+        $crate::console::log(log::Level::Warn, format_args!($($arg)+))
+    };
+}
+
+/// `crate::error!` through [`log`](crate::console::log).
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)+) => {
+        $crate::console::log(log::Level::Error, format_args!($($arg)+))
+    };
+}
+
 struct Logger;
 
 impl log::Log for Logger {
@@ -88,29 +125,33 @@ impl log::Log for Logger {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let tag = match record.level() {
-            log::Level::Error => "ERROR",
-            log::Level::Warn => "WARN ",
-            log::Level::Info => "INFO ",
-            log::Level::Debug => "DEBUG",
-            log::Level::Trace => "TRACE",
-        };
-        // Format into one buffer so a line costs as few exits as possible.
-        let mut line = LineBuf::new();
-        let _ = write!(line, "[{tag}] {}", record.args());
-        line.push(b'\n');
-        if line.overflowed() {
-            // Longer than the buffer: stream it instead of cutting it.
-            let _ = writeln!(Writer::new(), "[{tag}] {}", record.args());
-        } else {
-            write_bytes(line.as_bytes());
+        if self.enabled(record.metadata()) {
+            write_line(record.level(), record.args());
         }
     }
 
     fn flush(&self) {}
+}
+
+/// Writes one log line: `[LEVEL] text`.
+fn write_line(level: log::Level, args: &core::fmt::Arguments<'_>) {
+    let tag = match level {
+        log::Level::Error => "ERROR",
+        log::Level::Warn => "WARN ",
+        log::Level::Info => "INFO ",
+        log::Level::Debug => "DEBUG",
+        log::Level::Trace => "TRACE",
+    };
+    // Format into one buffer so a line costs as few exits as possible.
+    let mut line = LineBuf::new();
+    let _ = write!(line, "[{tag}] {args}");
+    line.push(b'\n');
+    if line.overflowed() {
+        // Longer than the buffer: stream it instead of cutting it.
+        let _ = writeln!(Writer::new(), "[{tag}] {args}");
+    } else {
+        write_bytes(line.as_bytes());
+    }
 }
 
 static LOGGER: Logger = Logger;
@@ -131,7 +172,7 @@ pub fn init_logger(level: Option<&str>) {
     if let Some(l) =
         level.filter(|l| !matches!(*l, "off" | "error" | "warn" | "info" | "debug" | "trace"))
     {
-        log::warn!("unknown log level {}, using info", vmfw_bytes::Quoted(l));
+        crate::warn!("unknown log level {}, using info", vmfw_bytes::Quoted(l));
     }
 }
 

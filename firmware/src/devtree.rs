@@ -27,9 +27,9 @@ pub fn describe(platform: &Platform) -> Option<Machine<'static>> {
     if !crate::arch::HAS_DEVICE_TREE {
         return None;
     }
-    let fdt = Fdt::new(blob(platform)?).map_err(|e| log::warn!("device tree: {e}")).ok()?;
-    let m = vmfw_fdt::describe(&fdt).map_err(|e| log::warn!("device tree: {e}")).ok()?;
-    log::info!(
+    let fdt = Fdt::new(blob(platform)?).map_err(|e| crate::warn!("device tree: {e}")).ok()?;
+    let m = vmfw_fdt::describe(&fdt).map_err(|e| crate::warn!("device tree: {e}")).ok()?;
+    crate::info!(
         "device tree: {} PCI host bridge{}, {} virtio-mmio slot{}, console {}, RTC {}, PSCI {}",
         m.pci.len(),
         if m.pci.len() == 1 { "" } else { "s" },

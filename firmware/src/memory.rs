@@ -154,7 +154,7 @@ unsafe impl vmfw_virtio::Dma for FirmwareDma {
 
     unsafe fn free_pages(&mut self, addr: u64, pages: usize) {
         if with_map(|m| m.free(addr, pages as u64)).is_err() {
-            log::warn!("DMA free of {pages} pages at {addr:#x} refused by the memory map");
+            crate::warn!("DMA free of {pages} pages at {addr:#x} refused by the memory map");
         }
     }
 }
@@ -248,7 +248,7 @@ pub fn image_is_runtime() {
         let a = m.reserve(start, data - start, MemoryType::RuntimeServicesCode);
         let b = m.reserve(data, end - data, MemoryType::RuntimeServicesData);
         if a.is_err() || b.is_err() {
-            log::warn!("cannot mark the firmware image as runtime memory");
+            crate::warn!("cannot mark the firmware image as runtime memory");
         }
     });
 }
@@ -373,7 +373,7 @@ fn prepare(map: &mut MemoryMap) -> Result<u64, &'static str> {
     }
     let guard = &raw const __stack_guard as u64;
     if !paging::unmap_page(guard, &mut || alloc_table(map)) {
-        log::warn!("no stack guard page");
+        crate::warn!("no stack guard page");
     }
 
     let ram = map.total(MemoryType::Free);

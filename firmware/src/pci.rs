@@ -24,7 +24,7 @@ impl Access {
     /// windows (nothing to enumerate).
     pub fn new(acpi: Option<&vmfw_acpi::Tables>, from_dt: alloc::vec::Vec<Ecam>) -> Self {
         let windows = acpi.map(|t| t.mcfg(&memory::Phys)).transpose().unwrap_or_else(|e| {
-            log::warn!("ACPI MCFG: {e}; using PCI ports");
+            crate::warn!("ACPI MCFG: {e}; using PCI ports");
             None
         });
         let mut windows = windows.unwrap_or_default();
@@ -34,7 +34,7 @@ impl Access {
         windows.retain(|w| {
             let ok = memory::map_device(w.base, w.size());
             if !ok {
-                log::warn!("cannot map ECAM window at {:#x}", w.base);
+                crate::warn!("cannot map ECAM window at {:#x}", w.base);
             }
             ok
         });

@@ -292,7 +292,7 @@ pub fn handoff() {
         read: READ.load(Ordering::Relaxed),
         pages: crate::memory::pages_allocated(),
     };
-    log::info!("{report}");
+    crate::info!("{report}");
 }
 
 /// Each phase's duration from the entry reading and the phases' end

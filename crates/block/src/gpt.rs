@@ -94,21 +94,23 @@ pub enum GptFault {
 }
 
 impl core::fmt::Display for GptFault {
+    /// Through `vmfw_bytes::write_template` (`\x01` is `{}`).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            GptFault::HeaderOutsideDisk => f.write_str("header location beyond the disk"),
-            GptFault::NoSignature => f.write_str("no GPT signature"),
-            GptFault::BadHeaderSize(s) => write!(f, "bad header size {s}"),
-            GptFault::HeaderCrc => f.write_str("header CRC mismatch"),
-            GptFault::MyLbaMismatch(l) => write!(f, "header claims to be at LBA {l}"),
-            GptFault::BadUsableRange => f.write_str("bad usable LBA range"),
-            GptFault::BadEntrySize(s) => write!(f, "bad partition entry size {s}"),
-            GptFault::EntryArrayTooLarge => f.write_str("partition entry array too large"),
-            GptFault::EntryArrayOutsideDisk => f.write_str("partition entry array beyond the disk"),
-            GptFault::EntryArrayOverlap => f.write_str("partition entry array overlaps other data"),
-            GptFault::EntriesCrc => f.write_str("partition entry array CRC mismatch"),
-            GptFault::NoBackup => f.write_str("no backup header location"),
-        }
+        let (t, n): (&str, u64) = match *self {
+            GptFault::HeaderOutsideDisk => ("header location beyond the disk", 0),
+            GptFault::NoSignature => ("no GPT signature", 0),
+            GptFault::BadHeaderSize(s) => ("bad header size \x01", s.into()),
+            GptFault::HeaderCrc => ("header CRC mismatch", 0),
+            GptFault::MyLbaMismatch(l) => ("header claims to be at LBA \x01", l),
+            GptFault::BadUsableRange => ("bad usable LBA range", 0),
+            GptFault::BadEntrySize(s) => ("bad partition entry size \x01", s.into()),
+            GptFault::EntryArrayTooLarge => ("partition entry array too large", 0),
+            GptFault::EntryArrayOutsideDisk => ("partition entry array beyond the disk", 0),
+            GptFault::EntryArrayOverlap => ("partition entry array overlaps other data", 0),
+            GptFault::EntriesCrc => ("partition entry array CRC mismatch", 0),
+            GptFault::NoBackup => ("no backup header location", 0),
+        };
+        vmfw_bytes::write_template(f, t, &[n])
     }
 }
 

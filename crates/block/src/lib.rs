@@ -100,21 +100,23 @@ pub enum Error {
 }
 
 impl core::fmt::Display for Error {
+    /// Through `vmfw_bytes::write_template` (`\x01` is `{}`).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Error::OutOfRange => f.write_str("read beyond the end of the device"),
-            Error::UnalignedBuffer => f.write_str("buffer is not a whole number of blocks"),
-            Error::Device(s) => write!(f, "device reported status {s}"),
-            Error::NotResponding => f.write_str("device not responding"),
-            Error::ReadOnly => f.write_str("device is read-only"),
-            Error::UnsupportedBlockSize(s) => write!(f, "unsupported block size {s}"),
-            Error::OutOfMemory => f.write_str("out of memory"),
-            Error::NoPartitionTable => f.write_str("no partition table (no MBR, no GPT)"),
+        let (t, n): (&str, u64) = match *self {
+            Error::OutOfRange => ("read beyond the end of the device", 0),
+            Error::UnalignedBuffer => ("buffer is not a whole number of blocks", 0),
+            Error::Device(s) => ("device reported status \x01", s.into()),
+            Error::NotResponding => ("device not responding", 0),
+            Error::ReadOnly => ("device is read-only", 0),
+            Error::UnsupportedBlockSize(s) => ("unsupported block size \x01", s.into()),
+            Error::OutOfMemory => ("out of memory", 0),
+            Error::NoPartitionTable => ("no partition table (no MBR, no GPT)", 0),
             Error::BadGpt { primary, backup } => {
-                write!(f, "GPT unusable: primary: {primary}; backup: {backup}")
+                return write!(f, "GPT unusable: primary: {primary}; backup: {backup}");
             }
-            Error::InvalidGuid => f.write_str("malformed GUID string"),
-        }
+            Error::InvalidGuid => ("malformed GUID string", 0),
+        };
+        vmfw_bytes::write_template(f, t, &[n])
     }
 }
 

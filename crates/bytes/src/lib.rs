@@ -16,8 +16,8 @@
 //!   in-place sort, shared by every caller instead of `core`'s large
 //!   per-type sorts.
 //! * [`Quoted`], a string in quotes for log lines, escaped without
-//!   `core`'s Unicode tables, and [`write_number`], the shared path of
-//!   one-number error messages.
+//!   `core`'s Unicode tables, and [`write_number`] and [`write_template`],
+//!   the shared paths of the error messages.
 //! * [`upcase`], the upper case of a character for case-insensitive
 //!   names, from a table far smaller than `core`'s.
 //!
@@ -40,7 +40,7 @@ mod upcase;
 
 pub use crc::{crc32, Crc32};
 pub use guid::{Guid, ParseGuidError};
-pub use quoted::{write_number, Quoted};
+pub use quoted::{write_number, write_template, Quoted};
 pub use sort::{sort, sort_by, sort_by_key};
 pub use upcase::upcase;
 

@@ -18,29 +18,38 @@ pub struct Quoted<'a>(pub &'a str);
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("\"")?;
-        let mut rest = self.0;
-        // Unescaped runs go out in one piece, escapes one by one.
-        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
-            let Some((run, tail)) = rest.split_at_checked(i) else { break };
-            f.write_str(run)?;
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
-                '\0' => f.write_str("\\0")?,
-                c => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+        let (s, b) = (self.0, self.0.as_bytes());
+        // Unescaped runs go out in one piece, escapes one by one. Byte by
+        // byte: every character to escape is ASCII or a C1 control, whose
+        // UTF-8 is 0xC2 then the code point itself (0x80..=0x9F), so each
+        // run ends on a character boundary.
+        let (mut start, mut i) = (0, 0);
+        while let Some(&c) = b.get(i) {
+            let (len, code) = match (c, b.get(i + 1)) {
+                (b'"' | b'\\' | 0..=0x1f | 0x7f, _) => (1, Some(c)),
+                (0xc2, Some(&c1 @ 0x80..=0x9f)) => (2, Some(c1)),
+                _ => (1, None),
+            };
+            let Some(code) = code else {
+                i += 1;
+                continue;
+            };
+            f.write_str(s.get(start..i).unwrap_or(""))?;
+            match code {
+                b'"' => f.write_str("\\\"")?,
+                b'\\' => f.write_str("\\\\")?,
+                b'\n' => f.write_str("\\n")?,
+                b'\r' => f.write_str("\\r")?,
+                b'\t' => f.write_str("\\t")?,
+                0 => f.write_str("\\0")?,
+                c => write!(f, "\\u{{{c:x}}}")?,
             }
-            rest = tail.get(c.len_utf8()..).unwrap_or("");
+            i += len;
+            start = i;
         }
-        f.write_str(rest)?;
+        f.write_str(s.get(start..).unwrap_or(""))?;
         f.write_str("\"")
     }
-}
-
-fn needs_escape(c: char) -> bool {
-    matches!(c, '"' | '\\') || c.is_control()
 }
 
 /// Writes `before`, `n` (as `{:#x}` when `hex`, else as `{}`), then
@@ -63,6 +72,47 @@ pub fn write_number(
     f.write_str(after)
 }
 
+/// Writes `template` with each control character `\x01`..`\x06` in it
+/// replaced by the next of `args` (0 when they run out), formatted as:
+///
+/// | mark | as |
+/// |---|---|
+/// | `\x01` | `{}` |
+/// | `\x02` | `{:02}` |
+/// | `\x03` | `{:#x}` |
+/// | `\x04` | `{:#04x}` |
+/// | `\x05` | `{:#010x}` |
+/// | `\x06` | `{:#06x}` |
+///
+/// The error enums' messages go through it: each variant then costs its
+/// text and a call, where a `write!` costs its own argument tables and
+/// formatting call.
+pub fn write_template(f: &mut fmt::Formatter<'_>, template: &str, args: &[u64]) -> fmt::Result {
+    let mut args = args.iter().copied();
+    let mut start = 0;
+    for (i, b) in template.bytes().enumerate() {
+        let (hex, width) = match b {
+            1 => (false, 0),
+            2 => (false, 2),
+            3 => (true, 0),
+            4 => (true, 4),
+            5 => (true, 10),
+            6 => (true, 6),
+            _ => continue,
+        };
+        // The marks are ASCII, so both ends are character boundaries.
+        f.write_str(template.get(start..i).unwrap_or(""))?;
+        start = i + 1;
+        let n = args.next().unwrap_or(0);
+        if hex {
+            write!(f, "{n:#0width$x}")?;
+        } else {
+            write!(f, "{n:0width$}")?;
+        }
+    }
+    f.write_str(template.get(start..).unwrap_or(""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +129,40 @@ mod tests {
     fn controls_are_escaped_as_debug() {
         for s in ["a\nb\r\t\0", "\u{1b}[31m", "\u{7f}", "\u{85}x", "é\u{9b}"] {
             assert_eq!(format!("{}", Quoted(s)), format!("{s:?}"));
+        }
+    }
+
+    struct T<'a>(&'a str, &'a [u64]);
+    impl fmt::Display for T<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_template(f, self.0, self.1)
+        }
+    }
+
+    #[test]
+    fn templates_format_as_write_does() {
+        let n = 0x1a2u64;
+        assert_eq!(format!("{}", T("no marks", &[])), "no marks");
+        assert_eq!(format!("{}", T("\x01", &[n])), format!("{n}"));
+        assert_eq!(format!("{}", T("v\x01.\x02!", &[2, 6])), "v2.06!");
+        assert_eq!(format!("{}", T("a \x03 b", &[n])), format!("a {n:#x} b"));
+        assert_eq!(format!("{}", T("\x04", &[5])), format!("{:#04x}", 5));
+        assert_eq!(format!("{}", T("\x05", &[n])), format!("{n:#010x}"));
+        assert_eq!(format!("{}", T("\x06", &[n])), format!("{n:#06x}"));
+        assert_eq!(format!("{}", T("\x03", &[u64::MAX])), format!("{:#x}", u64::MAX));
+        assert_eq!(format!("{}", T("é \x01 ü \x01", &[1])), "é 1 ü 0");
+    }
+
+    #[test]
+    fn every_control_and_only_controls_are_escaped() {
+        for c in (0u32..0x800).filter_map(char::from_u32) {
+            let s = alloc::format!("a{c}b");
+            let want = if c.is_control() || c == '"' || c == '\\' {
+                alloc::format!("{s:?}")
+            } else {
+                alloc::format!("\"{s}\"")
+            };
+            assert_eq!(format!("{}", Quoted(&s)), want, "U+{:04X}", u32::from(c));
         }
     }
 

@@ -230,80 +230,90 @@ pub enum Error {
 }
 
 impl core::fmt::Display for Error {
+    /// One template per variant (`vmfw_bytes::write_template`: `\x01` is
+    /// `{}`, `\x02` `{:02}`, `\x03` `{:#x}`, `\x04` `{:#04x}`, `\x05`
+    /// `{:#010x}`, `\x06` `{:#06x}`).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
+        let (t, a, b): (&str, u64, u64) = match *self {
             Error::Truncated { needed, len } => {
-                write!(f, "kernel image truncated: needs {needed} bytes, has {len}")
+                ("kernel image truncated: needs \x01 bytes, has \x01", needed, len)
             }
-            Error::BadBootFlag(v) => write!(f, "not a Linux kernel (boot flag {v:#06x})"),
-            Error::NotABzImage => f.write_str("not a bzImage (no HdrS signature)"),
-            Error::ProtocolTooOld(v) => write!(
-                f,
-                "boot protocol {}.{:02} too old (need {}.{:02})",
-                v >> 8,
-                v & 0xff,
-                MIN_PROTOCOL >> 8,
-                MIN_PROTOCOL & 0xff
-            ),
-            Error::BadHeaderLength(j) => write!(f, "setup header too short (jump offset {j:#04x})"),
-            Error::NotLoadedHigh => f.write_str("zImage kernels are not supported"),
-            Error::Not64Bit => f.write_str("kernel has no 64-bit entry point"),
-            Error::BadAlignment(a) => write!(f, "kernel_alignment {a:#x} is not a power of two"),
-            Error::BadMinAlignment(m) => write!(f, "bad min_alignment 2^{m}"),
-            Error::BadPrefAddress(a) => write!(f, "bad pref_address {a:#x}"),
-            Error::BadInitSize => f.write_str("init_size is zero"),
+            Error::BadBootFlag(v) => ("not a Linux kernel (boot flag \x06)", v.into(), 0),
+            Error::NotABzImage => ("not a bzImage (no HdrS signature)", 0, 0),
+            Error::ProtocolTooOld(v) => {
+                let (v, min) = (u64::from(v), u64::from(MIN_PROTOCOL));
+                return vmfw_bytes::write_template(
+                    f,
+                    "boot protocol \x01.\x02 too old (need \x01.\x02)",
+                    &[v >> 8, v & 0xff, min >> 8, min & 0xff],
+                );
+            }
+            Error::BadHeaderLength(j) => ("setup header too short (jump offset \x04)", j.into(), 0),
+            Error::NotLoadedHigh => ("zImage kernels are not supported", 0, 0),
+            Error::Not64Bit => ("kernel has no 64-bit entry point", 0, 0),
+            Error::BadAlignment(a) => ("kernel_alignment \x03 is not a power of two", a.into(), 0),
+            Error::BadMinAlignment(m) => ("bad min_alignment 2^\x01", m.into(), 0),
+            Error::BadPrefAddress(a) => ("bad pref_address \x03", a, 0),
+            Error::BadInitSize => ("init_size is zero", 0, 0),
             Error::BadPayload { offset, length } => {
-                write!(f, "payload {offset:#x}+{length:#x} outside the kernel")
+                ("payload \x03+\x03 outside the kernel", offset.into(), length.into())
             }
             Error::KernelAddressTaken(a) => {
-                write!(f, "non-relocatable kernel's range at {a:#x} is not free")
+                ("non-relocatable kernel's range at \x03 is not free", a, 0)
             }
-            Error::NoRoomForKernel { size } => write!(f, "no room for the kernel ({size} bytes)"),
-            Error::EmptyInitrd => f.write_str("initrd is empty"),
-            Error::NoRoomForInitrd { size } => write!(f, "no room for the initrd ({size} bytes)"),
+            Error::NoRoomForKernel { size } => ("no room for the kernel (\x01 bytes)", size, 0),
+            Error::EmptyInitrd => ("initrd is empty", 0, 0),
+            Error::NoRoomForInitrd { size } => ("no room for the initrd (\x01 bytes)", size, 0),
             Error::NoRoomForParams { size } => {
-                write!(f, "no room for boot parameters ({size} bytes)")
+                ("no room for boot parameters (\x01 bytes)", size, 0)
             }
             Error::CmdlineTooLong { len, max } => {
-                write!(f, "command line is {len} bytes, kernel accepts {max}")
+                ("command line is \x01 bytes, kernel accepts \x01", len, max.into())
             }
-            Error::CmdlineTooHigh { last } => {
-                write!(f, "command line at {last:#x} is above 4 GiB")
-            }
+            Error::CmdlineTooHigh { last } => ("command line at \x03 is above 4 GiB", last, 0),
             Error::InitrdTooHigh { last, max } => {
-                write!(f, "initrd ends at {last:#x}, above the kernel's limit {max:#x}")
+                ("initrd ends at \x03, above the kernel's limit \x03", last, max)
             }
-            Error::TooManyE820Entries(n) => write!(f, "memory map needs {n} E820 entries"),
-            Error::Memory(e) => write!(f, "memory map: {e}"),
+            Error::TooManyE820Entries(n) => ("memory map needs \x01 E820 entries", n as u64, 0),
+            Error::Memory(e) => return write!(f, "memory map: {e}"),
+            // The arm64 kernel protocol's, only in that build.
             #[cfg(feature = "arm64")]
-            Error::NotArm64Image(m) => write!(f, "not an arm64 Image (magic {m:#010x})"),
+            Error::NotArm64Image(m) => return write!(f, "not an arm64 Image (magic {m:#010x})"),
             #[cfg(feature = "arm64")]
-            Error::BigEndianKernel => f.write_str("big-endian arm64 kernels are not supported"),
+            Error::BigEndianKernel => {
+                return f.write_str("big-endian arm64 kernels are not supported")
+            }
             #[cfg(feature = "arm64")]
             Error::ImageSizeTooSmall { image_size, file_len } => {
-                write!(f, "image_size {image_size:#x} is smaller than the file ({file_len:#x})")
+                return write!(
+                    f,
+                    "image_size {image_size:#x} is smaller than the file ({file_len:#x})"
+                )
             }
             #[cfg(feature = "arm64")]
-            Error::ImageSizeOverflow => f.write_str("arm64 Image size overflows"),
+            Error::ImageSizeOverflow => return f.write_str("arm64 Image size overflows"),
             #[cfg(feature = "arm64")]
-            Error::MisalignedBase(b) => write!(f, "kernel base {b:#x} is not 2 MiB aligned"),
+            Error::MisalignedBase(b) => {
+                return write!(f, "kernel base {b:#x} is not 2 MiB aligned")
+            }
             #[cfg(feature = "arm64")]
             Error::KernelAboveLimit { base, size, limit } => {
-                write!(f, "kernel at {base:#x}+{size:#x} would end above {limit:#x}")
+                return write!(f, "kernel at {base:#x}+{size:#x} would end above {limit:#x}")
             }
             #[cfg(feature = "arm64")]
             Error::CleanRangeWraps { start, len } => {
-                write!(f, "range {start:#x}+{len:#x} wraps the address space")
+                return write!(f, "range {start:#x}+{len:#x} wraps the address space")
             }
             #[cfg(feature = "arm64")]
             Error::TooManyCleanRanges => {
-                write!(f, "more than {} ranges to clean", arm64::MAX_CLEAN_RANGES)
+                return write!(f, "more than {} ranges to clean", arm64::MAX_CLEAN_RANGES)
             }
             #[cfg(feature = "arm64")]
-            Error::Gzip(e) => write!(f, "gzip: {e}"),
+            Error::Gzip(e) => return write!(f, "gzip: {e}"),
             #[cfg(feature = "arm64")]
-            Error::Zboot(e) => write!(f, "zboot: {e}"),
-        }
+            Error::Zboot(e) => return write!(f, "zboot: {e}"),
+        };
+        vmfw_bytes::write_template(f, t, &[a, b])
     }
 }
 

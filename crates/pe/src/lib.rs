@@ -202,97 +202,74 @@ pub enum Error {
     OutOfMemory,
 }
 
-use vmfw_bytes::write_number;
-
 impl core::fmt::Display for Error {
+    /// One template per variant (`vmfw_bytes::write_template`: `\x01` is
+    /// `{}`, `\x03` `{:#x}`, `\x05` `{:#010x}`, `\x06` `{:#06x}`).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match *self {
+        let (t, a, b): (&str, u64, u64) = match *self {
             Error::Truncated { needed, len } => {
-                write!(f, "PE file truncated: headers need {needed} bytes, file has {len}")
+                ("PE file truncated: headers need \x01 bytes, file has \x01", needed, len as u64)
             }
-            Error::BadDosSignature(v) => write!(f, "not a PE image (MS-DOS signature {v:#06x})"),
-            Error::BadPeSignature(v) => write!(f, "not a PE image (PE signature {v:#010x})"),
-            Error::UnsupportedMachine(m) => write!(f, "unsupported machine type {m:#06x}"),
+            Error::BadDosSignature(v) => ("not a PE image (MS-DOS signature \x06)", v.into(), 0),
+            Error::BadPeSignature(v) => ("not a PE image (PE signature \x05)", v.into(), 0),
+            Error::UnsupportedMachine(m) => ("unsupported machine type \x06", m.into(), 0),
             Error::TooManySections(n) => {
-                write!(f, "{n} sections (at most {MAX_SECTIONS} supported)")
+                ("\x01 sections (at most \x01 supported)", n.into(), MAX_SECTIONS as u64)
             }
             Error::OptionalHeaderTooSmall(n) => {
-                write_number(f, "optional header too small (", u64::from(n), false, " bytes)")
+                ("optional header too small (\x01 bytes)", n.into(), 0)
             }
-            Error::Pe32NotSupported => f.write_str("32-bit PE32 image, need PE32+"),
-            Error::BadOptionalMagic(m) => write!(f, "bad optional header magic {m:#06x}"),
-            Error::TooManyDataDirectories(n) => {
-                write_number(f, "", u64::from(n), false, " data directories (at most 16)")
-            }
-            Error::BadSectionAlignment(a) => {
-                write_number(f, "bad SectionAlignment ", u64::from(a), true, "")
-            }
-            Error::BadFileAlignment(a) => {
-                write_number(f, "bad FileAlignment ", u64::from(a), true, "")
-            }
-            Error::BadSizeOfImage(s) => write_number(f, "bad SizeOfImage ", u64::from(s), true, ""),
-            Error::BadSizeOfHeaders(s) => {
-                write_number(f, "bad SizeOfHeaders ", u64::from(s), true, "")
-            }
-            Error::ImageBaseWraps(b) => {
-                write_number(f, "ImageBase ", b, true, " + SizeOfImage wraps")
-            }
-            Error::UnsupportedSubsystem(s) => {
-                write_number(f, "subsystem ", u64::from(s), false, " is not an EFI image")
-            }
+            Error::Pe32NotSupported => ("32-bit PE32 image, need PE32+", 0, 0),
+            Error::BadOptionalMagic(m) => ("bad optional header magic \x06", m.into(), 0),
+            Error::TooManyDataDirectories(n) => ("\x01 data directories (at most 16)", n.into(), 0),
+            Error::BadSectionAlignment(a) => ("bad SectionAlignment \x03", a.into(), 0),
+            Error::BadFileAlignment(a) => ("bad FileAlignment \x03", a.into(), 0),
+            Error::BadSizeOfImage(s) => ("bad SizeOfImage \x03", s.into(), 0),
+            Error::BadSizeOfHeaders(s) => ("bad SizeOfHeaders \x03", s.into(), 0),
+            Error::ImageBaseWraps(b) => ("ImageBase \x03 + SizeOfImage wraps", b, 0),
+            Error::UnsupportedSubsystem(s) => ("subsystem \x01 is not an EFI image", s.into(), 0),
             Error::EntryPointOutsideSections(e) => {
-                write_number(f, "entry point ", u64::from(e), true, " is not inside a section")
+                ("entry point \x03 is not inside a section", e.into(), 0)
             }
             Error::RelocDirectoryOutsideImage { rva, size } => {
-                write!(f, "relocation directory {rva:#x}+{size:#x} outside the image")
+                ("relocation directory \x03+\x03 outside the image", rva.into(), size.into())
             }
             Error::SecurityDirectoryOutsideFile { offset, size } => {
-                write!(f, "certificate table {offset:#x}+{size:#x} outside the file")
+                ("certificate table \x03+\x03 outside the file", offset.into(), size.into())
             }
-            Error::SectionDataOutsideFile(i) => {
-                write_number(f, "section ", u64::from(i), false, " data outside the file")
-            }
-            Error::SectionOutsideImage(i) => {
-                write_number(f, "section ", u64::from(i), false, " outside SizeOfImage")
-            }
-            Error::SectionReadFailed(i) => {
-                write_number(f, "section ", u64::from(i), false, " could not be read")
-            }
-            Error::SectionOverlapsHeaders(i) => {
-                write_number(f, "section ", u64::from(i), false, " overlaps the headers")
-            }
-            Error::SectionsOverlap(a, b) => write!(f, "sections {a} and {b} overlap"),
+            Error::SectionDataOutsideFile(i) => ("section \x01 data outside the file", i.into(), 0),
+            Error::SectionOutsideImage(i) => ("section \x01 outside SizeOfImage", i.into(), 0),
+            Error::SectionReadFailed(i) => ("section \x01 could not be read", i.into(), 0),
+            Error::SectionOverlapsHeaders(i) => ("section \x01 overlaps the headers", i.into(), 0),
+            Error::SectionsOverlap(a, b) => ("sections \x01 and \x01 overlap", a.into(), b.into()),
             Error::FileMismatch { expected, got } => {
-                write!(f, "file is {got} bytes, was {expected} when parsed")
+                ("file is \x01 bytes, was \x01 when parsed", got as u64, expected as u64)
             }
             Error::BadDestinationSize { expected, got } => {
-                write!(f, "load buffer is {got} bytes, image needs {expected}")
+                ("load buffer is \x01 bytes, image needs \x01", got as u64, expected.into())
             }
             Error::MisalignedLoadAddress { address, alignment } => {
-                write!(f, "load address {address:#x} not aligned to {alignment:#x}")
+                ("load address \x03 not aligned to \x03", address, alignment.into())
             }
-            Error::LoadAddressWraps(a) => {
-                write_number(f, "load address ", a, true, " + SizeOfImage wraps")
-            }
+            Error::LoadAddressWraps(a) => ("load address \x03 + SizeOfImage wraps", a, 0),
             Error::NotRelocatable { image_base } => {
-                write_number(f, "relocations stripped: must load at ", image_base, true, "")
+                ("relocations stripped: must load at \x03", image_base, 0)
             }
             Error::BadRelocBlock { offset, size } => {
-                write!(f, "bad relocation block at {offset:#x} (size {size:#x})")
+                ("bad relocation block at \x03 (size \x03)", offset.into(), size.into())
             }
             Error::UnsupportedRelocation { kind, rva } => {
-                write!(f, "unsupported relocation type {kind} at {rva:#x}")
+                ("unsupported relocation type \x01 at \x03", kind.into(), rva)
             }
-            Error::RelocationOutsideImage(rva) => {
-                write_number(f, "relocation at ", rva, true, " outside the image")
-            }
+            Error::RelocationOutsideImage(rva) => ("relocation at \x03 outside the image", rva, 0),
             Error::RelocationInHeaders(rva) => {
-                write_number(f, "relocation at ", rva, true, " inside the image headers")
+                ("relocation at \x03 inside the image headers", rva, 0)
             }
             Error::HighLowAbove4G(rva) => {
-                write_number(f, "32-bit relocation at ", rva, true, " in an image above 4 GiB")
+                ("32-bit relocation at \x03 in an image above 4 GiB", rva, 0)
             }
-            Error::OutOfMemory => f.write_str("out of memory"),
-        }
+            Error::OutOfMemory => ("out of memory", 0, 0),
+        };
+        vmfw_bytes::write_template(f, t, &[a, b])
     }
 }

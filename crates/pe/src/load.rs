@@ -146,6 +146,19 @@ impl PeImage {
         load_address: u64,
         mut read: impl FnMut(usize, &mut [u8]) -> bool,
     ) -> Result<(), Error> {
+        self.load_dyn(head, dest, load_address, &mut read)
+    }
+
+    /// [`PeImage::load_with`] with the reader behind a pointer: one copy
+    /// of the loader (1.6 KB in the firmware) for every kind of reader,
+    /// for one indirect call per section.
+    fn load_dyn(
+        &self,
+        head: &[u8],
+        dest: &mut [u8],
+        load_address: u64,
+        read: &mut dyn FnMut(usize, &mut [u8]) -> bool,
+    ) -> Result<(), Error> {
         let file = head;
         let size = self.size_of_image();
         if dest.len() as u64 != u64::from(size) {

@@ -62,15 +62,18 @@ pub enum Error {
 }
 
 impl core::fmt::Display for Error {
+    /// Through `vmfw_bytes::write_template` (`\x01` is `{}`, `\x03`
+    /// `{:#x}`).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Error::BadMagic(m) => write!(f, "bad PVH start info magic {m:#x}"),
-            Error::NoMemoryMap => f.write_str("PVH start info version 0 has no memory map"),
-            Error::TooManyEntries(n) => write!(f, "memory map has {n} entries"),
-            Error::MemoryMap(e) => write!(f, "memory map: {e}"),
-            Error::NoRam => f.write_str("memory map lists no RAM"),
-            Error::Unreadable(a) => write!(f, "cannot read VMM data at {a:#x}"),
-        }
+        let (t, n): (&str, u64) = match *self {
+            Error::BadMagic(m) => ("bad PVH start info magic \x03", m.into()),
+            Error::NoMemoryMap => ("PVH start info version 0 has no memory map", 0),
+            Error::TooManyEntries(n) => ("memory map has \x01 entries", n),
+            Error::MemoryMap(e) => return write!(f, "memory map: {e}"),
+            Error::NoRam => ("memory map lists no RAM", 0),
+            Error::Unreadable(a) => ("cannot read VMM data at \x03", a),
+        };
+        vmfw_bytes::write_template(f, t, &[n])
     }
 }
 

@@ -173,7 +173,7 @@ struct Limits {
     seg_max: u32,
 }
 
-fn read_limits<T: Transport + ?Sized>(t: &mut T, features: u64) -> Result<Limits, Error> {
+fn read_limits<T: Transport>(t: &mut T, features: u64) -> Result<Limits, Error> {
     let capacity = t.read_config_u64(CFG_CAPACITY)?;
     let block_size = if features & F_BLK_SIZE != 0 {
         let b = t.read_config_u32(CFG_BLK_SIZE)?;

@@ -165,93 +165,72 @@ pub enum Error {
     ReinitRefused,
 }
 
-use vmfw_bytes::write_number;
-
 impl core::fmt::Display for Error {
+    /// One template per variant (`vmfw_bytes::write_template`: `\x01` is
+    /// `{}`, `\x03` `{:#x}`).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Error::BadMagic(m) => {
-                write_number(f, "virtio-mmio: bad magic ", u64::from(*m), true, "")
-            }
+        let (t, a, b): (&str, u64, u64) = match *self {
+            Error::BadMagic(m) => ("virtio-mmio: bad magic \x03", u64::from(m), 0),
             Error::UnsupportedMmioVersion(v) => {
-                write_number(f, "virtio-mmio: unsupported version ", u64::from(*v), false, "")
+                ("virtio-mmio: unsupported version \x01", u64::from(v), 0)
             }
-            Error::NoDevice => f.write_str("virtio-mmio: no device behind the window"),
+            Error::NoDevice => ("virtio-mmio: no device behind the window", 0, 0),
             Error::WrongDeviceType { expected, found } => {
-                write!(f, "virtio: device type {found}, expected {expected}")
+                ("virtio: device type \x01, expected \x01", found.into(), expected.into())
             }
             Error::UnsupportedPciDevice { vendor, device } => {
-                write!(f, "virtio-pci: unsupported device {vendor:04x}:{device:04x}")
+                return write!(f, "virtio-pci: unsupported device {vendor:04x}:{device:04x}");
             }
             Error::PciHeaderType(t) => {
-                write_number(f, "virtio-pci: header type ", u64::from(*t), true, " has no BARs")
+                ("virtio-pci: header type \x03 has no BARs", u64::from(t), 0)
             }
             Error::PciCapabilityLoop(o) => {
-                write_number(f, "virtio-pci: capability list loops at ", u64::from(*o), true, "")
+                ("virtio-pci: capability list loops at \x03", u64::from(o), 0)
             }
             Error::PciCapabilityOutOfRange(o) => {
-                write_number(f, "virtio-pci: capability at ", u64::from(*o), true, " out of range")
+                ("virtio-pci: capability at \x03 out of range", u64::from(o), 0)
             }
-            Error::PciCapabilityMissing(t) => write_number(
-                f,
-                "virtio-pci: capability cfg_type ",
-                u64::from(*t),
-                false,
-                " missing",
-            ),
-            Error::PciBarUnusable(b) => {
-                write_number(f, "virtio-pci: BAR", u64::from(*b), false, " unusable")
+            Error::PciCapabilityMissing(t) => {
+                ("virtio-pci: capability cfg_type \x01 missing", u64::from(t), 0)
             }
-            Error::PciRegionOutOfRange => f.write_str("virtio-pci: region outside its BAR"),
-            Error::MapFailed => f.write_str("virtio: register region could not be mapped"),
-            Error::MissingFeatures(m) => {
-                write_number(f, "virtio: device lacks features ", *m, true, "")
-            }
-            Error::FeaturesRejected => f.write_str("virtio: device refused FEATURES_OK"),
-            Error::DeviceFailed(s) => {
-                write_number(f, "virtio: device failed (status ", u64::from(*s), true, ")")
-            }
-            Error::QueueUnavailable(q) => {
-                write_number(f, "virtio: queue ", u64::from(*q), false, " unavailable")
-            }
-            Error::QueueTooSmall(n) => {
-                write_number(f, "virtio: queue of ", u64::from(*n), false, " entries too small")
-            }
+            Error::PciBarUnusable(b) => ("virtio-pci: BAR\x01 unusable", u64::from(b), 0),
+            Error::PciRegionOutOfRange => ("virtio-pci: region outside its BAR", 0, 0),
+            Error::MapFailed => ("virtio: register region could not be mapped", 0, 0),
+            Error::MissingFeatures(m) => ("virtio: device lacks features \x03", m, 0),
+            Error::FeaturesRejected => ("virtio: device refused FEATURES_OK", 0, 0),
+            Error::DeviceFailed(s) => ("virtio: device failed (status \x03)", u64::from(s), 0),
+            Error::QueueUnavailable(q) => ("virtio: queue \x01 unavailable", u64::from(q), 0),
+            Error::QueueTooSmall(n) => ("virtio: queue of \x01 entries too small", u64::from(n), 0),
             Error::AddressNotRepresentable(a) => {
-                write_number(f, "virtio: address ", *a, true, " cannot be given to the device")
+                ("virtio: address \x03 cannot be given to the device", a, 0)
             }
-            Error::DmaAllocFailed => f.write_str("virtio: DMA allocation failed"),
+            Error::DmaAllocFailed => ("virtio: DMA allocation failed", 0, 0),
             Error::ConfigOutOfRange(o) => {
-                write_number(f, "virtio: config offset ", u64::from(*o), true, " out of range")
+                ("virtio: config offset \x03 out of range", u64::from(o), 0)
             }
-            Error::ConfigUnstable => f.write_str("virtio: device config never settled"),
-            Error::InvalidBlockSize(b) => {
-                write_number(f, "virtio-blk: invalid block size ", u64::from(*b), false, "")
-            }
-            Error::DeviceLimits => f.write_str("virtio-blk: segment limits below one block"),
-            Error::NotResponding => f.write_str("virtio: device not responding"),
-            Error::QueueFull => f.write_str("virtio: queue full"),
-            Error::BadUsedRing { id } => {
-                write_number(f, "virtio: bad used ring entry ", u64::from(*id), false, "")
-            }
-            Error::IoError { sector } => {
-                write_number(f, "virtio-blk: I/O error at sector ", *sector, false, "")
-            }
+            Error::ConfigUnstable => ("virtio: device config never settled", 0, 0),
+            Error::InvalidBlockSize(b) => ("virtio-blk: invalid block size \x01", u64::from(b), 0),
+            Error::DeviceLimits => ("virtio-blk: segment limits below one block", 0, 0),
+            Error::NotResponding => ("virtio: device not responding", 0, 0),
+            Error::QueueFull => ("virtio: queue full", 0, 0),
+            Error::BadUsedRing { id } => ("virtio: bad used ring entry \x01", u64::from(id), 0),
+            Error::IoError { sector } => ("virtio-blk: I/O error at sector \x01", sector, 0),
             Error::Unsupported { sector } => {
-                write_number(f, "virtio-blk: request unsupported at sector ", *sector, false, "")
+                ("virtio-blk: request unsupported at sector \x01", sector, 0)
             }
             Error::BadStatus { status, sector } => {
-                write!(f, "virtio-blk: status {status:#x} at sector {sector}")
+                ("virtio-blk: status \x03 at sector \x01", status.into(), sector)
             }
-            Error::ReadOnly => f.write_str("virtio-blk: device is read-only"),
-            Error::OutOfRange => f.write_str("virtio-blk: range beyond the end of the device"),
-            Error::UnalignedBuffer => f.write_str("virtio-blk: buffer not whole blocks"),
-            Error::Stopped => f.write_str("virtio: driver stopped"),
-            Error::ResetRefused => f.write_str("virtio: the device refused the reset"),
+            Error::ReadOnly => ("virtio-blk: device is read-only", 0, 0),
+            Error::OutOfRange => ("virtio-blk: range beyond the end of the device", 0, 0),
+            Error::UnalignedBuffer => ("virtio-blk: buffer not whole blocks", 0, 0),
+            Error::Stopped => ("virtio: driver stopped", 0, 0),
+            Error::ResetRefused => ("virtio: the device refused the reset", 0, 0),
             Error::ReinitRefused => {
-                f.write_str("virtio: the device cannot be initialised again after its reset")
+                ("virtio: the device cannot be initialised again after its reset", 0, 0)
             }
-        }
+        };
+        vmfw_bytes::write_template(f, t, &[a, b])
     }
 }
 

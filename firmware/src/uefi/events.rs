@@ -26,7 +26,7 @@ pub fn poll() {
         b.watchdog
     });
     if wd.is_some_and(time::passed) {
-        log::error!("UEFI watchdog timer expired; resetting");
+        crate::error!("UEFI watchdog timer expired; resetting");
         crate::power::reset();
     }
     super::console::poll_input();

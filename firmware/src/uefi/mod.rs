@@ -60,7 +60,7 @@ pub struct Env {
 pub fn init(disks: &mut [BootDisk], rsdp: Option<u64>, fdt: Option<u64>) -> Option<Env> {
     let t0 = crate::time::now_ns();
     if !crate::memory::init_runtime_heap() {
-        log::error!("UEFI: no memory for the runtime heap");
+        crate::error!("UEFI: no memory for the runtime heap");
         return None;
     }
     crate::memory::image_is_runtime();
@@ -99,7 +99,7 @@ pub fn init(disks: &mut [BootDisk], rsdp: Option<u64>, fdt: Option<u64>) -> Opti
             Some(env)
         }
         Err(e) => {
-            log::error!("UEFI: cannot set up the environment: {e}");
+            crate::error!("UEFI: cannot set up the environment: {e}");
             None
         }
     }
@@ -116,7 +116,7 @@ fn install(disks: &mut [BootDisk], rsdp: Option<u64>, fdt: Option<u64>) -> Resul
         if crate::memory::with_map(|m| m.reserve(base, len, vmfw_memmap::MemoryType::RuntimeMmio))
             .is_err()
         {
-            log::warn!("cannot describe the RTC to the OS: runtime time services will fault");
+            crate::warn!("cannot describe the RTC to the OS: runtime time services will fault");
         }
     }
     rng::install();
@@ -146,7 +146,7 @@ impl Env {
             Some(Ok(o)) if !o.is_bootable() => Attempt::Absent("not active".into()),
             Some(Ok(o)) => match self.expand(&o.file_path) {
                 Ok(path) => {
-                    log::info!("{name} ({}):", o.description);
+                    crate::info!("{name} ({}):", o.description);
                     Attempt::Failed(self.boot_path(&path, Some(n), o.optional_data))
                 }
                 Err(e) => Attempt::Failed(format!("{e}")),
@@ -255,7 +255,7 @@ impl Env {
             let _ = runtime::set_global("BootCurrent", BS_RT, &n.to_le_bytes());
         }
         let text = vmfw_efi::devpath::path_to_text(path).unwrap_or_default();
-        log::info!("starting {text} (UEFI)");
+        crate::info!("starting {text} (UEFI)");
         // The boot manager's 5-minute watchdog (UEFI §3.1.2).
         events::set_watchdog(300);
         events::signal_group(&vmfw_efi::events::EVENT_GROUP_READY_TO_BOOT);

@@ -35,7 +35,7 @@ pub fn install() {
     }
     let r = BOOT.with(|b| b.db.install_protocol_interface(None, guid::RNG, RNG.addr()));
     if let Err(e) = r {
-        log::warn!("cannot install the RNG protocol: {e}");
+        crate::warn!("cannot install the RNG protocol: {e}");
     }
 }
 

@@ -320,7 +320,7 @@ unsafe extern "efiapi" fn exit_boot_services(image: RawHandle, key: usize) -> Ef
     // the address-change notifications that can live on at runtime.
     let va = exit_boot_services_events();
     DISKS.with(|d| d.iter().for_each(crate::disks::BootDisk::quiesce));
-    log::info!("ExitBootServices: the OS owns the machine now");
+    crate::info!("ExitBootServices: the OS owns the machine now");
     crate::progress::handoff();
     log::set_max_level(log::LevelFilter::Off);
     memory::switch_to_runtime_heap();

@@ -68,7 +68,11 @@ pub struct QueueLayout {
 /// device.
 ///
 /// Implementations only move values to and from registers; the sequencing
-/// (reset, negotiation, DRIVER_OK) lives in the provided methods.
+/// (reset, negotiation, DRIVER_OK) lives in the provided methods. Those
+/// are for sized transports only (`Self: Sized`), which keeps them out of
+/// `dyn Transport` vtables: a firmware that boxes its transports (one
+/// block driver for all of them) would otherwise carry a copy of each per
+/// transport type that nothing calls.
 pub trait Transport {
     /// The virtio device type (§5: 2 = block).
     fn device_type(&mut self) -> u32;
@@ -124,7 +128,10 @@ pub trait Transport {
 
     /// Reads a 64-bit configuration field as two 32-bit halves, retrying
     /// while the configuration generation changes (§2.5.1, §4.2.2.2).
-    fn read_config_u64(&mut self, offset: u32) -> Result<u64, Error> {
+    fn read_config_u64(&mut self, offset: u32) -> Result<u64, Error>
+    where
+        Self: Sized,
+    {
         let hi_offset = offset.checked_add(4).ok_or(Error::ConfigOutOfRange(offset))?;
         for _ in 0..CONFIG_READ_ATTEMPTS {
             let before = self.config_generation();
@@ -147,7 +154,10 @@ pub trait Transport {
     /// A device that still shows FAILED after a few reads did not take the
     /// reset at all ([`Error::ResetRefused`]); one that shows anything else
     /// may just be slow ([`Error::NotResponding`] at the spin limit).
-    fn reset(&mut self, spin_limit: u32) -> Result<(), Error> {
+    fn reset(&mut self, spin_limit: u32) -> Result<(), Error>
+    where
+        Self: Sized,
+    {
         /// Reads after which FAILED still showing means a refusal: a device
         /// resets at the write in every VMM seen, and each read is a VM
         /// exit (Firecracker 1.16 took seconds over the whole spin limit).
@@ -177,7 +187,10 @@ pub trait Transport {
     /// device without performing it and then refuse every status change
     /// ([`Error::ReinitRefused`]); better to say so than to let the OS
     /// fail to find its disk without a word. Costs three register accesses.
-    fn check_reinit(&mut self, spin_limit: u32) -> Result<(), Error> {
+    fn check_reinit(&mut self, spin_limit: u32) -> Result<(), Error>
+    where
+        Self: Sized,
+    {
         self.set_status(status::ACKNOWLEDGE);
         let took = self.status() == status::ACKNOWLEDGE;
         self.reset(spin_limit)?;
@@ -189,7 +202,10 @@ pub trait Transport {
     }
 
     /// Marks the device FAILED (§3.1.1): the driver gives up on it.
-    fn fail(&mut self) {
+    fn fail(&mut self)
+    where
+        Self: Sized,
+    {
         let s = self.status();
         self.set_status(s | status::FAILED);
     }
@@ -202,7 +218,10 @@ pub trait Transport {
     /// features without which the driver cannot work. Returns the
     /// negotiated features. On a refused negotiation the device is marked
     /// FAILED.
-    fn negotiate(&mut self, supported: u64, required: u64, spin_limit: u32) -> Result<u64, Error> {
+    fn negotiate(&mut self, supported: u64, required: u64, spin_limit: u32) -> Result<u64, Error>
+    where
+        Self: Sized,
+    {
         self.reset(spin_limit)?;
         self.set_status(status::ACKNOWLEDGE);
         self.set_status(status::ACKNOWLEDGE | status::DRIVER);
@@ -235,7 +254,10 @@ pub trait Transport {
 
     /// Step 8 of initialisation: sets DRIVER_OK and checks that the device
     /// accepted it.
-    fn driver_ok(&mut self) -> Result<(), Error> {
+    fn driver_ok(&mut self) -> Result<(), Error>
+    where
+        Self: Sized,
+    {
         let s = self.status();
         self.set_status(s | status::DRIVER_OK);
         let s = self.status();

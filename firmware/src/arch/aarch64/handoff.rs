@@ -84,7 +84,7 @@ pub unsafe fn linux64(entry: u64, fdt: u64, loaded: &[(u64, u64)]) -> ! {
         }
         // Only more ranges than the plan holds (a firmware bug): clean
         // nothing rather than part, and say so while there is a console.
-        Err(e) => log::error!("cache clean before the handoff: {e}"),
+        Err(e) => crate::error!("cache clean before the handoff: {e}"),
     }
     // SAFETY: forwarded from the caller; the ranges are clean.
     unsafe { vmfw_linux_handoff(entry, fdt) }

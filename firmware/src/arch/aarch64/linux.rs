@@ -193,7 +193,7 @@ pub fn prepare(
     progress::post(Code::NativeInitrd);
     progress::mark(Phase::Files);
 
-    log::info!("kernel command line: {}", vmfw_bytes::Quoted(cmdline));
+    crate::info!("kernel command line: {}", vmfw_bytes::Quoted(cmdline));
     // The device tree: the VMM's, with /chosen set for this boot.
     let blob = crate::devtree::blob(platform).ok_or(native::Error::NoMemory("device tree"))?;
     let fdt = vmfw_fdt::Fdt::new(blob).map_err(|e| protocol("", ProtocolError::DeviceTree(e)))?;

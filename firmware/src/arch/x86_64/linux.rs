@@ -65,7 +65,7 @@ pub fn prepare(
     progress::post(Code::NativeInitrd);
     progress::mark(Phase::Files);
 
-    log::info!("kernel command line: {}", Quoted(cmdline));
+    crate::info!("kernel command line: {}", Quoted(cmdline));
     let params = memory::with_map(|m| vmfw_linux::load_params_plan(&hdr, cmdline.len() as u64, m))
         .map_err(Error::CommandLine)?;
     taken.add(params.zero_page, params.size);
