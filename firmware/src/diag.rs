@@ -21,7 +21,7 @@ pub fn diagnostics(disks: &mut [BootDisk], hash: Option<&str>, bench: Option<&st
         // The first ESP of each disk.
         let Some(v) = d.volumes.iter_mut().find(|v| v.esp) else { continue };
         let fs = &mut v.fs;
-        log::info!("disk{i}: ESP #{} is {:?}", v.partition, fs.fat_type());
+        crate::info!("disk{i}: ESP #{} is {:?}", v.partition, fs.fat_type());
         if let Some(path) = hash {
             hash_file(i, fs, path);
         }

@@ -94,16 +94,16 @@ impl BootDisk {
     pub fn open(index: usize, mut disk: Disk) -> BootDisk {
         let table = match read_partition_table(&mut disk) {
             Ok(t) => {
-                log::info!("disk{index}: {}", describe(&t, disk.block_size()));
+                crate::info!("disk{index}: {}", describe(&t, disk.block_size()));
                 Some(t)
             }
             // A blank disk: the error says all there is to say.
             Err(e @ vmfw_block::Error::NoPartitionTable) => {
-                log::info!("disk{index}: {e}");
+                crate::info!("disk{index}: {e}");
                 None
             }
             Err(e) => {
-                log::info!("disk{index}: no partition table ({e})");
+                crate::info!("disk{index}: no partition table ({e})");
                 None
             }
         };
@@ -126,7 +126,7 @@ impl BootDisk {
             match FileSystem::mount(part) {
                 Ok(fs) => self.volumes.push(Volume { partition: p.number, esp: p.is_esp(), fs }),
                 Err(e) if p.is_esp() => {
-                    log::warn!("disk{}: ESP #{}: not FAT: {e}", self.index, p.number)
+                    crate::warn!("disk{}: ESP #{}: not FAT: {e}", self.index, p.number)
                 }
                 Err(_) => {}
             }

@@ -83,7 +83,7 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     let acpi = platform.rsdp.and_then(|rsdp| match vmfw_acpi::Tables::new(&memory::Phys, rsdp) {
         Ok(t) => Some(t),
         Err(e) => {
-            log::warn!("ACPI: {e}");
+            crate::warn!("ACPI: {e}");
             None
         }
     });
@@ -96,7 +96,7 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         Some("fault") => debug_fault(),
         Some("panic") => panic!("panic requested with vmfw.debug=panic"),
         Some("stack-overflow") => {
-            log::warn!("vmfw.debug=stack-overflow: recursing without bound");
+            crate::warn!("vmfw.debug=stack-overflow: recursing without bound");
             let depth = recurse(0);
             power::fatal(if depth == 0 { "recursion returned" } else { "recursion ended" })
         }
@@ -117,7 +117,7 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         .map(|(i, d)| {
             use vmfw_block::BlockIo;
             let bytes = d.num_blocks().saturating_mul(u64::from(d.block_size()));
-            log::info!(
+            crate::info!(
                 "disk{i}: virtio-blk {}, {} MiB ({} x {} B){}",
                 d.location,
                 bytes >> 20,
@@ -142,7 +142,7 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     #[cfg(not(feature = "diagnostics"))]
     for option in ["vmfw.hash", "vmfw.bench"] {
         if platform.cmdline.value(option).is_some() {
-            log::warn!(
+            crate::warn!(
                 "{option}= needs the diagnostic build (target/vmfw-x86_64-diag.elf); ignored"
             );
         }
@@ -164,18 +164,18 @@ fn door_name(door: Door) -> &'static str {
 
 fn log_platform(p: &Platform, heap: u64) {
     let (start, end) = memory::image_range();
-    log::info!(
+    crate::info!(
         "command line: {}{}",
         vmfw_bytes::Quoted(p.cmdline.as_str()),
         if p.cmdline.truncated() { " (truncated)" } else { "" }
     );
-    log::info!("memory map:");
+    crate::info!("memory map:");
     let map = memory::with_map(|m| m.clone());
     for r in map.regions() {
-        log::info!("  {:#014x}-{:#014x} {:>8} KiB {:?}", r.start, r.end - 1, r.len() >> 10, r.ty);
+        crate::info!("  {:#014x}-{:#014x} {:>8} KiB {:?}", r.start, r.end - 1, r.len() >> 10, r.ty);
     }
     let mib = |b: u64| b >> 20;
-    log::info!(
+    crate::info!(
         "RAM {} MiB (top {:#x}), firmware {:#x}-{:#x}, heap {} MiB",
         mib(map.regions().iter().filter(|r| r.ty.is_ram()).map(|r| r.len()).sum()),
         map.ram_end(),
@@ -184,7 +184,7 @@ fn log_platform(p: &Platform, heap: u64) {
         mib(heap)
     );
     if map.total(MemoryType::Free) == 0 {
-        log::warn!("no free RAM left");
+        crate::warn!("no free RAM left");
     }
 }
 
@@ -198,14 +198,14 @@ fn init_power(acpi: Option<&vmfw_acpi::Tables>) {
             log::debug!("ACPI power control: {}", power::Described(&pc));
             power::set_acpi(pc);
         }
-        Err(e) => log::warn!("ACPI: {e}; power off by reset only"),
+        Err(e) => crate::warn!("ACPI: {e}; power off by reset only"),
     }
 }
 
 /// `vmfw.debug=fault`: touch an address that is never mapped, to show (and
 /// test) the exception report.
 fn debug_fault() -> ! {
-    log::warn!("vmfw.debug=fault: reading an unmapped address");
+    crate::warn!("vmfw.debug=fault: reading an unmapped address");
     let p = 0x7fff_dead_0000u64 as *const u64;
     // SAFETY: not safe on purpose: the address is unmapped and the read
     // faults; the exception handler reports it and powers off.

@@ -177,7 +177,7 @@ fn load_menu(disk: usize, fs: &mut Fs) -> Option<(Menu, LoaderConf)> {
             // still yields the entries read before the damage: say so, and
             // go on with those.
             Err(e) => {
-                log::warn!(
+                crate::warn!(
                     "disk{disk}: /loader/entries: {e}; using the {} entr{} read before it",
                     names.len(),
                     if names.len() == 1 { "y" } else { "ies" }
@@ -190,12 +190,12 @@ fn load_menu(disk: usize, fs: &mut Fs) -> Option<(Menu, LoaderConf)> {
         Ok(text) => match LoaderConf::parse(&text) {
             Ok((conf, warnings)) => {
                 for w in warnings {
-                    log::warn!("disk{disk}: loader.conf: {w}");
+                    crate::warn!("disk{disk}: loader.conf: {w}");
                 }
                 conf
             }
             Err(e) => {
-                log::warn!("disk{disk}: loader.conf: {e}");
+                crate::warn!("disk{disk}: loader.conf: {e}");
                 LoaderConf::default()
             }
         },
@@ -209,16 +209,16 @@ fn load_menu(disk: usize, fs: &mut Fs) -> Option<(Menu, LoaderConf)> {
         match parsed {
             Ok((entry, warnings)) => {
                 for w in warnings {
-                    log::warn!("disk{disk}: {name}: {w}");
+                    crate::warn!("disk{disk}: {name}: {w}");
                 }
                 entries.push(entry);
             }
-            Err(e) => log::warn!("disk{disk}: {name}: {e}"),
+            Err(e) => crate::warn!("disk{disk}: {name}: {e}"),
         }
     }
     let menu = Menu::new(&conf, entries, crate::arch::BLS_ARCH);
     for x in menu.excluded() {
-        log::info!("disk{disk}: {x}");
+        crate::info!("disk{disk}: {x}");
     }
     Some((menu, conf))
 }
@@ -239,7 +239,7 @@ fn try_esp(
     let Some(default) = menu.default_entry() else {
         return Err(Attempt::Absent("no entry for this machine".into()));
     };
-    log::info!(
+    crate::info!(
         "disk{disk}: {} boot entr{}, default {}",
         menu.entries().len(),
         if menu.entries().len() == 1 { "y" } else { "ies" },
@@ -274,13 +274,13 @@ fn try_esp(
     for (n, entry) in order.into_iter().enumerate() {
         let edited = if n == 0 { first.as_ref().and_then(|(_, c)| c.clone()) } else { None };
         if edited.is_none() && entry.has_unexpanded_variables() {
-            log::info!(
+            crate::info!(
                 "disk{disk}: entry {}: options use $variables vmfw cannot expand; left to the UEFI path",
                 Quoted(entry.id())
             );
             continue;
         }
-        log::info!("disk{disk}: booting entry {} ({})", Quoted(entry.id()), title(entry));
+        crate::info!("disk{disk}: booting entry {} ({})", Quoted(entry.id()), title(entry));
         progress::post(Code::NativeEntry);
         match prepare(fs, entry, edited, platform) {
             Ok(p) => {
@@ -288,7 +288,10 @@ fn try_esp(
                 return Ok(p);
             }
             Err(e) => {
-                log::warn!("disk{disk}: entry {} failed: {e}; trying the next", Quoted(entry.id()))
+                crate::warn!(
+                    "disk{disk}: entry {} failed: {e}; trying the next",
+                    Quoted(entry.id())
+                )
             }
         }
     }
@@ -306,7 +309,7 @@ fn count_try(disk: usize, fs: &mut Fs, entry: &Entry) {
     let Some(new) = entry.counted_file_name() else { return };
     let old = entry.file_name();
     if !crate::disks::WRITES {
-        log::info!(
+        crate::info!(
             "disk{disk}: boot counting: {} not renamed (a build without disk writes)",
             Quoted(old)
         );
@@ -319,7 +322,7 @@ fn count_try(disk: usize, fs: &mut Fs, entry: &Entry) {
         .and_then(|()| fs.flush());
     match renamed {
         Ok(()) => {
-            log::info!("disk{disk}: boot counting: renamed {} to {}", Quoted(old), Quoted(&new))
+            crate::info!("disk{disk}: boot counting: renamed {} to {}", Quoted(old), Quoted(&new))
         }
         Err(e) => {
             let why: &dyn core::fmt::Display = if crate::storage::forced_read_only() {
@@ -327,7 +330,7 @@ fn count_try(disk: usize, fs: &mut Fs, entry: &Entry) {
             } else {
                 &e
             };
-            log::warn!(
+            crate::warn!(
                 "disk{disk}: boot counting: cannot rename {}: {why}; booting it anyway",
                 Quoted(old)
             )

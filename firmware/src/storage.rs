@@ -101,14 +101,14 @@ impl Disk {
             // not get it. Known on Firecracker up to 1.16 (see the README's
             // VMM notes).
             Err(e @ (vmfw_virtio::Error::ResetRefused | vmfw_virtio::Error::ReinitRefused)) => {
-                log::warn!(
+                crate::warn!(
                     "{}: {e}; the OS will not be able to use this disk (the VMM does not \
                      implement virtio-blk reset: Firecracker 1.16 and older; its main branch \
                      does)",
                     self.location
                 );
             }
-            Err(e) => log::warn!("{}: reset failed: {e}", self.location),
+            Err(e) => crate::warn!("{}: reset failed: {e}", self.location),
         }
     }
 }
@@ -185,13 +185,15 @@ pub fn discover(
         None => usize::MAX,
         Some(Ok(n)) => n,
         Some(Err(_)) => {
-            log::warn!("vmfw.disks= wants a number of disks; using every disk");
+            crate::warn!("vmfw.disks= wants a number of disks; using every disk");
             usize::MAX
         }
     };
     if platform.cmdline.has("vmfw.readonly") {
         READ_ONLY.store(true, Ordering::Relaxed);
-        log::info!("vmfw.readonly: vmfw writes nothing to any disk, nor lets UEFI programs write");
+        crate::info!(
+            "vmfw.readonly: vmfw writes nothing to any disk, nor lets UEFI programs write"
+        );
     }
     let mut disks = Disks { found: Vec::new(), limit };
     // `pci=off` is the VMM saying there is no PCI bus (Firecracker without
@@ -235,10 +237,10 @@ fn discover_pci(
             if let Err(e) = vmfw_pci::memory_bars(&mut access, f.bdf, &mut windows) {
                 match e {
                     vmfw_pci::Error::NotADevice => {
-                        log::warn!("{location}: BARs: not a type-0 function")
+                        crate::warn!("{location}: BARs: not a type-0 function")
                     }
                     vmfw_pci::Error::NoSpace { index, size } => {
-                        log::warn!("{location}: BARs: no room for BAR {index} ({size:#x} bytes)")
+                        crate::warn!("{location}: BARs: no room for BAR {index} ({size:#x} bytes)")
                     }
                 }
             }
@@ -255,7 +257,7 @@ fn discover_pci(
             });
             match transport {
                 Ok(t) => add(disks, location, |o| new_blk(AnyTransport(Box::new(t)), o)),
-                Err(e) => log::warn!("{location}: virtio-blk transport: {e}"),
+                Err(e) => crate::warn!("{location}: virtio-blk transport: {e}"),
             }
         }
     }
@@ -274,7 +276,7 @@ fn discover_mmio(
     for value in platform.cmdline.values("virtio_mmio.device") {
         match vmfw_platform::parse_virtio_mmio(value) {
             Ok(d) => windows.push((d.base, d.size)),
-            Err(e) => log::warn!("ignoring virtio_mmio.device={value}: {e:?}"),
+            Err(e) => crate::warn!("ignoring virtio_mmio.device={value}: {e:?}"),
         }
     }
     if let Some(t) = acpi {
@@ -295,7 +297,7 @@ fn discover_mmio(
     for (base, size) in windows {
         let location = Location::Mmio(base);
         if !memory::map_device(base, size) {
-            log::warn!("{location}: cannot map the window");
+            crate::warn!("{location}: cannot map the window");
             continue;
         }
         // SAFETY: the VMM declared a virtio-mmio register window here
@@ -384,7 +386,7 @@ fn add(
     init: impl FnOnce(BlkOptions) -> Result<Driver, vmfw_virtio::Error>,
 ) {
     if disks.found.len() >= disks.limit {
-        log::info!("{location}: virtio-blk left untouched (vmfw.disks={})", disks.limit);
+        crate::info!("{location}: virtio-blk left untouched (vmfw.disks={})", disks.limit);
         return;
     }
     // The driver times its waits for completions with the counter, so
@@ -392,7 +394,7 @@ fn add(
     let options = BlkOptions { clock: Some(crate::arch::counter), ..BlkOptions::default() };
     match init(options) {
         Ok(driver) => disks.found.push(Disk { location, driver }),
-        Err(e) => log::warn!("{location}: virtio-blk: {e}"),
+        Err(e) => crate::warn!("{location}: virtio-blk: {e}"),
     }
 }
 

@@ -106,7 +106,7 @@ pub fn install(disks: &mut [BootDisk]) -> Vec<Vec<(u32, Handle)>> {
             None => Err(Error::DeviceError),
         };
         let Ok(path) = path else {
-            log::warn!("disk{i}: cannot build its device path");
+            crate::warn!("disk{i}: cannot build its device path");
             out.push(Vec::new());
             continue;
         };
@@ -117,7 +117,7 @@ pub fn install(disks: &mut [BootDisk]) -> Vec<Vec<(u32, Handle)>> {
                 let pp = match devpath::partition(&path, p, t.mbr_signature.unwrap_or(0)) {
                     Ok(pp) => pp,
                     Err(e) => {
-                        log::warn!("disk{i}: partition {}: device path: {e}", p.number);
+                        crate::warn!("disk{i}: partition {}: device path: {e}", p.number);
                         continue;
                     }
                 };
@@ -184,7 +184,7 @@ fn read_into(dev: &Device, lba: u64, buf: &mut [u8]) -> Result<()> {
         })
         .unwrap_or(Err(vmfw_block::Error::NotResponding))
         .map_err(|e| {
-            log::warn!("BlockIo read at LBA {lba}: {e}");
+            crate::warn!("BlockIo read at LBA {lba}: {e}");
             Error::DeviceError
         })
 }
@@ -242,7 +242,7 @@ fn write_from(dev: &Device, lba: u64, data: &[u8]) -> Result<()> {
             v.fs.invalidate();
         }
         r.map_err(|e| {
-            log::warn!("disk{}: BlockIo write at LBA {lba}: {e}", d.index);
+            crate::warn!("disk{}: BlockIo write at LBA {lba}: {e}", d.index);
             Error::DeviceError
         })
     })
@@ -283,7 +283,7 @@ unsafe extern "efiapi" fn flush_blocks(this: *mut BlockIoProtocol) -> Efi {
             return Ok(());
         }
         d.disk.flush().map_err(|e| {
-            log::warn!("disk{}: BlockIo flush: {e}", d.index);
+            crate::warn!("disk{}: BlockIo flush: {e}", d.index);
             Error::DeviceError
         })
     }))
@@ -310,7 +310,7 @@ unsafe extern "efiapi" fn read_disk(
     let slice = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), size) };
     let mut view = PartView { dev };
     status(vmfw_block::read_bytes(&mut view, offset, slice).map_err(|e| {
-        log::warn!("DiskIo read at {offset:#x}: {e}");
+        crate::warn!("DiskIo read at {offset:#x}: {e}");
         Error::DeviceError
     }))
 }

@@ -84,7 +84,7 @@ pub fn install(h: Handle, disk: usize, partition: u32) {
         b.db.install_protocol_interface(Some(h), guid::SIMPLE_FILE_SYSTEM, sfs as *const _ as u64)
     });
     if let Err(e) = r {
-        log::warn!("cannot install the file system protocol: {e}");
+        crate::warn!("cannot install the file system protocol: {e}");
     }
 }
 
@@ -153,7 +153,7 @@ fn write_op<R>(
 ) -> Result<R> {
     with_volume(vol, |fs| {
         f(fs).map_err(|e| {
-            log::warn!("disk{} #{}: {what}: {e}", vol.disk, vol.partition);
+            crate::warn!("disk{} #{}: {what}: {e}", vol.disk, vol.partition);
             fat_err(e)
         })
     })
@@ -300,7 +300,7 @@ fn file_open_impl(
             r => return r.map_err(fat_err),
         }
         if attributes.contains(FileAttribute::DIRECTORY) {
-            log::warn!(
+            crate::warn!(
                 "disk{} #{}: {name}: vmfw does not create directories",
                 vol.disk,
                 vol.partition
@@ -315,7 +315,7 @@ fn file_open_impl(
         };
         let dir = fs.dir_of(&parent).map_err(fat_err)?;
         fs.create(dir, leaf).map(|file| file.entry().clone()).map_err(|e| {
-            log::warn!("disk{} #{}: create {name}: {e}", vol.disk, vol.partition);
+            crate::warn!("disk{} #{}: create {name}: {e}", vol.disk, vol.partition);
             fat_err(e)
         })
     })?;
@@ -618,7 +618,7 @@ fn file_set_info_impl(
     if rename {
         // Only a new name in the same directory: a path would be a move.
         if new_name.contains(['\\', '/']) {
-            log::warn!(
+            crate::warn!(
                 "disk{} #{}: {old_name}: moving a file is not supported",
                 vol.disk,
                 vol.partition

@@ -65,7 +65,7 @@ pub fn init(r: &mut Runtime) {
     let base = base();
     let ok = memory::with_map(|m| m.allocate_at(base, pages, MemoryType::RuntimeServicesData));
     if ok.is_err() {
-        log::warn!("variables: {base:#x} is not free RAM; non-volatile variables last one boot");
+        crate::warn!("variables: {base:#x} is not free RAM; non-volatile variables last one boot");
         return;
     }
     let (seq, records) = persist::newest(slot(0), slot(1)).unwrap_or_default();
@@ -80,9 +80,13 @@ fn restore(r: &mut Runtime, records: &[persist::Record], from: &str) {
     }
     let n = persist::restore(&mut r.vars, records);
     if n != records.len() {
-        log::warn!("variables: {} of {} saved variables refused", records.len() - n, records.len());
+        crate::warn!(
+            "variables: {} of {} saved variables refused",
+            records.len() - n,
+            records.len()
+        );
     }
-    log::info!("variables: {n} {from}");
+    crate::info!("variables: {n} {from}");
 }
 
 /// The newest slot a previous run left in RAM, read without claiming the
@@ -134,7 +138,7 @@ fn find_file(disks: &mut [BootDisk]) -> Option<(VarFile, Option<Saved>)> {
             let Ok(mut f) = v.fs.open_file(&entry) else { continue };
             let mut buf = alloc::vec![0u8; 2 * SLOT as usize];
             if !matches!(v.fs.read_at(&mut f, 0, &mut buf), Ok(n) if n == buf.len()) {
-                log::warn!("variables: disk{index} {FILE_SHOWN} cannot be read; not used");
+                crate::warn!("variables: disk{index} {FILE_SHOWN} cannot be read; not used");
                 continue;
             }
             let (a, b) = buf.split_at(SLOT as usize);
@@ -166,11 +170,11 @@ pub fn attach(disks: &mut [BootDisk]) {
                 None
             }
             _ if ram > 0 && writable => {
-                log::info!("variables: disk{disk} {FILE_SHOWN} brought up to date");
+                crate::info!("variables: disk{disk} {FILE_SHOWN} brought up to date");
                 save_ram(r)
             }
             _ => {
-                log::info!(
+                crate::info!(
                     "variables: kept in disk{disk} {FILE_SHOWN}{}",
                     if writable { "" } else { " (read-only disk: not updated)" }
                 );
@@ -234,7 +238,7 @@ fn write_file(disks: &mut [BootDisk], file: &VarFile, img: &Image) -> Written {
     let Some(d) = disks.iter_mut().find(|d| d.index == file.disk) else { return Written::Done };
     if vmfw_block::BlockIo::read_only(&d.disk) {
         if !file.warned {
-            log::warn!("variables: disk{} is read-only; {FILE_SHOWN} not updated", file.disk);
+            crate::warn!("variables: disk{} is read-only; {FILE_SHOWN} not updated", file.disk);
         }
         return Written::ReadOnly;
     }
@@ -246,7 +250,7 @@ fn write_file(disks: &mut [BootDisk], file: &VarFile, img: &Image) -> Written {
         .and_then(|mut f| fs.overwrite_at(&mut f, (img.seq % 2) * SLOT, &slot))
         .and_then(|_| fs.flush());
     if let Err(e) = r {
-        log::warn!("variables: disk{} {FILE_SHOWN}: {e}", file.disk);
+        crate::warn!("variables: disk{} {FILE_SHOWN}: {e}", file.disk);
     }
     Written::Done
 }
