@@ -20,7 +20,52 @@ pub fn cmd_all() -> Result<(), String> {
         rounds: crate::bench_boot::DEFAULT_ROUNDS,
         vmm: None,
     })?;
-    cmd_storage()
+    cmd_storage()?;
+    cmd_size()
+}
+
+/// The size budget of issue 12: loadable bytes of the x86_64 image.
+const BUDGET: u64 = 256 * 1024;
+
+/// `cargo xtask bench size`: loadable bytes of each build against the
+/// budget. The default build carries the writable ESP (feature
+/// `esp-write`); the budget is kept by the build without it
+/// (`--no-default-features --features lean`, built into `target/lean`).
+pub fn cmd_size() -> Result<(), String> {
+    use crate::build::{build_one, target_dir, ARCHES};
+    let x86 = &ARCHES[0];
+    let default = crate::build::build(x86, true)?;
+    let lean = build_one(
+        x86,
+        true,
+        "-lean",
+        &["--no-default-features", "--features", "lean"],
+        &target_dir().join("lean"),
+    )?;
+    let diag = target_dir().join("vmfw-x86_64-diag.elf");
+    let mut table =
+        String::from("| x86_64 build | loadable bytes | budget (262,144) |\n|---|---|---|\n");
+    for (name, path) in [
+        ("default (`esp-write`)", &default),
+        ("without the writable ESP (`lean` only)", &lean),
+        ("diagnostic", &diag),
+    ] {
+        let image = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+        let n = crate::elf::loadable_bytes(&image)?;
+        let room = if n <= BUDGET {
+            format!("{} bytes to spare", BUDGET - n)
+        } else {
+            format!("{} bytes over", n - BUDGET)
+        };
+        table.push_str(&format!("| {name} | {n} | {room} |\n"));
+    }
+    let out = target_dir().join("bench");
+    std::fs::create_dir_all(&out).map_err(|e| format!("mkdir {}: {e}", out.display()))?;
+    let md = out.join("size.md");
+    std::fs::write(&md, &table).map_err(|e| format!("write {}: {e}", md.display()))?;
+    print!("{table}");
+    eprintln!("wrote {}", md.display());
+    Ok(())
 }
 
 /// `cargo xtask bench storage`.

@@ -70,7 +70,7 @@ pub fn diag_target_dir() -> PathBuf {
     target_dir().join("diag")
 }
 
-fn build_one(
+pub(crate) fn build_one(
     arch: &Arch,
     release: bool,
     suffix: &str,

@@ -110,3 +110,23 @@ pub fn flat_image(image: &[u8]) -> Result<Vec<u8>, String> {
     }
     Ok(out)
 }
+
+/// The bytes a loader copies from an ELF64 image: the sum of its PT_LOAD
+/// segments' file sizes (what the size budget counts; symbols and
+/// section headers are not loaded).
+pub fn loadable_bytes(image: &[u8]) -> Result<u64, String> {
+    if image.get(..5) != Some(b"\x7fELF\x02") {
+        return Err("not an ELF64 file".into());
+    }
+    let phoff = u64_at(image, 0x20)? as usize;
+    let phentsize = usize::from(u16_at(image, 0x36)?);
+    let phnum = usize::from(u16_at(image, 0x38)?);
+    let mut total = 0u64;
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        if u32_at(image, ph)? == PT_LOAD {
+            total += u64_at(image, ph + 32)?;
+        }
+    }
+    Ok(total)
+}

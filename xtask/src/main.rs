@@ -159,6 +159,12 @@ enum BenchCmd {
     /// request per sector, on q35 (virtio-blk-pci) and microvm (virtio-mmio), and prints MiB/s.
     #[command(verbatim_doc_comment)]
     Storage,
+    /// Image size: loadable bytes of each x86_64 build against the 256 KiB budget
+    ///
+    /// Builds the default, diagnostic and read-only (`--no-default-features --features lean`)
+    /// images and writes target/bench/size.md.
+    #[command(verbatim_doc_comment)]
+    Size,
 }
 
 #[derive(Debug, Args)]
@@ -291,6 +297,7 @@ fn main() -> ExitCode {
         Cmd::Bench(a) => match a.which {
             None => bench::cmd_all(),
             Some(BenchCmd::Storage) => bench::cmd_storage(),
+            Some(BenchCmd::Size) => bench::cmd_size(),
             Some(BenchCmd::Boot(b)) => {
                 bench_boot::cmd_boot(&bench_boot::BootOptions { rounds: b.rounds, vmm: b.vmm })
             }
@@ -344,6 +351,25 @@ fn cmd_test(quick: bool) -> Result<(), String> {
             build::cargo(&args)?;
         }
     }
+    // The read-only build (no `esp-write`), which keeps the size budget:
+    // its `!WRITES` paths must keep compiling.
+    let lean_dir = build::target_dir().join("lean").to_string_lossy().into_owned();
+    build::cargo(&[
+        "clippy",
+        "-p",
+        "vmfw",
+        "--target",
+        build::ARCHES[0].target,
+        "--release",
+        "--target-dir",
+        lean_dir.as_str(),
+        "--no-default-features",
+        "--features",
+        "lean",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     // The firmware's host tests (its modules built as an ordinary program,
     // see firmware/src/arch/host.rs), linted like the rest.
     build::cargo(&["clippy", "-p", "vmfw", "--tests", "--", "-D", "warnings"])?;
