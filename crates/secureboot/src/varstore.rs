@@ -1,7 +1,9 @@
 //! A reader for edk2's non-volatile variable store: the firmware volume at
 //! the start of an OVMF `*_VARS.fd` file (`EFI_FIRMWARE_VOLUME_HEADER`
 //! with the system NV data file system GUID, then a `VARIABLE_STORE_HEADER`
-//! and the variables, each 4-byte aligned).
+//! and the variables: each header 4-byte aligned, its name right after it,
+//! its data right after the name, as edk2 lays them out on every
+//! architecture but Itanium).
 //!
 //! It lets tools and tests take keys out of a distribution's enrolled
 //! store (Debian's `OVMF_VARS_4M.ms.fd` holds Microsoft's `db`); the
@@ -134,7 +136,7 @@ pub fn find<'a>(
         let name_at = at.checked_add(hdr_len).ok_or(tv)?;
         let name_end = name_at.checked_add(name_size).ok_or(tv)?;
         let raw_name = vars.get(name_at..name_end).ok_or(tv)?;
-        let data_at = name_end.checked_add(3).ok_or(tv)? & !3;
+        let data_at = name_end;
         let data_end = data_at.checked_add(data_size).ok_or(tv)?;
         let data = vars.get(data_at..data_end).ok_or(tv)?;
         if vendor == *guid && name_matches(raw_name, name) {

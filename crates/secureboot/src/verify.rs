@@ -116,15 +116,8 @@ fn verify_authenticode(
     dbx: &[(usize, Certificate<'_>)],
 ) -> Result<usize, Error> {
     let sd = SignedData::parse(blob)?;
-    if sd.content_type != oid::SPC_INDIRECT_DATA {
-        return Err(Error::Malformed(Malformed::IndirectData));
-    }
-    let content = sd.content.ok_or(Error::Malformed(Malformed::IndirectData))?;
-    if content.tag != tag::SEQUENCE {
-        return Err(Error::Malformed(Malformed::IndirectData));
-    }
-    let signed_digest = indirect_data_digest(content.value)?;
-    let content_digest: [u8; 32] = Sha256::digest(content.value).into();
+    let (signed_digest, content) = indirect_data(&sd)?;
+    let content_digest: [u8; 32] = Sha256::digest(content).into();
     verify_signed_data(&sd, &content_digest, db, dbx, || {
         if signed_digest == *image_digest {
             Ok(())
@@ -132,6 +125,27 @@ fn verify_authenticode(
             Err(Error::DigestMismatch)
         }
     })
+}
+
+/// The image hash an Authenticode signature blob (a `WIN_CERTIFICATE`'s
+/// data) was made for: the SHA-256 digest in its `SpcIndirectDataContent`.
+/// Nothing is verified.
+pub fn signed_image_digest(blob: &[u8]) -> Result<[u8; 32], Error> {
+    indirect_data(&SignedData::parse(blob)?).map(|(d, _)| d)
+}
+
+/// The signed image hash and the `SpcIndirectDataContent` contents octets
+/// of an Authenticode `SignedData`.
+fn indirect_data<'a>(sd: &SignedData<'a>) -> Result<([u8; 32], &'a [u8]), Error> {
+    let m = Error::Malformed(Malformed::IndirectData);
+    if sd.content_type != oid::SPC_INDIRECT_DATA {
+        return Err(m);
+    }
+    let content = sd.content.ok_or(m)?;
+    if content.tag != tag::SEQUENCE {
+        return Err(m);
+    }
+    Ok((indirect_data_digest(content.value)?, content.value))
 }
 
 /// The SHA-256 digest named by `SpcIndirectDataContent` (its contents
