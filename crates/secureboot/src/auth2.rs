@@ -94,7 +94,7 @@ impl Ord for EfiTime {
 }
 
 /// The parts of an `EFI_VARIABLE_AUTHENTICATION_2` write.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Descriptor<'a> {
     /// `TimeStamp`.
     pub timestamp: EfiTime,
@@ -135,7 +135,7 @@ impl<'a> Descriptor<'a> {
 }
 
 /// A verified authenticated write.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Authenticated<'a> {
     /// The write's timestamp; the caller refuses it unless it is later than
     /// the variable's current one (or, for an append, keeps the later).

@@ -11,6 +11,9 @@
 //!   against the Debian Secure Boot CA certificate that shim embeds in its
 //!   `.vendor_cert` section, and must not verify against Microsoft's `db`.
 
+// Test helpers outside #[test] functions: a failure there is a failed test.
+#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use vmfw_secureboot::pe::certificates;

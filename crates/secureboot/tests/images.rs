@@ -3,6 +3,9 @@
 //! `sbsign` by a leaf certificate issued by an intermediate CA issued by a
 //! root CA, and by an untrusted self-signed key.
 
+// Test helpers outside #[test] functions: a failure there is a failed test.
+#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use vmfw_secureboot::pe::{certificates, image_digest, Layout};
 use vmfw_secureboot::{
     signed_image_digest, verify_image, Error, Guid, Malformed, SignatureDb, TrustedBy, Verdict,
@@ -49,7 +52,7 @@ fn attach(image: &[u8], blobs: &[&[u8]], pad: u8) -> Vec<u8> {
     if let Some((off, _)) = layout.cert_table {
         out.truncate(off);
     }
-    while out.len() % 8 != 0 {
+    while !out.len().is_multiple_of(8) {
         out.push(0);
     }
     let start = out.len();
@@ -58,7 +61,7 @@ fn attach(image: &[u8], blobs: &[&[u8]], pad: u8) -> Vec<u8> {
         out.extend_from_slice(&0x0200u16.to_le_bytes());
         out.extend_from_slice(&2u16.to_le_bytes());
         out.extend_from_slice(b);
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(pad);
         }
     }
@@ -241,10 +244,7 @@ fn data_after_the_last_section_is_hashed() {
 #[test]
 fn garbage_and_truncation_never_panic() {
     let db = db_of(&[CA]);
-    assert_eq!(
-        verify_image(b"", &db, &none()),
-        Err(Error::Malformed(Malformed::PeHeaders))
-    );
+    assert_eq!(verify_image(b"", &db, &none()), Err(Error::Malformed(Malformed::PeHeaders)));
     assert!(verify_image(&[0xffu8; 4096], &db, &none()).is_err());
     for len in 0..SIGNED.len() {
         let r = verify_image(&SIGNED[..len], &db, &none());
