@@ -125,7 +125,16 @@ impl Layout {
             }
             raw.push((ptr, size));
         }
-        raw.sort_by_key(|&(ptr, _)| ptr);
+        // Stable, like edk2's insertion sort: sections sharing a
+        // PointerToRawData stay in table order. At most MAX_SECTIONS
+        // entries, and far smaller than the library's sort.
+        for i in 1..raw.len() {
+            let mut j = i;
+            while j > 0 && raw.get(j - 1).map(|p| p.0) > raw.get(j).map(|p| p.0) {
+                raw.swap(j - 1, j);
+                j -= 1;
+            }
+        }
 
         let ct = Error::Malformed(Malformed::CertificateTable);
         let cert_table = match cert_dir_offset {
