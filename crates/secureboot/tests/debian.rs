@@ -17,7 +17,9 @@
 use std::path::{Path, PathBuf};
 
 use vmfw_secureboot::pe::certificates;
+use vmfw_secureboot::pkcs7::SignedData;
 use vmfw_secureboot::varstore;
+use vmfw_secureboot::x509::Certificate;
 use vmfw_secureboot::{signed_image_digest, verify_image, Error, Guid, SignatureDb, TrustedBy};
 
 fn debs() -> Option<PathBuf> {
@@ -148,6 +150,32 @@ fn debian_shim_verifies_against_microsoft_db() {
         dbx.push_certificate(c.owner, &c.der);
     }
     assert_eq!(verify_image(&shim, &db, &dbx), Err(Error::ForbiddenCertificate));
+}
+
+/// Debian's shim 16.1 carries a second signature, by the Microsoft UEFI CA
+/// 2023: trusting that CA (as its own signature's bag carries it) accepts
+/// the second signature; the 2011 CA in dbx still refuses the image.
+#[test]
+fn debian_shim_second_signature_chains_to_the_2023_ca() {
+    let (Some(shim), Some(ms2011)) = (shim(), microsoft_db()) else {
+        eprintln!("note: Debian's shim-signed or ovmf is not under ~/.cache/vmfw/debs; skipped");
+        return;
+    };
+    let sigs = certificates(&shim).unwrap();
+    if sigs.len() < 2 {
+        eprintln!("note: this shim has one signature; skipped");
+        return;
+    }
+    let sd = SignedData::parse(sigs[1].data).unwrap();
+    let certs: Vec<Certificate<'_>> =
+        sd.certificates.iter().map(|c| Certificate::parse(c).unwrap()).collect();
+    let signer = certs.iter().find(|c| sd.signers[0].names(c)).unwrap();
+    let ca = certs.iter().find(|c| c.subject == signer.issuer).unwrap();
+    let mut db = SignatureDb::new();
+    db.push_certificate(Guid::default(), ca.der);
+    let v = verify_image(&shim, &db, &SignatureDb::new()).unwrap();
+    assert_eq!(v.by, TrustedBy::Signature { signature: 1, anchor: 0 });
+    assert_eq!(verify_image(&shim, &db, &ms2011), Err(Error::ForbiddenCertificate));
 }
 
 #[test]
