@@ -41,7 +41,7 @@ pub mod x509;
 
 pub use guid::Guid;
 pub use siglist::SignatureDb;
-pub use verify::{signed_image_digest, verify_image, TrustedBy, Verdict};
+pub use verify::{signed_image_digest, verify_image, TrustedBy, Verdict, MAX_SIGNATURES};
 
 use core::fmt;
 

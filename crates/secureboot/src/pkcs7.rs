@@ -11,11 +11,12 @@ use crate::asn1::{algorithm, oid, split_tlv, tag, Seq, Tlv};
 use crate::x509::{verify_rsa_sha256, Certificate};
 use crate::{Error, Malformed};
 
-/// At most this many signer infos or certificates are read from one
-/// `SignedData` (real Authenticode signatures carry one signer and a
-/// handful of certificates); more is refused as malformed so a hostile
-/// blob cannot make chain building quadratic in a large count.
-pub const MAX_ITEMS: usize = 32;
+/// At most this many certificates are read from one `SignedData` (real
+/// Authenticode signatures carry a handful); more is refused as malformed.
+pub const MAX_CERTIFICATES: usize = 32;
+/// At most this many signer infos are read from one `SignedData`
+/// (Authenticode allows exactly one); more is refused as malformed.
+pub const MAX_SIGNERS: usize = 4;
 
 /// A parsed `SignedData`.
 #[derive(Clone, Debug)]
@@ -107,7 +108,7 @@ impl<'a> SignedData<'a> {
             while !b.is_empty() {
                 let c = b.any()?;
                 if c.tag == tag::SEQUENCE {
-                    if certificates.len() >= MAX_ITEMS {
+                    if certificates.len() >= MAX_CERTIFICATES {
                         return Err(Malformed::Pkcs7);
                     }
                     certificates.push(c.raw);
@@ -118,7 +119,7 @@ impl<'a> SignedData<'a> {
         let mut infos = Seq::of(sd.expect(tag::SET)?, tag::SET)?;
         let mut signers = Vec::new();
         while !infos.is_empty() {
-            if signers.len() >= MAX_ITEMS {
+            if signers.len() >= MAX_SIGNERS {
                 return Err(Malformed::Pkcs7);
             }
             signers.push(SignerInfo::parse(infos.expect(tag::SEQUENCE)?)?);

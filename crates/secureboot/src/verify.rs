@@ -14,9 +14,15 @@ use crate::{Error, Malformed, SignatureDb};
 /// Chains longer than this (signer, intermediates, anchor) are not
 /// followed.
 const MAX_CHAIN: usize = 8;
-/// At most this many certificate signature checks per signer, so a hostile
-/// bag of look-alike certificates costs bounded time.
-const MAX_CHECKS: usize = 64;
+/// At most this many certificate signature checks in one call of
+/// [`verify_image`] or [`crate::auth2::verify_write`], so hostile bags of
+/// look-alike certificates cost bounded time (a real chain needs one to
+/// three per signature and anchor database).
+pub(crate) const MAX_CHECKS: usize = 256;
+/// At most this many PKCS#7 entries of a certificate table are looked at;
+/// an image with more is refused as malformed (signed images carry one or
+/// two).
+pub const MAX_SIGNATURES: usize = 8;
 
 /// Why an image was accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,8 +70,12 @@ pub fn verify_image(image: &[u8], db: &SignatureDb, dbx: &SignatureDb) -> Result
     let dbx_certs = parse_all(dbx);
     let mut accepted = None;
     let mut worst: Option<Error> = None;
+    let mut checks = 0usize;
+    if entries.iter().filter(|e| e.is_pkcs7()).count() > MAX_SIGNATURES {
+        return Err(Error::Malformed(Malformed::CertificateTable));
+    }
     for (index, entry) in entries.iter().filter(|e| e.is_pkcs7()).enumerate() {
-        match verify_authenticode(entry.data, &digest, &db_certs, &dbx_certs) {
+        match verify_authenticode(entry.data, &digest, &db_certs, &dbx_certs, &mut checks) {
             Ok(anchor) => {
                 if accepted.is_none() {
                     accepted = Some(TrustedBy::Signature { signature: index, anchor });
@@ -114,11 +124,12 @@ fn verify_authenticode(
     image_digest: &[u8; 32],
     db: &[(usize, Certificate<'_>)],
     dbx: &[(usize, Certificate<'_>)],
+    checks: &mut usize,
 ) -> Result<usize, Error> {
     let sd = SignedData::parse(blob)?;
     let (signed_digest, content) = indirect_data(&sd)?;
     let content_digest: [u8; 32] = Sha256::digest(content).into();
-    verify_signed_data(&sd, &content_digest, db, dbx, || {
+    verify_signed_data(&sd, &content_digest, db, dbx, checks, || {
         if signed_digest == *image_digest {
             Ok(())
         } else {
@@ -165,7 +176,7 @@ fn indirect_data_digest(value: &[u8]) -> Result<[u8; 32], Error> {
     digest.try_into().map_err(|_| m)
 }
 
-/// Verifies the signer infos of `sd` over content whose SHA-256 digest is
+/// Verifies every signer info of `sd` (each must verify and chain) over content whose SHA-256 digest is
 /// `content_digest`, runs `content_check` once a signer is found (so a
 /// wrong image hash is reported as such only for a well-formed signature),
 /// and chains each signer to `db`, refusing any that chains to `dbx`.
@@ -175,6 +186,7 @@ pub(crate) fn verify_signed_data(
     content_digest: &[u8; 32],
     db: &[(usize, Certificate<'_>)],
     dbx: &[(usize, Certificate<'_>)],
+    checks: &mut usize,
     content_check: impl Fn() -> Result<(), Error>,
 ) -> Result<usize, Error> {
     let bag: Vec<Certificate<'_>> =
@@ -187,10 +199,10 @@ pub(crate) fn verify_signed_data(
         let cert = find_signer(signer, &bag, db)?;
         signer.verify(sd.content_type, content_digest, &cert)?;
         content_check()?;
-        if !dbx.is_empty() && chain_to(&cert, &bag, dbx).is_some() {
+        if !dbx.is_empty() && chain_to(&cert, &bag, dbx, checks).is_some() {
             return Err(Error::ForbiddenCertificate);
         }
-        match chain_to(&cert, &bag, db) {
+        match chain_to(&cert, &bag, db, checks) {
             Some(a) => {
                 anchor.get_or_insert(a);
             }
@@ -221,10 +233,10 @@ pub(crate) fn chain_to(
     leaf: &Certificate<'_>,
     bag: &[Certificate<'_>],
     anchors: &[(usize, Certificate<'_>)],
+    checks: &mut usize,
 ) -> Option<usize> {
-    let mut checks = 0usize;
     let mut path: Vec<&[u8]> = Vec::new();
-    walk(leaf, bag, anchors, &mut path, &mut checks)
+    walk(leaf, bag, anchors, &mut path, checks)
 }
 
 fn walk<'a>(
