@@ -297,3 +297,15 @@ fn error_text_is_one_line() {
         assert!(!s.is_empty() && !s.contains('\n'), "{s}");
     }
 }
+
+#[test]
+fn too_many_signatures_are_refused() {
+    let db = db_of(&[CA]);
+    let eight = attach(TINY, &[ROGUE_P7; vmfw_secureboot::MAX_SIGNATURES], 0);
+    assert_eq!(verify_image(&eight, &db, &none()), Err(Error::NotTrusted));
+    let nine = attach(TINY, &[ROGUE_P7; vmfw_secureboot::MAX_SIGNATURES + 1], 0);
+    assert_eq!(
+        verify_image(&nine, &db, &none()),
+        Err(Error::Malformed(Malformed::CertificateTable))
+    );
+}
