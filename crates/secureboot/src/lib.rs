@@ -68,6 +68,9 @@ pub enum Error {
     /// A digest or signature algorithm other than SHA-256 and RSA
     /// (2048 to 4096 bits) PKCS#1 v1.5.
     UnsupportedAlgorithm,
+    /// Deciding would take more certificate signature checks than the
+    /// verifier allows for one call (a bag of look-alike certificates).
+    TooComplex,
     /// The named structure is malformed.
     Malformed(Malformed),
 }
@@ -114,6 +117,7 @@ impl fmt::Display for Error {
             Error::UnsupportedAlgorithm => {
                 f.write_str("unsupported algorithm (only SHA-256 with RSA 2048-4096)")
             }
+            Error::TooComplex => f.write_str("too many certificates to check"),
             Error::Malformed(what) => write!(f, "malformed {what}"),
         }
     }

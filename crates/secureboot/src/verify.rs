@@ -81,7 +81,10 @@ pub fn verify_image(image: &[u8], db: &SignatureDb, dbx: &SignatureDb) -> Result
                     accepted = Some(TrustedBy::Signature { signature: index, anchor });
                 }
             }
-            Err(Error::ForbiddenCertificate) => return Err(Error::ForbiddenCertificate),
+            // Fail closed: a forbidden signer refuses the image whatever
+            // the other signatures say, and so does a search that ran out
+            // of budget (it may have been about to find a dbx entry).
+            Err(e @ (Error::ForbiddenCertificate | Error::TooComplex)) => return Err(e),
             Err(e) => {
                 if worst.is_none_or(|w| rank(e) > rank(w)) {
                     worst = Some(e);
@@ -199,10 +202,10 @@ pub(crate) fn verify_signed_data(
         let cert = find_signer(signer, &bag, db)?;
         signer.verify(sd.content_type, content_digest, &cert)?;
         content_check()?;
-        if !dbx.is_empty() && chain_to(&cert, &bag, dbx, checks).is_some() {
+        if !dbx.is_empty() && chain_to(&cert, &bag, dbx, checks)?.is_some() {
             return Err(Error::ForbiddenCertificate);
         }
-        match chain_to(&cert, &bag, db, checks) {
+        match chain_to(&cert, &bag, db, checks)? {
             Some(a) => {
                 anchor.get_or_insert(a);
             }
@@ -229,12 +232,16 @@ fn find_signer<'a>(
 /// one (issuer name equals its subject and its key verifies the
 /// certificate's signature). The anchor need not be self-signed, and
 /// nothing about validity periods or key usage is checked.
+///
+/// Fails with [`Error::TooComplex`] when the search would need more than
+/// [`MAX_CHECKS`] signature checks: the answer is then unknown, and a
+/// `dbx` search must not be taken for "not forbidden".
 pub(crate) fn chain_to(
     leaf: &Certificate<'_>,
     bag: &[Certificate<'_>],
     anchors: &[(usize, Certificate<'_>)],
     checks: &mut usize,
-) -> Option<usize> {
+) -> Result<Option<usize>, Error> {
     let mut path: Vec<&[u8]> = Vec::new();
     walk(leaf, bag, anchors, &mut path, checks)
 }
@@ -245,34 +252,68 @@ fn walk<'a>(
     anchors: &[(usize, Certificate<'_>)],
     path: &mut Vec<&'a [u8]>,
     checks: &mut usize,
-) -> Option<usize> {
+) -> Result<Option<usize>, Error> {
     if let Some((i, _)) = anchors.iter().find(|(_, a)| a.der == cert.der) {
-        return Some(*i);
+        return Ok(Some(*i));
     }
     for (i, a) in anchors {
-        if a.subject == cert.issuer && signed(cert, a, checks) {
-            return Some(*i);
+        if a.subject == cert.issuer && signed(cert, a, checks)? {
+            return Ok(Some(*i));
         }
     }
     if path.len() + 1 >= MAX_CHAIN {
-        return None;
+        return Ok(None);
     }
     path.push(cert.der);
     for next in bag {
-        if next.subject == cert.issuer && !path.contains(&next.der) && signed(cert, next, checks) {
-            if let Some(i) = walk(next, bag, anchors, path, checks) {
-                return Some(i);
+        if next.subject == cert.issuer && !path.contains(&next.der) && signed(cert, next, checks)? {
+            if let Some(i) = walk(next, bag, anchors, path, checks)? {
+                return Ok(Some(i));
             }
         }
     }
     path.pop();
-    None
+    Ok(None)
 }
 
-fn signed(cert: &Certificate<'_>, issuer: &Certificate<'_>, checks: &mut usize) -> bool {
+fn signed(
+    cert: &Certificate<'_>,
+    issuer: &Certificate<'_>,
+    checks: &mut usize,
+) -> Result<bool, Error> {
     if *checks >= MAX_CHECKS {
-        return false;
+        return Err(Error::TooComplex);
     }
     *checks += 1;
-    cert.is_signed_by(issuer).is_ok()
+    Ok(cert.is_signed_by(issuer).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEAF: &[u8] = include_bytes!("../tests/fixtures/leaf.der");
+    const INTERMEDIATE: &[u8] = include_bytes!("../tests/fixtures/intermediate.der");
+    const CA: &[u8] = include_bytes!("../tests/fixtures/ca.der");
+
+    #[test]
+    fn chain_walk_budget_fails_closed() {
+        let leaf = Certificate::parse(LEAF).unwrap();
+        let intermediate = Certificate::parse(INTERMEDIATE).unwrap();
+        let ca = Certificate::parse(CA).unwrap();
+        let anchors = [(0, ca)];
+        let mut checks = 0;
+        assert_eq!(chain_to(&leaf, &[intermediate], &anchors, &mut checks), Ok(Some(0)));
+        assert_eq!(checks, 2);
+        // Look-alike issuers (here, copies) each cost a check.
+        let bag = alloc::vec![intermediate; MAX_CHECKS + 1];
+        let mut checks = 0;
+        assert_eq!(chain_to(&leaf, &bag, &[], &mut checks), Err(Error::TooComplex));
+        // The budget is shared by the calls of one verification.
+        let mut checks = MAX_CHECKS - 1;
+        assert_eq!(chain_to(&leaf, &[intermediate], &anchors, &mut checks), Err(Error::TooComplex));
+        // Equality needs no check.
+        let mut checks = MAX_CHECKS;
+        assert_eq!(chain_to(&leaf, &[], &[(3, leaf)], &mut checks), Ok(Some(3)));
+    }
 }

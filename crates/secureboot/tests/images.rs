@@ -291,6 +291,7 @@ fn error_text_is_one_line() {
         Error::ForbiddenCertificate,
         Error::BadSignature,
         Error::UnsupportedAlgorithm,
+        Error::TooComplex,
         Error::Malformed(Malformed::Pkcs7),
     ] {
         let s = e.to_string();
