@@ -52,12 +52,15 @@ pub struct Verdict {
 /// Decides whether `image` may run under Secure Boot with the signature
 /// databases `db` (allowed) and `dbx` (forbidden).
 ///
-/// Refused when the image hash is in `dbx`, or when any signature's signer
-/// chains to a certificate in `dbx`. Otherwise accepted when a signature
+/// Refused when the image hash is in `dbx`, when any signature's signer
+/// chains to a certificate in `dbx`, when the image has more than
+/// [`MAX_SIGNATURES`] PKCS#7 entries, or when the chain searches need more
+/// certificate checks than allowed ([`Error::TooComplex`]). Otherwise accepted when a signature
 /// verifies (its `SpcIndirectDataContent` names this image's hash, the
 /// signer's RSA PKCS#1 v1.5 SHA-256 signature is sound, and the signer's
 /// certificate chains through the signature's certificates to a `db`
-/// certificate) or, failing that, when the image hash is in `db`.
+/// certificate; every signer info of that signature must) or, failing
+/// that, when the image hash is in `db`.
 /// With several failing signatures the error is the most telling one
 /// (a digest mismatch over a bad signature over an untrusted signer over
 /// an unsupported algorithm over a malformed blob).
