@@ -20,7 +20,9 @@ use vmfw_secureboot::pe::certificates;
 use vmfw_secureboot::pkcs7::SignedData;
 use vmfw_secureboot::varstore;
 use vmfw_secureboot::x509::Certificate;
-use vmfw_secureboot::{signed_image_digest, verify_image, Error, Guid, SignatureDb, TrustedBy};
+use vmfw_secureboot::{
+    signed_image_digest, verify_image, Error, Guid, SignatureDb, TrustedBy, Verdict,
+};
 
 fn debs() -> Option<PathBuf> {
     let dir = std::env::var_os("VMFW_DEBS_DIR")
@@ -194,5 +196,60 @@ fn debian_grub_verifies_against_shims_vendor_cert() {
     eprintln!("grub: {verdict:?}");
     if let Some(ms) = microsoft_db() {
         assert_eq!(verify_image(&grub, &ms, &SignatureDb::new()), Err(Error::NotTrusted));
+    }
+}
+
+/// The same checks for Debian's arm64 shim (`shimaa64.efi.signed`) and
+/// GRUB (`grubaa64.efi.signed`, package `grub-efi-arm64-signed`).
+#[test]
+fn debian_arm64_shim_and_grub() {
+    let shim = find("shim-signed_", "usr/lib/shim/shimaa64.efi.signed");
+    let grub = find("grub-efi-arm64-signed_", "usr/lib/grub/arm64-efi-signed/grubaa64.efi.signed");
+    let (Some(shim), Some(grub), Some(ms)) = (shim, grub, microsoft_db()) else {
+        eprintln!("note: Debian's arm64 shim-signed, grub-efi-arm64-signed or ovmf is not under ~/.cache/vmfw/debs; skipped");
+        return;
+    };
+    let v = verify_image(&shim, &ms, &SignatureDb::new()).expect("arm64 shim verifies");
+    eprintln!("arm64 shim: {:?}", v.by);
+    let mut debian = SignatureDb::new();
+    debian.push_certificate(Guid::default(), &shim_vendor_cert(&shim));
+    let v = verify_image(&grub, &debian, &SignatureDb::new()).expect("arm64 GRUB verifies");
+    eprintln!("arm64 grub: {:?}", v.by);
+    assert_eq!(verify_image(&grub, &ms, &SignatureDb::new()), Err(Error::NotTrusted));
+}
+
+/// Debian's signed kernels (`linux-image-*-{amd64,arm64}`: the `vmlinuz`
+/// is a PE image with an EFI stub, signed by Debian) verify against the
+/// Debian CA that shim embeds, as shim would check them.
+#[test]
+fn debian_kernels_verify_against_shims_vendor_cert() {
+    for (arch, shim_path) in [
+        ("amd64", "usr/lib/shim/shimx64.efi.signed"),
+        ("arm64", "usr/lib/shim/shimaa64.efi.signed"),
+    ] {
+        let shim = find("shim-signed_", shim_path);
+        let dir = debs().and_then(|d| {
+            std::fs::read_dir(d).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with("linux-image-") && n.ends_with(&format!("_{arch}")) && p.is_dir()
+            })
+        });
+        let kernel = dir.and_then(|d| {
+            let boot = d.join("boot");
+            let f = std::fs::read_dir(&boot)
+                .ok()?
+                .filter_map(|e| e.ok())
+                .find(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))?;
+            std::fs::read(f.path()).ok()
+        });
+        let (Some(shim), Some(kernel)) = (shim, kernel) else {
+            eprintln!("note: Debian's {arch} shim-signed or linux-image is not under ~/.cache/vmfw/debs; skipped");
+            continue;
+        };
+        let mut debian = SignatureDb::new();
+        debian.push_certificate(Guid::default(), &shim_vendor_cert(&shim));
+        let v = verify_image(&kernel, &debian, &SignatureDb::new());
+        eprintln!("{arch} kernel: {v:?}");
+        assert!(matches!(v, Ok(Verdict { by: TrustedBy::Signature { .. }, .. })), "{arch}: {v:?}");
     }
 }
