@@ -9,7 +9,13 @@
 //!   Corporation UEFI CA 2011;
 //! - `grubx64.efi.signed` (package `grub-efi-amd64-signed`) must verify
 //!   against the Debian Secure Boot CA certificate that shim embeds in its
-//!   `.vendor_cert` section, and must not verify against Microsoft's `db`.
+//!   `.vendor_cert` section, and must not verify against Microsoft's `db`;
+//! - the same for arm64 (`shimaa64.efi.signed`, `grubaa64.efi.signed`), and
+//!   Debian's signed kernels (`vmlinuz-*` of `linux-image-*`) against that
+//!   Debian CA.
+//!
+//! `VMFW_DEBS_DIR` names another directory of packages extracted with
+//! `dpkg -x PACKAGE.deb DIR/PACKAGE_VERSION_ARCH`.
 
 // Test helpers outside #[test] functions: a failure there is a failed test.
 #![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
