@@ -146,3 +146,5 @@ impl From<Malformed> for Error {
         Error::Malformed(m)
     }
 }
+
+impl core::error::Error for Error {}

@@ -46,6 +46,8 @@ pub enum SigListError {
     BadHashSize,
 }
 
+impl core::error::Error for SigListError {}
+
 impl fmt::Display for SigListError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

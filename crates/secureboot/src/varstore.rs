@@ -53,6 +53,8 @@ pub enum VarStoreError {
     TruncatedVariable,
 }
 
+impl core::error::Error for VarStoreError {}
+
 impl fmt::Display for VarStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
