@@ -101,6 +101,35 @@ fn shim_vendor_cert(shim: &[u8]) -> Vec<u8> {
     panic!("shim has no .vendor_cert section");
 }
 
+/// The `.vendor_cert` section's deauthorized list (shim's built-in dbx, a
+/// signature list).
+fn shim_vendor_dbx(shim: &[u8]) -> Vec<u8> {
+    let u16at = |o: usize| u16::from_le_bytes(shim[o..o + 2].try_into().unwrap()) as usize;
+    let u32at = |o: usize| u32::from_le_bytes(shim[o..o + 4].try_into().unwrap()) as usize;
+    let pe = u32at(0x3c);
+    let strings = u32at(pe + 12) + 18 * u32at(pe + 16);
+    let table = pe + 24 + u16at(pe + 20);
+    for i in 0..u16at(pe + 6) {
+        let h = table + i * 40;
+        if shim[h] != b'/' {
+            continue;
+        }
+        let digits: String = shim[h + 1..h + 8]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .map(|&b| b as char)
+            .collect();
+        let off: usize = digits.parse().unwrap();
+        if shim[strings + off..].starts_with(b".vendor_cert\0") {
+            let raw = u32at(h + 20);
+            let size = u32at(raw + 4);
+            let offset = u32at(raw + 12);
+            return shim[raw + offset..raw + offset + size].to_vec();
+        }
+    }
+    panic!("shim has no .vendor_cert section");
+}
+
 fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -200,6 +229,17 @@ fn debian_grub_verifies_against_shims_vendor_cert() {
     assert!(sigs.iter().any(|s| signed_image_digest(s.data).unwrap() == digest));
     let verdict = verify_image(&grub, &db, &SignatureDb::new()).expect("GRUB verifies");
     eprintln!("grub: {verdict:?}");
+    // shim's own dbx (SHA-256 hashes of revoked images) parses and does
+    // not list this GRUB.
+    let vendor_dbx = SignatureDb::parse(&shim_vendor_dbx(&shim)).expect("shim's vendor dbx parses");
+    eprintln!(
+        "shim vendor dbx: {} hashes, {} certificates, {} skipped",
+        vendor_dbx.hashes().len(),
+        vendor_dbx.certificates().len(),
+        vendor_dbx.skipped()
+    );
+    assert!(!vendor_dbx.hashes().is_empty());
+    assert_eq!(verify_image(&grub, &db, &vendor_dbx), Ok(verdict));
     if let Some(ms) = microsoft_db() {
         assert_eq!(verify_image(&grub, &ms, &SignatureDb::new()), Err(Error::NotTrusted));
     }
