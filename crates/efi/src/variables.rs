@@ -385,7 +385,8 @@ impl Store {
     /// like in [`GLOBAL_VARIABLE`]; call it again to change the value.
     ///
     /// Errors: `InvalidParameter` for an empty name, empty data, attributes
-    /// without BS or with bits other than NV/BS/RT, or a size over the
+    /// without BS or with bits other than NV/BS/RT/time-based
+    /// authenticated write, or a size over the
     /// per-variable maximum; `OutOfResources` when it does not fit.
     pub fn define_read_only(
         &mut self,
@@ -395,7 +396,13 @@ impl Store {
         data: &[u8],
     ) -> Result<()> {
         check_name(name)?;
-        let plain = NON_VOLATILE | BOOTSERVICE_ACCESS | RUNTIME_ACCESS;
+        // The time-based authenticated bit is allowed: `PK`, `KEK`, `db`
+        // and `dbx` carry it (their updates would be signed), while the
+        // firmware alone sets their content.
+        let plain = NON_VOLATILE
+            | BOOTSERVICE_ACCESS
+            | RUNTIME_ACCESS
+            | TIME_BASED_AUTHENTICATED_WRITE_ACCESS;
         if data.is_empty() || attributes & !plain != 0 || attributes & BOOTSERVICE_ACCESS == 0 {
             return Err(Error::InvalidParameter);
         }
@@ -412,6 +419,25 @@ impl Store {
         self.vars.insert(key.clone(), Variable { attributes, data: data.to_vec() });
         self.read_only.insert(key, ());
         self.used = used;
+        Ok(())
+    }
+
+    /// Makes (`name`, `guid`) the firmware's without giving it a value:
+    /// `SetVariable()` on it is `EFI_WRITE_PROTECTED` from now on, and it
+    /// does not exist unless [`Store::define_read_only`] defines it. For
+    /// names whose content only the firmware may set, such as a Secure
+    /// Boot key the image does not carry: no caller, and no saved variable
+    /// restored through `SetVariable()`, can create it. Removes any value
+    /// it had.
+    ///
+    /// Errors: `InvalidParameter` for an invalid name.
+    pub fn protect(&mut self, name: &[u16], guid: Guid) -> Result<()> {
+        check_name(name)?;
+        let key = (guid, name.to_vec());
+        if let Some(v) = self.vars.remove(&key) {
+            self.used = self.used.saturating_sub(footprint(name, v.data.len()));
+        }
+        self.read_only.insert(key, ());
         Ok(())
     }
 

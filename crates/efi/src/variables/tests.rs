@@ -311,6 +311,29 @@ fn read_only_variables() {
 }
 
 #[test]
+fn protected_names_cannot_be_created() {
+    let mut s = store();
+    let db = n("db");
+    let kek = n("KEK");
+    const NV_BS_RT_AT: u32 = NV_BS_RT | TIME_BASED_AUTHENTICATED_WRITE_ACCESS;
+    // A value the guest left (say, restored from a saved store) goes away.
+    s.set_variable(&db, V, NV_BS_RT, b"forged").unwrap();
+    let before = s.used();
+    s.protect(&db, V).unwrap();
+    assert!(s.used() < before);
+    assert_eq!(s.get_variable(&db, V, 64), Err(err(Error::NotFound)));
+    assert_eq!(s.set_variable(&db, V, NV_BS_RT, b"forged"), Err(Error::WriteProtected));
+    // Authenticated writes stay a security violation (checked first).
+    assert_eq!(s.set_variable(&db, V, NV_BS_RT_AT, b"x"), Err(Error::SecurityViolation));
+    // The firmware defines a protected name with the authenticated bit.
+    s.protect(&kek, V).unwrap();
+    s.define_read_only(&kek, V, NV_BS_RT_AT, b"lists").unwrap();
+    assert_eq!(s.get_variable(&kek, V, 64), Ok((NV_BS_RT_AT, b"lists".to_vec())));
+    assert_eq!(s.set_variable(&kek, V, NV_BS_RT, b"y"), Err(Error::WriteProtected));
+    assert_eq!(s.protect(&[], V), Err(Error::InvalidParameter));
+}
+
+#[test]
 fn read_only_respects_limits() {
     let mut s = Store::new(Limits { max_storage: 10, max_variable_size: 8 });
     assert_eq!(s.define_read_only(&n("A"), V, BS, &[0; 5]), Err(Error::InvalidParameter));
