@@ -13,8 +13,9 @@
 //!   `AUTHENTICATED_VARIABLE_HEADER` of 60 bytes (`StartId` 0x55AA,
 //!   `State`, reserved, `Attributes`, `MonotonicCount`, `TimeStamp`,
 //!   `PubKeyIndex`, `NameSize`, `DataSize`, `VendorGuid`), the UTF-16
-//!   name, padding to 4, the data, padding to 4; the first header without
-//!   `StartId` ends the list.
+//!   name, the data right after it (edk2's `ALIGNMENT` is 1 on x86 and
+//!   Arm), then padding to 4 (`HEADER_ALIGNMENT`); the first header
+//!   without `StartId` ends the list.
 //!
 //! Only variables in state `VAR_ADDED` (0x3F) count: the others are
 //! deleted, or copies half-way through an update.
@@ -96,7 +97,7 @@ pub fn variables(file: &[u8]) -> Result<Vec<Variable>, String> {
         let vendor = Guid::from_bytes(store[at + 44..at + 60].try_into().map_err(|_| bad())?);
         let name_at = at + VARIABLE_HEADER_LEN;
         let name = store.get(name_at..name_at + name_size).ok_or_else(bad)?;
-        let data_at = name_at + name_size.next_multiple_of(4);
+        let data_at = name_at + name_size;
         let data = store.get(data_at..data_at + data_size).ok_or_else(bad)?;
         if state == VAR_ADDED {
             let units: Vec<u16> = name
@@ -146,9 +147,8 @@ pub(crate) mod tests {
             s.extend((data.len() as u32).to_le_bytes());
             s.extend(vendor.to_bytes());
             s.extend(&name);
-            s.resize(s.len().next_multiple_of(4), 0);
             s.extend_from_slice(data);
-            s.resize(s.len().next_multiple_of(4), 0);
+            s.resize(s.len().next_multiple_of(4), 0xff);
         }
         s.resize(s.len() + 64, 0xff); // free space
         let size = s.len() as u32;
