@@ -122,11 +122,7 @@ pub fn collect(o: &EnrollOptions) -> Result<[Vec<u8>; 4], String> {
         let store =
             varstore::variables(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?;
         for kind in Kind::ALL {
-            let vendor = match kind {
-                Kind::Pk | Kind::Kek => varstore::GLOBAL_VARIABLE,
-                Kind::Db | Kind::Dbx => varstore::IMAGE_SECURITY_DATABASE,
-            };
-            if let Some(data) = varstore::find(&store, kind.name(), vendor) {
+            if let Some(data) = varstore::find(&store, kind.name(), vendor(kind)) {
                 sbkeys::count_signatures(data)
                     .map_err(|e| format!("{}: {}: {e}", path.display(), kind.name()))?;
                 vars[kind as usize - 1] = data.to_vec();
@@ -197,9 +193,12 @@ fn summary(keys: &Keys<'_>) -> String {
         .join(", ")
 }
 
-/// `enroll --inspect`: what an image (or a variable store, or a signature
-/// list file) carries, as text.
+/// `enroll --inspect`: what an image (or an edk2 variable store) carries,
+/// as text.
 pub fn inspect(file: &[u8]) -> Result<String, String> {
+    if file.get(40..44) == Some(b"_FVH") {
+        return inspect_store(file);
+    }
     let blob = match elf::embedded_keys(file) {
         Ok(Some(b)) => b,
         Ok(None) => return Ok("no Secure Boot keys: the firmware runs in setup mode\n".into()),
@@ -218,6 +217,30 @@ pub fn inspect(file: &[u8]) -> Result<String, String> {
         }
     }
     Ok(text)
+}
+
+/// What an edk2 variable store holds of PK, KEK, db and dbx.
+fn inspect_store(file: &[u8]) -> Result<String, String> {
+    let vars = varstore::variables(file)?;
+    let mut text = format!("edk2 variable store, {} live variables\n", vars.len());
+    for kind in Kind::ALL {
+        match varstore::find(&vars, kind.name(), vendor(kind)) {
+            None => text += &format!("{}: none\n", kind.name()),
+            Some(c) => {
+                text += &format!("{}:\n", kind.name());
+                text += &describe_lists(c)?;
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// The vendor GUID of a Secure Boot variable.
+fn vendor(kind: Kind) -> Guid {
+    match kind {
+        Kind::Pk | Kind::Kek => varstore::GLOBAL_VARIABLE,
+        Kind::Db | Kind::Dbx => varstore::IMAGE_SECURITY_DATABASE,
+    }
 }
 
 /// One line per signature of a variable's content.
@@ -274,12 +297,6 @@ pub fn generate_pk_kek(dir: &Path) -> Result<(), String> {
             .map_err(|e| format!("cannot run openssl (Debian package openssl): {e}"))?;
         if !status.success() {
             return Err(format!("openssl req failed ({status}) making {}", crt.display()));
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| format!("{}: {e}", key.display()))?;
         }
         eprintln!("enroll: wrote {} and {}", crt.display(), key.display());
     }
