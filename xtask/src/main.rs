@@ -95,7 +95,8 @@ enum Cmd {
     /// --from-ovmf-vars takes PK, KEK, db and dbx from an edk2 variable store (Debian's ovmf
     /// package: /usr/share/OVMF/OVMF_VARS_4M.ms.fd has the Microsoft certificates in db); --pk
     /// then replaces its PK and the other options add to it. Without a PK the firmware stays in
-    /// setup mode.
+    /// setup mode. --inspect lists each signature: type, owner, a certificate's subject and
+    /// SHA-256, a hash's hex.
     #[command(verbatim_doc_comment)]
     Enroll(Box<EnrollArgs>),
 }
@@ -248,12 +249,10 @@ struct EnrollArgs {
     #[arg(long, value_name = "GUID", requires = "image",
           value_parser = |s: &str| s.parse::<vmfw_bytes::Guid>().map_err(|e| e.to_string()))]
     owner: Option<vmfw_bytes::Guid>,
-    /// Show the keys an image carries: each signature's type and owner, each certificate's
-    /// subject and SHA-256
+    /// Show what an image (or an edk2 variable store) carries, signature by signature
     #[arg(long, value_name = "IMAGE")]
     inspect: Option<PathBuf>,
-    /// Write a new self-signed RSA-2048 PK and KEK (PK.crt, PK.key, KEK.crt, KEK.key) into DIR,
-    /// made with openssl
+    /// Write a new self-signed RSA-2048 PK and KEK (PEM .crt and .key) into DIR, with openssl
     #[arg(long, value_name = "DIR")]
     generate_pk_kek: Option<PathBuf>,
 }
@@ -730,6 +729,50 @@ mod tests {
             panic!()
         };
         assert!(!b.profile.debug && b.arch == "x86_64");
+    }
+
+    #[test]
+    fn enroll_options() {
+        let Cmd::Enroll(a) = parse(&[
+            "enroll",
+            "--image",
+            "i.elf",
+            "--out",
+            "o.elf",
+            "--kek",
+            "a.crt",
+            "--kek",
+            "b.esl",
+            "--dbx-sha256",
+            "00",
+            "--owner",
+            "10bb1021-d3a9-47c3-8547-f33484bc73bd",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(a.kek.len(), 2);
+        assert_eq!(a.owner, Some(enroll::VMFW_OWNER));
+        let Cmd::Enroll(a) = parse(&["enroll", "--inspect", "i.elf"]).unwrap().command else {
+            panic!()
+        };
+        assert!(a.inspect.is_some() && a.image.is_none());
+        let cases: &[(&[&str], ErrorKind)] = &[
+            (&["enroll"], ErrorKind::MissingRequiredArgument),
+            (&["enroll", "--image", "i.elf"], ErrorKind::MissingRequiredArgument),
+            (
+                &["enroll", "--inspect", "i", "--image", "i", "--out", "o"],
+                ErrorKind::ArgumentConflict,
+            ),
+            (&["enroll", "--inspect", "i", "--pk", "p"], ErrorKind::MissingRequiredArgument),
+            (&["enroll", "--image", "i", "--out", "o", "--owner", "x"], ErrorKind::ValueValidation),
+        ];
+        for (args, kind) in cases {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.kind(), *kind, "{args:?}: {e}");
+        }
     }
 
     #[test]
