@@ -31,7 +31,7 @@
 //! once-cells, two log lines.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use vmfw_efi::sbkeys::{self, Kind};
+use vmfw_efi::sbkeys;
 use vmfw_memmap::{MemoryMap, MemoryType};
 
 /// The descriptor `cargo xtask enroll` finds by its magic and patches:
@@ -79,7 +79,7 @@ pub fn reserve(map: &mut MemoryMap) {
         || !all_free(map, addr, addr.saturating_add(len))
         || map.reserve(addr, len, MemoryType::FirmwareData).is_err()
     {
-        unusable("not in free RAM after the image (too little guest memory?)");
+        crate::power::fatal("secure boot key blob not in free RAM after the image");
     }
     ADDR.store(addr, Ordering::Relaxed);
     LEN.store(d.len as usize, Ordering::Relaxed);
@@ -99,17 +99,19 @@ pub fn init() {
         log::info!("secure boot keys: none (setup mode)");
         return;
     };
-    let Ok(keys) = sbkeys::parse(blob) else { unusable("malformed") };
+    let Ok(keys) = sbkeys::parse(blob) else {
+        crate::power::fatal("secure boot key blob malformed (cargo xtask enroll --inspect)")
+    };
     CHECKED.store(true, Ordering::Relaxed);
     // `parse` walked every list, so counting cannot fail; an absent
-    // variable counts 0. One format string with four numbers is about
-    // 200 bytes less code than listing only the variables present.
-    let [pk, kek, db, dbx] =
-        Kind::ALL.map(|k| keys.get(k).map_or(0, |c| sbkeys::count_signatures(c).unwrap_or(0)));
-    let setup = if keys.pk.is_none() { "; no PK: setup mode" } else { "" };
+    // variable counts 0 ("PK 0": setup mode; enroll warns about that).
+    // One format string with four numbers is about 200 bytes less code
+    // than listing only the variables present.
+    let n = |c: Option<&[u8]>| c.map_or(0, |c| sbkeys::count_signatures(c).unwrap_or(0));
+    let (pk, kek, db, dbx) = (n(keys.pk), n(keys.kek), n(keys.db), n(keys.dbx));
     log::info!(
         "secure boot keys: PK {pk}, KEK {kek}, db {db}, dbx {dbx} entries (from the firmware \
-         image{setup})"
+         image)"
     );
 }
 
@@ -124,11 +126,6 @@ fn placed() -> Option<&'static [u8]> {
     // hands them out; all RAM is identity-mapped after memory::init, which
     // precedes every caller; nothing writes the blob.
     Some(unsafe { core::slice::from_raw_parts(ADDR.load(Ordering::Relaxed) as *const u8, len) })
-}
-
-fn unusable(why: &str) -> ! {
-    crate::println!("vmfw: secure boot keys in the firmware image unusable: {why}");
-    crate::power::fatal("unusable secure boot keys")
 }
 
 /// The key blob the image carries (checked: format, signature lists), or

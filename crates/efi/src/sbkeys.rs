@@ -72,7 +72,13 @@ impl Kind {
 
     /// The kind a record's first byte names.
     pub fn from_u8(b: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| *k as u8 == b)
+        match b {
+            1 => Some(Kind::Pk),
+            2 => Some(Kind::Kek),
+            3 => Some(Kind::Db),
+            4 => Some(Kind::Dbx),
+            _ => None,
+        }
     }
 
     /// The variable's name (`PK`, `KEK`, `db`, `dbx`).
