@@ -27,6 +27,7 @@ mod native;
 mod pci;
 mod power;
 mod progress;
+mod sbkeys;
 mod storage;
 mod time;
 mod uefi;
@@ -64,7 +65,9 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     console::init_logger(platform.cmdline.value("vmfw.log"));
     println!("vmfw {VERSION} ({}), entered via {}", arch::NAME, door_name(door_kind));
 
-    let heap = match memory::init(platform.memory.clone()) {
+    let mut ram = platform.memory.clone();
+    sbkeys::reserve(&mut ram);
+    let heap = match memory::init(ram) {
         Ok(h) => h,
         Err(e) => power::fatal(e),
     };
@@ -88,6 +91,7 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         }
     });
     init_power(acpi.as_ref());
+    sbkeys::init();
     if acpi.as_ref().map(vmfw_acpi::Tables::oem_id) == Some(*b"CLOUDH") {
         progress::enable_codes();
     }

@@ -10,12 +10,16 @@ mod bench_report;
 mod build;
 mod demo;
 mod elf;
+mod enroll;
 mod fuzz;
 mod qemu;
+mod varstore;
+mod x509;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use itest::Machine;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Build, run, demo and test vmfw, a firmware for KVM virtual machines.
@@ -82,6 +86,19 @@ enum Cmd {
     /// the VM tests (itest) under QEMU, two at a time.
     #[command(verbatim_doc_comment, after_help = test_after_help())]
     Test(TestArgs),
+    /// Embed Secure Boot keys (PK, KEK, db, dbx) into a firmware image, or show an image's keys
+    ///
+    /// Writes a copy of --image with the keys appended where the firmware reads them and the guest
+    /// cannot change them: a new loadable segment of the x86_64 ELF, or the tail of the arm64
+    /// Image. A key FILE is an X.509 certificate (DER or PEM; each becomes an EFI_CERT_X509 list
+    /// owned by --owner) or an EFI signature list (.esl, taken as it is), told apart by content.
+    /// --from-ovmf-vars takes PK, KEK, db and dbx from an edk2 variable store (Debian's ovmf
+    /// package: /usr/share/OVMF/OVMF_VARS_4M.ms.fd has the Microsoft certificates in db); --pk
+    /// then replaces its PK and the other options add to it. Without a PK the firmware stays in
+    /// setup mode. --inspect lists each signature: type, owner, a certificate's subject and
+    /// SHA-256, a hash's hex.
+    #[command(verbatim_doc_comment)]
+    Enroll(Box<EnrollArgs>),
 }
 
 /// The build profile, for `build` and `run`.
@@ -204,6 +221,48 @@ struct TestArgs {
     quick: bool,
 }
 
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("mode").required(true).args(["image", "inspect", "generate_pk_kek"])))]
+struct EnrollArgs {
+    /// The firmware image to copy (target/vmfw-x86_64.elf, target/vmfw-aarch64.bin)
+    #[arg(long, value_name = "FILE", requires = "out")]
+    image: Option<PathBuf>,
+    /// Where to write the image with the keys
+    #[arg(long, value_name = "FILE", requires = "image")]
+    out: Option<PathBuf>,
+    /// Take PK, KEK, db and dbx from an edk2 (OVMF) variable store file
+    #[arg(long, value_name = "FILE", requires = "image")]
+    from_ovmf_vars: Option<PathBuf>,
+    /// The platform key (one certificate)
+    #[arg(long, value_name = "FILE", requires = "image")]
+    pk: Option<PathBuf>,
+    /// A key exchange key (repeatable)
+    #[arg(long, value_name = "FILE", requires = "image")]
+    kek: Vec<PathBuf>,
+    /// An allowed certificate or signature list (repeatable)
+    #[arg(long, value_name = "FILE", requires = "image")]
+    db: Vec<PathBuf>,
+    /// A forbidden certificate or signature list (repeatable)
+    #[arg(long, value_name = "FILE", requires = "image")]
+    dbx: Vec<PathBuf>,
+    /// An allowed image's SHA-256, in hex (repeatable)
+    #[arg(long, value_name = "HEX", requires = "image")]
+    db_sha256: Vec<String>,
+    /// A forbidden image's SHA-256, in hex (repeatable)
+    #[arg(long, value_name = "HEX", requires = "image")]
+    dbx_sha256: Vec<String>,
+    /// The owner GUID of the certificates and hashes given here [default: vmfw's own]
+    #[arg(long, value_name = "GUID", requires = "image",
+          value_parser = |s: &str| s.parse::<vmfw_bytes::Guid>().map_err(|e| e.to_string()))]
+    owner: Option<vmfw_bytes::Guid>,
+    /// Show what an image (or an edk2 variable store) carries, signature by signature
+    #[arg(long, value_name = "IMAGE")]
+    inspect: Option<PathBuf>,
+    /// Write a new self-signed RSA-2048 PK and KEK (PEM .crt and .key) into DIR, with openssl
+    #[arg(long, value_name = "DIR")]
+    generate_pk_kek: Option<PathBuf>,
+}
+
 /// `--machine`'s values: every [`Machine`], by its name, with what it is.
 fn machine_parser() -> impl TypedValueParser<Value = Machine> {
     let values = Machine::ALL.map(|m| PossibleValue::new(m.name()).help(m.about()));
@@ -310,10 +369,36 @@ fn main() -> ExitCode {
             only: a.targets,
         })
         .map(|()| ExitCode::SUCCESS),
+        Cmd::Enroll(a) => cmd_enroll(a).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
         ExitCode::FAILURE
+    })
+}
+
+fn cmd_enroll(a: Box<EnrollArgs>) -> Result<(), String> {
+    let a = *a;
+    if let Some(dir) = a.generate_pk_kek {
+        return enroll::generate_pk_kek(&dir);
+    }
+    if let Some(path) = a.inspect {
+        let file = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = enroll::inspect(&file).map_err(|e| format!("{}: {e}", path.display()))?;
+        print!("{text}");
+        return Ok(());
+    }
+    enroll::cmd_enroll(&enroll::EnrollOptions {
+        image: a.image.unwrap_or_default(),
+        out: a.out.unwrap_or_default(),
+        from_ovmf_vars: a.from_ovmf_vars,
+        pk: a.pk,
+        kek: a.kek,
+        db: a.db,
+        dbx: a.dbx,
+        db_sha256: a.db_sha256,
+        dbx_sha256: a.dbx_sha256,
+        owner: a.owner,
     })
 }
 
@@ -545,7 +630,7 @@ mod tests {
     /// `--help` answers everywhere, with exit status 0.
     #[test]
     fn every_command_answers_help() {
-        for cmd in ["", "build", "demo", "run", "bench", "fuzz", "test"] {
+        for cmd in ["", "build", "demo", "run", "bench", "fuzz", "test", "enroll"] {
             for help in ["--help", "-h"] {
                 let args: Vec<&str> = [cmd, help].into_iter().filter(|a| !a.is_empty()).collect();
                 let e = parse(&args).unwrap_err();
@@ -670,6 +755,50 @@ mod tests {
             panic!()
         };
         assert!(!b.profile.debug && b.arch == "x86_64");
+    }
+
+    #[test]
+    fn enroll_options() {
+        let Cmd::Enroll(a) = parse(&[
+            "enroll",
+            "--image",
+            "i.elf",
+            "--out",
+            "o.elf",
+            "--kek",
+            "a.crt",
+            "--kek",
+            "b.esl",
+            "--dbx-sha256",
+            "00",
+            "--owner",
+            "10bb1021-d3a9-47c3-8547-f33484bc73bd",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(a.kek.len(), 2);
+        assert_eq!(a.owner, Some(enroll::VMFW_OWNER));
+        let Cmd::Enroll(a) = parse(&["enroll", "--inspect", "i.elf"]).unwrap().command else {
+            panic!()
+        };
+        assert!(a.inspect.is_some() && a.image.is_none());
+        let cases: &[(&[&str], ErrorKind)] = &[
+            (&["enroll"], ErrorKind::MissingRequiredArgument),
+            (&["enroll", "--image", "i.elf"], ErrorKind::MissingRequiredArgument),
+            (
+                &["enroll", "--inspect", "i", "--image", "i", "--out", "o"],
+                ErrorKind::ArgumentConflict,
+            ),
+            (&["enroll", "--inspect", "i", "--pk", "p"], ErrorKind::MissingRequiredArgument),
+            (&["enroll", "--image", "i", "--out", "o", "--owner", "x"], ErrorKind::ValueValidation),
+        ];
+        for (args, kind) in cases {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.kind(), *kind, "{args:?}: {e}");
+        }
     }
 
     #[test]

@@ -19,8 +19,9 @@
 //! to-text protocols, `LocateDevicePath()`'s prefix search, file paths for
 //! `LoadImage()`) and [`time`] (`EFI_TIME`, its checks, and `GetTime()` /
 //! `SetTime()` over CMOS RTC registers), [`load_option`] (`Boot####`
-//! and `BootOrder`) and [`persist`] (the checksummed two-slot image of
-//! the non-volatile variables).
+//! and `BootOrder`), [`persist`] (the checksummed two-slot image of
+//! the non-volatile variables) and [`sbkeys`] (the Secure Boot key blob
+//! embedded in the firmware image, and signature list walking).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -34,6 +35,7 @@ pub mod load_option;
 pub mod memory;
 pub mod persist;
 pub mod pool;
+pub mod sbkeys;
 pub mod status;
 pub mod time;
 pub mod variables;
