@@ -27,6 +27,7 @@ mod native;
 mod pci;
 mod power;
 mod progress;
+#[cfg(feature = "secure-boot")]
 mod sbkeys;
 mod storage;
 mod time;
@@ -65,7 +66,9 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
     console::init_logger(platform.cmdline.value("vmfw.log"));
     println!("vmfw {VERSION} ({}), entered via {}", arch::NAME, door_name(door_kind));
 
+    #[cfg_attr(not(feature = "secure-boot"), allow(unused_mut))]
     let mut ram = platform.memory.clone();
+    #[cfg(feature = "secure-boot")]
     sbkeys::reserve(&mut ram);
     let heap = match memory::init(ram) {
         Ok(h) => h,
@@ -91,6 +94,7 @@ extern "C" fn vmfw_start(info: u64, door: u32) -> ! {
         }
     });
     init_power(acpi.as_ref());
+    #[cfg(feature = "secure-boot")]
     sbkeys::init();
     if acpi.as_ref().map(vmfw_acpi::Tables::oem_id) == Some(*b"CLOUDH") {
         progress::enable_codes();

@@ -136,6 +136,15 @@ pub fn boot_esp(
     platform: &Platform,
     ask: &mut bool,
 ) -> Attempt {
+    // vmfw verifies what LoadImage() loads; a kernel booted natively would
+    // bypass that, so with Secure Boot on the entries are left to a signed
+    // loader (systemd-boot, shim + GRUB) that the UEFI path verifies.
+    #[cfg(feature = "secure-boot")]
+    if crate::uefi::secureboot::enforcing() {
+        return Attempt::Absent(
+            "Secure Boot is on: BLS entries boot through a signed loader".into(),
+        );
+    }
     let prepared = {
         let Some(fs) = disks.iter_mut().find(|d| d.index == disk).and_then(|d| d.volume(esp))
         else {

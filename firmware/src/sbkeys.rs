@@ -96,7 +96,7 @@ fn all_free(map: &MemoryMap, start: u64, end: u64) -> bool {
 /// (which maps all RAM).
 pub fn init() {
     let Some(blob) = placed() else {
-        log::info!("secure boot keys: none (setup mode)");
+        crate::info!("secure boot keys: none (setup mode)");
         return;
     };
     let Ok(keys) = sbkeys::parse(blob) else {
@@ -109,7 +109,7 @@ pub fn init() {
     // than listing only the variables present.
     let n = |c: Option<&[u8]>| c.map_or(0, |c| sbkeys::count_signatures(c).unwrap_or(0));
     let (pk, kek, db, dbx) = (n(keys.pk), n(keys.kek), n(keys.db), n(keys.dbx));
-    log::info!(
+    crate::info!(
         "secure boot keys: PK {pk}, KEK {kek}, db {db}, dbx {dbx} entries (from the firmware \
          image)"
     );
@@ -131,8 +131,8 @@ fn placed() -> Option<&'static [u8]> {
 /// The key blob the image carries (checked: format, signature lists), or
 /// `None` in setup mode. Only valid before `ExitBootServices()`: the
 /// pages are boot services data, the OS's afterwards; whatever serves the
-/// variables at runtime copies them first.
-#[allow(dead_code)] // For the Secure Boot variables and LoadImage checks.
+/// variables at runtime copies them first (`uefi::secureboot` defines
+/// them in the variable store, which is runtime memory).
 pub fn blob() -> Option<&'static [u8]> {
     placed().filter(|_| CHECKED.load(Ordering::Relaxed))
 }

@@ -537,8 +537,8 @@ mod tests {
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
         let native = read("firmware/src/arch/x86_64/linux.rs");
         let uefi = read("firmware/src/uefi/tables.rs");
-        assert!(native.contains("log::info!(\"kernel command line: "));
-        assert!(uefi.contains("log::info!(\"ExitBootServices: "));
+        assert!(native.contains("crate::info!(\"kernel command line: "));
+        assert!(uefi.contains("crate::info!(\"ExitBootServices: "));
         for h in HANDOFF_LINES {
             let text = h.trim_start_matches("] ");
             assert!(native.contains(text) || uefi.contains(text), "{text:?}");

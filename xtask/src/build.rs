@@ -63,7 +63,7 @@ pub fn build(arch: &Arch, release: bool) -> Result<PathBuf, String> {
 
 /// The cargo arguments that select the diagnostic build.
 pub const DIAG_FEATURES: [&str; 3] =
-    ["--no-default-features", "--features", "diagnostics,esp-write"];
+    ["--no-default-features", "--features", "diagnostics,esp-write,secure-boot"];
 
 /// The diagnostic build's own target directory.
 pub fn diag_target_dir() -> PathBuf {

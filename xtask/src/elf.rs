@@ -123,9 +123,9 @@ const PHDR_SIZE: usize = 56;
 /// leave it unclear which the firmware reads).
 pub fn find_descriptor(file: &[u8]) -> Result<usize, String> {
     let mut found = file.windows(8).enumerate().filter(|(_, w)| w == KEYS_DESCRIPTOR_MAGIC);
-    let (at, _) = found
-        .next()
-        .ok_or("the image has no key descriptor (a vmfw build before Secure Boot keys?)")?;
+    let (at, _) = found.next().ok_or(
+        "the image has no key descriptor (a build without the secure-boot feature, or before it)",
+    )?;
     if found.next().is_some() {
         return Err("the image holds the key descriptor's magic twice".into());
     }

@@ -318,15 +318,15 @@ mod tests {
         let root = build::root();
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
         let expect = [
-            ("firmware/src/arch/x86_64/linux.rs", "log::info!(\"kernel command line: "),
-            ("firmware/src/arch/aarch64/linux.rs", "log::info!(\"kernel command line: "),
-            ("firmware/src/uefi/tables.rs", "log::info!(\"ExitBootServices: "),
+            ("firmware/src/arch/x86_64/linux.rs", "crate::info!(\"kernel command line: "),
+            ("firmware/src/arch/aarch64/linux.rs", "crate::info!(\"kernel command line: "),
+            ("firmware/src/uefi/tables.rs", "crate::info!(\"ExitBootServices: "),
             ("crates/boot/src/lib.rs", "\"no bootable device\""),
             ("crates/boot/src/lib.rs", "\"no bootable entry on {disks} disk(s)\""),
             ("firmware/src/power.rs", "println!(\"vmfw: powering off\")"),
             ("firmware/src/power.rs", "println!(\"vmfw: fatal: {why}; powering off\")"),
             ("firmware/src/main.rs", "println!(\"\\n!!! vmfw panicked at "),
-            ("firmware/src/console.rs", "\"[{tag}] {}\""),
+            ("firmware/src/console.rs", "\"[{tag}] {args}\""),
             ("firmware/src/arch/x86_64/power.rs", "outl(0xf4, 0)"),
         ];
         for (file, text) in expect {

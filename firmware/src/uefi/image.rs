@@ -148,19 +148,22 @@ pub fn load(
     // A file is read straight into the image, section by section; a
     // buffer (an image already in memory) is copied.
     let (pe, base, pages, code) = match source {
-        Source::Buffer(bytes) => {
-            let pe = PeImage::parse(bytes).map_err(not_loadable)?;
-            let (code, base, pages, dest) = place(&pe)?;
-            if let Err(e) = pe.load_into(bytes, dest, base) {
-                let _ = memory::with_map(|m| m.free(base, pages));
-                return Err(fail(Error::LoadError, e));
-            }
-            (pe, base, pages, code)
-        }
+        Source::Buffer(bytes) => from_buffer(bytes)?,
         Source::Path => {
             let Some((h, _)) = located else {
                 return Err(fail(Error::NotFound, "no file system on the device path"));
             };
+            // Secure Boot hashes the whole file before anything of it is
+            // placed: read it into memory first.
+            #[cfg(feature = "secure-boot")]
+            if super::secureboot::enforcing() {
+                let whole = fs::with_file(h, &file_path, |_, len, read| {
+                    let mut all = alloc::vec![0u8; len];
+                    read(0, &mut all).map(|()| all)
+                })?;
+                let whole = whole.map_err(|e| fail(Error::DeviceError, e))?;
+                return finish(parent, path, device, file_path, from_buffer(&whole)?);
+            }
             let mut why = None;
             let loaded = fs::with_file(h, &file_path, |head, len, read| {
                 let pe = PeImage::parse_headers(head, len).map_err(not_loadable)?;
@@ -184,6 +187,35 @@ pub fn load(
             loaded??
         }
     };
+    finish(parent, path, device, file_path, (pe, base, pages, code))
+}
+
+/// Verifies (Secure Boot) and places an image that is in memory.
+fn from_buffer(bytes: &[u8]) -> core::result::Result<(PeImage, u64, u64, MemoryType), LoadFailure> {
+    #[cfg(feature = "secure-boot")]
+    {
+        let t0 = crate::arch::counter();
+        super::secureboot::check_image(bytes).map_err(|why| fail(Error::SecurityViolation, why))?;
+        let ticks = crate::arch::counter().wrapping_sub(t0);
+        log::debug!("secure boot: {} bytes verified in {ticks} counter ticks", bytes.len());
+    }
+    let pe = PeImage::parse(bytes).map_err(not_loadable)?;
+    let (code, base, pages, dest) = place(&pe)?;
+    if let Err(e) = pe.load_into(bytes, dest, base) {
+        let _ = memory::with_map(|m| m.free(base, pages));
+        return Err(fail(Error::LoadError, e));
+    }
+    Ok((pe, base, pages, code))
+}
+
+/// Creates the handle of an image `load` placed.
+fn finish(
+    parent: Option<Handle>,
+    path: Option<&[u8]>,
+    device: Option<Handle>,
+    file_path: Vec<u8>,
+    (pe, base, pages, code): (PeImage, u64, u64, MemoryType),
+) -> core::result::Result<Handle, LoadFailure> {
     let data = match pe.subsystem() {
         Subsystem::EfiApplication => EfiMemoryType::LOADER_DATA,
         Subsystem::EfiBootServiceDriver => EfiMemoryType::BOOT_SERVICES_DATA,

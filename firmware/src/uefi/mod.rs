@@ -31,6 +31,8 @@ mod image;
 mod nvram;
 mod rng;
 mod runtime;
+#[cfg(feature = "secure-boot")]
+pub mod secureboot;
 mod state;
 mod tables;
 #[cfg(test)]

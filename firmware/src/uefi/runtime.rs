@@ -195,6 +195,10 @@ fn set_variable_impl(
     let g = guid(vendor)?;
     // SAFETY: the caller's buffer of `size` bytes (NULL only with 0).
     let bytes = unsafe { super::ffi::buffer(data, size) }?;
+    #[cfg(feature = "secure-boot")]
+    if let Some(e) = super::secureboot::authenticated_write(&name, g, attributes, bytes) {
+        return Err(e);
+    }
     set_and_save(&name, g, attributes, bytes)
 }
 
@@ -252,17 +256,24 @@ fn query_variable_info_impl(
     out(max_size, info.max_variable_size)
 }
 
-/// A new variable store with the read-only Secure Boot state: Secure Boot
-/// is off and the platform is in setup mode without keys (loaders read
-/// these to decide whether to verify signatures).
+/// A new variable store with the read-only Secure Boot state: the keys
+/// the image carries and the mode they put the platform in (feature
+/// `secure-boot`, see `secureboot`); without the feature, Secure Boot is
+/// off and the platform is in setup mode without keys (loaders read these
+/// to decide whether to verify signatures).
 pub fn new_store() -> VariableStore {
     let mut store = VariableStore::new(Default::default());
-    let g = vmfw_efi::variables::GLOBAL_VARIABLE;
-    let bs_rt = vmfw_efi::variables::BOOTSERVICE_ACCESS | vmfw_efi::variables::RUNTIME_ACCESS;
-    for (name, value) in
-        [("SecureBoot", 0u8), ("SetupMode", 1u8), ("AuditMode", 0), ("DeployedMode", 0)]
+    #[cfg(feature = "secure-boot")]
+    super::secureboot::install(&mut store);
+    #[cfg(not(feature = "secure-boot"))]
     {
-        let _ = store.define_read_only(&vmfw_efi::variables::utf16(name), g, bs_rt, &[value]);
+        let g = vmfw_efi::variables::GLOBAL_VARIABLE;
+        let bs_rt = vmfw_efi::variables::BOOTSERVICE_ACCESS | vmfw_efi::variables::RUNTIME_ACCESS;
+        for (name, value) in
+            [("SecureBoot", 0u8), ("SetupMode", 1u8), ("AuditMode", 0), ("DeployedMode", 0)]
+        {
+            let _ = store.define_read_only(&vmfw_efi::variables::utf16(name), g, bs_rt, &[value]);
+        }
     }
     store
 }
