@@ -6,12 +6,13 @@
 //! (elf.rs: a new PT_LOAD segment for the x86_64 ELF, the tail of the
 //! arm64 flat Image) where the firmware finds it through its descriptor.
 
-use crate::{elf, varstore, x509};
+use crate::{elf, x509};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use vmfw_bytes::Guid;
 use vmfw_efi::sbkeys::{self, Keys, Kind};
+use vmfw_secureboot::varstore;
 
 /// EFI_CERT_X509_GUID, a5c059a1-94e4-4aa7-87b5-ab155c2bf072.
 const CERT_X509: Guid = Guid::from_fields(
@@ -119,10 +120,11 @@ pub fn collect(o: &EnrollOptions) -> Result<[Vec<u8>; 4], String> {
     let owner = o.owner.unwrap_or(VMFW_OWNER);
     let mut vars: [Vec<u8>; 4] = Default::default();
     if let Some(path) = &o.from_ovmf_vars {
-        let store =
-            varstore::variables(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?;
+        let store = read(path)?;
         for kind in Kind::ALL {
-            if let Some(data) = varstore::find(&store, kind.name(), vendor(kind)) {
+            let found =
+                store_variable(&store, kind).map_err(|e| format!("{}: {e}", path.display()))?;
+            if let Some(data) = found {
                 sbkeys::count_signatures(data)
                     .map_err(|e| format!("{}: {}: {e}", path.display(), kind.name()))?;
                 vars[kind as usize - 1] = data.to_vec();
@@ -221,10 +223,9 @@ pub fn inspect(file: &[u8]) -> Result<String, String> {
 
 /// What an edk2 variable store holds of PK, KEK, db and dbx.
 fn inspect_store(file: &[u8]) -> Result<String, String> {
-    let vars = varstore::variables(file)?;
-    let mut text = format!("edk2 variable store, {} live variables\n", vars.len());
+    let mut text = String::from("edk2 variable store\n");
     for kind in Kind::ALL {
-        match varstore::find(&vars, kind.name(), vendor(kind)) {
+        match store_variable(file, kind)? {
             None => text += &format!("{}: none\n", kind.name()),
             Some(c) => {
                 text += &format!("{}:\n", kind.name());
@@ -236,11 +237,19 @@ fn inspect_store(file: &[u8]) -> Result<String, String> {
 }
 
 /// The vendor GUID of a Secure Boot variable.
-fn vendor(kind: Kind) -> Guid {
+fn vendor(kind: Kind) -> vmfw_secureboot::Guid {
     match kind {
-        Kind::Pk | Kind::Kek => varstore::GLOBAL_VARIABLE,
-        Kind::Db | Kind::Dbx => varstore::IMAGE_SECURITY_DATABASE,
+        Kind::Pk | Kind::Kek => vmfw_secureboot::Guid::GLOBAL_VARIABLE,
+        Kind::Db | Kind::Dbx => vmfw_secureboot::Guid::IMAGE_SECURITY_DATABASE,
     }
+}
+
+/// The live value of Secure Boot variable `kind` in edk2 variable store
+/// `file` (the crate's reader, which the firmware's tests also use).
+fn store_variable(file: &[u8], kind: Kind) -> Result<Option<&[u8]>, String> {
+    varstore::find(file, kind.name(), &vendor(kind))
+        .map(|v| v.map(|v| v.data))
+        .map_err(|e| format!("not an edk2 variable store: {e}"))
 }
 
 /// One line per signature of a variable's content.
@@ -311,7 +320,40 @@ pub fn generate_pk_kek(dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::varstore::tests::store;
+
+    /// An edk2 authenticated variable store file holding `vars` as
+    /// (name, vendor, state, data): firmware volume header, store header,
+    /// then each variable's header, UTF-16 name and data.
+    fn store(vars: &[(&str, vmfw_secureboot::Guid, u8, &[u8])]) -> Vec<u8> {
+        let mut fv = vec![0u8; 72];
+        fv[16..32].copy_from_slice(&varstore::SYSTEM_NV_DATA_FV.0);
+        fv[40..44].copy_from_slice(b"_FVH");
+        fv[48..50].copy_from_slice(&72u16.to_le_bytes());
+        let mut s = varstore::AUTHENTICATED_VARIABLE.0.to_vec();
+        s.extend(0u32.to_le_bytes()); // size, below
+        s.extend([0x5a, 0xfe, 0, 0, 0, 0, 0, 0]);
+        for (name, vendor, state, data) in vars {
+            let name: Vec<u8> =
+                name.encode_utf16().chain([0]).flat_map(|u| u.to_le_bytes()).collect();
+            s.extend(0x55aau16.to_le_bytes());
+            s.extend([*state, 0]);
+            s.extend(0x27u32.to_le_bytes());
+            s.extend([0; 8 + 16 + 4]);
+            s.extend((name.len() as u32).to_le_bytes());
+            s.extend((data.len() as u32).to_le_bytes());
+            s.extend(vendor.0);
+            s.extend(&name);
+            s.extend_from_slice(data);
+            s.resize(s.len().next_multiple_of(4), 0xff);
+        }
+        s.resize(s.len() + 64, 0xff); // free space
+        let size = s.len() as u32;
+        s[16..20].copy_from_slice(&size.to_le_bytes());
+        fv.extend(s);
+        let len = fv.len() as u64;
+        fv[32..40].copy_from_slice(&len.to_le_bytes());
+        fv
+    }
     use crate::x509::tests::fake_cert;
 
     #[test]
@@ -350,8 +392,8 @@ mod tests {
         std::fs::write(
             &vars,
             store(&[
-                ("PK", varstore::GLOBAL_VARIABLE, 0x3f, &pk),
-                ("db", varstore::IMAGE_SECURITY_DATABASE, 0x3f, &db),
+                ("PK", vmfw_secureboot::Guid::GLOBAL_VARIABLE, 0x3f, &pk),
+                ("db", vmfw_secureboot::Guid::IMAGE_SECURITY_DATABASE, 0x3f, &db),
             ]),
         )
         .unwrap();

@@ -13,7 +13,6 @@ mod elf;
 mod enroll;
 mod fuzz;
 mod qemu;
-mod varstore;
 mod x509;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
