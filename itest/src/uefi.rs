@@ -525,17 +525,30 @@ pub const SDBOOT_COUNTED_ENTRY: &str = "debian+3.conf";
 /// two left, one done.
 pub const SDBOOT_COUNTED_ENTRY_AFTER: &str = "debian+2-1.conf";
 
+/// systemd-boot's random seed file on the counting disk, and its content
+/// before the first boot (32 bytes, the size systemd-boot writes back).
+pub const SDBOOT_RANDOM_SEED: &str = "/loader/random-seed";
+/// See [`SDBOOT_RANDOM_SEED`].
+pub const SDBOOT_RANDOM_SEED_BEFORE: [u8; 32] = [0x5a; 32];
+
 /// As [`sdboot_disk`], with the entry named [`SDBOOT_COUNTED_ENTRY`]:
 /// systemd-boot renames it (`SetInfo` with a new file name) before it
-/// boots it. `loader.conf` has no menu (timeout 0) and no `default` (the
-/// only entry boots).
+/// boots it, and rewrites [`SDBOOT_RANDOM_SEED`]. `loader.conf` has no
+/// menu (timeout 0) and no `default` (the only entry boots).
 pub fn sdboot_counting_disk(then: Then) -> Result<PathBuf, String> {
     let _turn = take_turn();
     let sdboot = systemd_boot()?;
     let kernel = efi_kernel(Arch::X86_64)?;
     Ok(Disk::new("sdboot-counting")
         .file(Arch::X86_64.boot_file(), Contents::Host(sdboot))
-        .file("/loader/loader.conf", Contents::Bytes(b"timeout 0\n".to_vec()))
+        // systemd-boot refreshes its random seed file on every boot
+        // (`random-seed-mode always`: no LoaderSystemToken needed): a
+        // Write() and Flush() through the file protocol.
+        .file(
+            "/loader/loader.conf",
+            Contents::Bytes(b"timeout 0\nrandom-seed-mode always\n".to_vec()),
+        )
+        .file(SDBOOT_RANDOM_SEED, Contents::Bytes(SDBOOT_RANDOM_SEED_BEFORE.to_vec()))
         .file(
             &format!("/loader/entries/{SDBOOT_COUNTED_ENTRY}"),
             Contents::Bytes(sdboot_entry().into_bytes()),

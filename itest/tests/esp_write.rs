@@ -309,6 +309,16 @@ fn systemd_boot_counting_q35() {
         tail(&out, 30)
     );
     fsck_clean(&disk, "systemd-boot renamed its entry");
+    let seed = Esp::open(&disk)
+        .and_then(|e| e.read(uefi::SDBOOT_RANDOM_SEED))
+        .unwrap_or_else(|e| panic!("reading {} back: {e}", uefi::SDBOOT_RANDOM_SEED));
+    assert!(
+        seed.len() == uefi::SDBOOT_RANDOM_SEED_BEFORE.len()
+            && seed != uefi::SDBOOT_RANDOM_SEED_BEFORE,
+        "systemd-boot did not rewrite {} through Write() ({} bytes: {seed:02x?})",
+        uefi::SDBOOT_RANDOM_SEED,
+        seed.len()
+    );
 }
 
 /// GRUB's `next_entry` (what `grub-reboot` sets): run 1 boots the entry it
