@@ -290,6 +290,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The first line of the log containing `needle`, or a panic that
+    /// shows the whole log and where it is kept.
+    pub fn line(&self, needle: &str) -> &str {
+        self.log.lines().find(|l| l.contains(needle)).unwrap_or_else(|| {
+            panic!("{needle:?} never appeared ({}):\n{}", self.log_path.display(), self.log)
+        })
+    }
+
     /// Panics (with the log path and the log's tail) unless `needle` was printed.
     pub fn expect(&self, needle: &str) -> &Self {
         if !self.log.contains(needle) {

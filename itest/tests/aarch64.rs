@@ -38,16 +38,9 @@ use std::time::Duration;
 
 const ARM: Arch = Arch::Aarch64;
 
-/// The first line containing `needle`, or a panic with the log.
-fn line<'a>(out: &'a Outcome, needle: &str) -> &'a str {
-    out.log.lines().find(|l| l.contains(needle)).unwrap_or_else(|| {
-        panic!("{needle:?} never appeared ({}):\n{}", out.log_path.display(), out.log)
-    })
-}
-
 /// The kernel command line in the marker line (`cmdline=[...]`).
 fn cmdline(out: &Outcome) -> &str {
-    let marker = line(out, MARKER);
+    let marker = out.line(MARKER);
     marker
         .split_once("cmdline=[")
         .and_then(|(_, rest)| rest.rsplit_once(']'))
@@ -57,7 +50,7 @@ fn cmdline(out: &Outcome) -> &str {
 
 /// The `VMFW-EFI` line; panics when the kernel saw no UEFI.
 fn efi_report(out: &Outcome) -> &str {
-    let l = line(out, EFI_MARKER);
+    let l = out.line(EFI_MARKER);
     assert!(
         !l.contains(EFI_ABSENT),
         "the kernel saw no UEFI (/sys/firmware/efi missing): {l} ({})",
@@ -302,11 +295,11 @@ fn vmfw_runtime_variables_and_reset_pci() {
         .arg("-action")
         .arg("reboot=reset")
         .run();
-    line(&out, REBOOTING_MARKER);
-    let kept = line(&out, KEPT_MARKER);
+    out.line(REBOOTING_MARKER);
+    let kept = out.line(KEPT_MARKER);
     assert!(kept.contains("warm-reset-ok"), "the variable lost its value: {kept}");
-    line(&out, "kept from before the reset");
-    line(&out, "Boot0001 (");
+    out.line("kept from before the reset");
+    out.line("Boot0001 (");
     assert!(kept.contains("bootcurrent=0100"), "BootCurrent is not Boot0001: {kept}");
     no_firmware_bug(&out);
     out.expect_exited();

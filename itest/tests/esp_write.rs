@@ -40,13 +40,6 @@ use std::path::Path;
 /// What vmfw's boot counting lines start with (after the level tag).
 const COUNTING: &str = "disk0: boot counting: ";
 
-/// The first line of `out` containing `needle`, or a panic with the log.
-fn line<'a>(out: &'a Outcome, needle: &str) -> &'a str {
-    out.log.lines().find(|l| l.contains(needle)).unwrap_or_else(|| {
-        panic!("{needle:?} never appeared ({}):\n{}", out.log_path.display(), out.log)
-    })
-}
-
 /// Every line of `out` containing `needle`, one a line (for messages).
 fn lines_with(out: &Outcome, needle: &str) -> String {
     let found: Vec<&str> = out.log.lines().filter(|l| l.contains(needle)).collect();
@@ -76,7 +69,7 @@ fn tail(out: &Outcome, n: usize) -> String {
 
 /// The kernel command line the initrd printed.
 fn cmdline(out: &Outcome) -> &str {
-    let marker = line(out, MARKER);
+    let marker = out.line(MARKER);
     marker
         .split_once("cmdline=[")
         .and_then(|(_, rest)| rest.rsplit_once(']'))
@@ -333,7 +326,7 @@ fn grub_saves_its_environment_q35() {
         GRUBENV_ENTRIES;
 
     let first = writable_vm("esp-write-grubenv-1", &disk, "").run();
-    let seen = line(&first, GRUBENV_ECHO);
+    let seen = first.line(GRUBENV_ECHO);
     assert!(
         seen.contains(&format!("[{second_title}]")),
         "GRUB did not load next_entry={second_title:?} from its grubenv: {seen}"
@@ -358,7 +351,7 @@ fn grub_saves_its_environment_q35() {
     fsck_clean(&disk, "GRUB's save_env");
 
     let second = writable_vm("esp-write-grubenv-2", &disk, "").run();
-    let seen = line(&second, GRUBENV_ECHO);
+    let seen = second.line(GRUBENV_ECHO);
     assert!(seen.contains("[]"), "run 2 still found a next_entry: {seen}");
     shim::check_boot(&second, first_variant, first_token);
 }

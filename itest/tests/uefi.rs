@@ -32,22 +32,15 @@ fn boot(name: &str, machine: Machine, img: &Path) -> Outcome {
     vm.run_retrying_clock(MARKER, 3)
 }
 
-/// The first line containing `needle`, or a panic with the log.
-fn line<'a>(out: &'a Outcome, needle: &str) -> &'a str {
-    out.log.lines().find(|l| l.contains(needle)).unwrap_or_else(|| {
-        panic!("{needle:?} never appeared ({}):\n{}", out.log_path.display(), out.log)
-    })
-}
-
 /// The marker line: the kernel ran the initrd with these options.
 fn marker(out: &Outcome) -> &str {
-    line(out, MARKER)
+    out.line(MARKER)
 }
 
 /// The `VMFW-EFI` line; panics when the kernel saw no UEFI at all (it was
 /// not started through UEFI, or the firmware gave it no system table).
 fn efi_report(out: &Outcome) -> &str {
-    let l = line(out, EFI_MARKER);
+    let l = out.line(EFI_MARKER);
     assert!(
         !l.contains(EFI_ABSENT),
         "the kernel saw no UEFI (/sys/firmware/efi missing): {l} ({})",
@@ -205,12 +198,12 @@ fn variables_survive_a_warm_reset_q35() {
         .arg("-action")
         .arg("reboot=reset");
     let out = vm.run();
-    line(&out, REBOOTING_MARKER);
-    let kept = line(&out, KEPT_MARKER);
+    out.line(REBOOTING_MARKER);
+    let kept = out.line(KEPT_MARKER);
     assert!(kept.contains("warm-reset-ok"), "the variable lost its value: {kept}");
-    line(&out, "kept from before the reset");
+    out.line("kept from before the reset");
     // The second boot followed BootOrder to Boot0001 and said so.
-    line(&out, "Boot0001 (");
+    out.line("Boot0001 (");
     assert!(kept.contains("bootcurrent=0100"), "BootCurrent is not Boot0001: {kept}");
     out.expect_exited();
 }
@@ -235,7 +228,7 @@ fn broken_boot_file_falls_back_to_the_next_disk_q35() {
         .disk(&img, Attach::PciModern)
         .boots_kernel()
         .run();
-    let l = line(&out, "disk0: ESP #1: \\EFI\\BOOT\\BOOTX64.EFI: cannot load");
+    let l = out.line("disk0: ESP #1: \\EFI\\BOOT\\BOOTX64.EFI: cannot load");
     assert!(l.contains("trying the next"), "{l}");
     assert!(l.contains("not a loadable PE32+ image"), "{l}");
     marker(&out);
@@ -263,15 +256,15 @@ fn variables_survive_a_new_vm_run_through_the_esp_file_q35() {
             .arg("reboot=reset")
     };
     let first = vm("uefi-vars-file-1").run();
-    line(&first, REBOOTING_MARKER);
-    line(&first, "brought up to date");
-    line(&first, KEPT_MARKER);
+    first.line(REBOOTING_MARKER);
+    first.line("brought up to date");
+    first.line(KEPT_MARKER);
     first.expect_exited();
 
     let second = vm("uefi-vars-file-2").run();
-    line(&second, "restored from disk0 \\EFI\\vmfw\\VARS.BIN");
-    line(&second, "Boot0001 (");
-    let kept = line(&second, KEPT_MARKER);
+    second.line("restored from disk0 \\EFI\\vmfw\\VARS.BIN");
+    second.line("Boot0001 (");
+    let kept = second.line(KEPT_MARKER);
     assert!(kept.contains("warm-reset-ok"), "the variable lost its value: {kept}");
     assert!(!second.log.contains(REBOOTING_MARKER), "run 2 did not see the variable");
     second.expect_exited();
