@@ -27,29 +27,34 @@ pub fn cmd_all() -> Result<(), String> {
 /// The size budget of issue 12: loadable bytes of the x86_64 image.
 const BUDGET: u64 = 256 * 1024;
 
-/// `cargo xtask bench size`: loadable bytes of each build against the
-/// budget. The default build carries the writable ESP (feature
-/// `esp-write`); the budget is kept by the build without it
-/// (`--no-default-features --features lean`, built into `target/lean`).
+/// `cargo xtask bench size`: loadable bytes of each x86_64 build against
+/// the budget: the default build (features `esp-write` and `secure-boot`),
+/// the diagnostic one, the minimal one without either (which keeps the
+/// budget) and the minimal one plus each feature alone (what each adds).
+/// The extra builds go to `target/size-*`.
 pub fn cmd_size() -> Result<(), String> {
     use crate::build::{build_one, target_dir, ARCHES};
     let x86 = &ARCHES[0];
     let default = crate::build::build(x86, true)?;
-    let lean = build_one(
-        x86,
-        true,
-        "-lean",
-        &["--no-default-features", "--features", "lean"],
-        &target_dir().join("lean"),
-    )?;
     let diag = target_dir().join("vmfw-x86_64-diag.elf");
+    let mut rows = vec![
+        ("default (`esp-write`, `secure-boot`)".to_string(), default),
+        ("diagnostic".to_string(), diag),
+    ];
+    for (what, features) in [
+        ("minimal (`lean` only: no disk writes, no Secure Boot)", "lean"),
+        ("minimal + `esp-write`", "lean,esp-write"),
+        ("minimal + `secure-boot`", "lean,secure-boot"),
+    ] {
+        let name = features.replace(',', "-");
+        let dir = target_dir().join(format!("size-{name}"));
+        let args = ["--no-default-features", "--features", features];
+        let out = build_one(x86, true, &format!("-{name}"), &args, &dir)?;
+        rows.push((what.to_string(), out));
+    }
     let mut table =
         String::from("| x86_64 build | loadable bytes | budget (262,144) |\n|---|---|---|\n");
-    for (name, path) in [
-        ("default (`esp-write`)", &default),
-        ("without the writable ESP (`lean` only)", &lean),
-        ("diagnostic", &diag),
-    ] {
+    for (name, path) in &rows {
         let image = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
         let n = crate::elf::loadable_bytes(&image)?;
         let room = if n <= BUDGET {

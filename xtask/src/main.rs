@@ -177,8 +177,9 @@ enum BenchCmd {
     Storage,
     /// Image size: loadable bytes of each x86_64 build against the 256 KiB budget
     ///
-    /// Builds the default, diagnostic and read-only (`--no-default-features --features lean`)
-    /// images and writes target/bench/size.md.
+    /// Builds the default and diagnostic images, the minimal one (`--no-default-features
+    /// --features lean`: no disk writes, no Secure Boot) and the minimal one plus each of
+    /// `esp-write` and `secure-boot`, and writes target/bench/size.md.
     #[command(verbatim_doc_comment)]
     Size,
 }
