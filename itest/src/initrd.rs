@@ -136,10 +136,15 @@ pub fn build(busybox: &[u8], then: Then) -> Vec<u8> {
 /// runtime services (`GetNextVariableName`, `GetVariable`) after
 /// `ExitBootServices`.
 pub fn build_efi(busybox: &[u8], efivarfs: &[u8], then: Then) -> Vec<u8> {
+    build_with(busybox, then, &efi_report(), &[(EFIVARFS_KO, 0o100644, efivarfs)])
+}
+
+/// The shell lines of [`build_efi`]'s report.
+fn efi_report() -> String {
     let dir = "/sys/firmware/efi/efivars";
     let fields: Vec<String> =
         EFI_REPORT_FIELDS.iter().map(|(label, var)| format!("{label}=[$(v {var})]")).collect();
-    let report = [
+    [
         format!("v() {{ f={dir}/$1-{LOADER_GUID}; [ -r $f ] && tail -c +5 $f | tr -d '\\000'; }}"),
         "if [ -d /sys/firmware/efi ]; then".into(),
         format!("  insmod /{EFIVARFS_KO}"),
@@ -160,16 +165,94 @@ pub fn build_efi(busybox: &[u8], efivarfs: &[u8], then: Then) -> Vec<u8> {
         "fi".into(),
     ]
     .map(|l| l + "\n")
+    .concat()
+}
+
+/// Printed by the [`build_secure_boot`] initrd: what the kernel sees of
+/// Secure Boot (see there).
+pub const SB_MARKER: &str = "VMFW-SB";
+/// Prefixes each kernel log line on Secure Boot and lockdown the
+/// [`build_secure_boot`] initrd copies from `dmesg`.
+pub const SB_KERNEL_MARKER: &str = "VMFW-SB-KERNEL";
+/// Printed by the [`build_secure_boot`] initrd after its write to `db`.
+pub const SB_WRITE_MARKER: &str = "VMFW-SB-WRITE";
+/// `EFI_IMAGE_SECURITY_DATABASE_GUID`, the vendor of `db` and `dbx`.
+pub const IMAGE_SECURITY_DATABASE: &str = "d719b2cb-3d3a-4596-a3bc-dad00e67656f";
+/// `EFI_GLOBAL_VARIABLE`, the vendor of `PK`, `KEK`, `SecureBoot`, ...
+pub const GLOBAL_VARIABLE: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
+
+/// A write to `db` for [`build_secure_boot`]: the file efivarfs gets
+/// (the 4-byte attributes, then the `EFI_VARIABLE_AUTHENTICATION_2`
+/// descriptor and the signature lists), and `sash`, whose built-in
+/// `-chattr` clears the immutable flag efivarfs puts on `db` (busybox has
+/// no `chattr`).
+#[derive(Debug, Clone, Copy)]
+pub struct DbWrite<'a> {
+    /// The statically linked `sash` binary.
+    pub sash: &'a [u8],
+    /// What is written to `db` in one `write()`.
+    pub update: &'a [u8],
+}
+
+/// As [`build_efi`] (powering off at the end), for Secure Boot tests:
+/// after the `VMFW-EFI` line `/init` prints, on one line,
+///
+/// ```text
+/// VMFW-SB lockdown=[<lockdown>] pk=[<sha256>] kek=[<sha256>] db=[<sha256>] dbx=[<sha256>]
+/// ```
+///
+/// `lockdown` is the mode `/sys/kernel/security/lockdown` selects
+/// (securityfs mounted first): `none`, `integrity` or `confidentiality`,
+/// empty when the file is missing; each hash is the SHA-256, in hex, of the key variable's data as
+/// efivarfs reads it (attributes stripped), empty when the variable does
+/// not exist. Then every kernel log line that mentions Secure Boot or the
+/// lockdown (they are below the console's log level), each after
+/// [`SB_KERNEL_MARKER`].
+///
+/// With `write`, before the report `/init` writes `write.update` to `db`
+/// through efivarfs in one `write()` and prints
+/// `VMFW-SB-WRITE rc=<dd's status> err=[<dd's messages>]`.
+pub fn build_secure_boot(busybox: &[u8], efivarfs: &[u8], write: Option<DbWrite<'_>>) -> Vec<u8> {
+    let dir = "/sys/firmware/efi/efivars";
+    let db = format!("{dir}/db-{IMAGE_SECURITY_DATABASE}");
+    let mut report = efi_report();
+    report += &[
+        "mount -t securityfs none /sys/kernel/security 2>/dev/null".to_string(),
+        format!("k() {{ f={dir}/$1; [ -r $f ] && tail -c +5 $f | sha256sum | cut -c1-64; }}"),
+    ]
+    .map(|l| l + "\n")
     .concat();
-    build_with(busybox, then, &report, &[(EFIVARFS_KO, efivarfs)])
+    if write.is_some() {
+        report += &[
+            format!("/lib/sash -c '-chattr -i {db}'"),
+            format!("dd if=/lib/db.update of={db} bs=1M conv=notrunc 2>/tmp/dd.err"),
+            format!("echo \"{SB_WRITE_MARKER} rc=$? err=[$(tr '\\n' ' ' < /tmp/dd.err)]\""),
+        ]
+        .map(|l| l + "\n")
+        .concat();
+    }
+    report += &format!(
+        "echo \"{SB_MARKER} lockdown=[$(sed -n 's/.*\\[\\(.*\\)\\].*/\\1/p' /sys/kernel/security/lockdown 2>/dev/null)] \
+         pk=[$(k PK-{GLOBAL_VARIABLE})] kek=[$(k KEK-{GLOBAL_VARIABLE})] \
+         db=[$(k db-{IMAGE_SECURITY_DATABASE})] dbx=[$(k dbx-{IMAGE_SECURITY_DATABASE})]\"\n\
+         dmesg | grep -i -e 'secure boot' -e 'locked down' -e lockdown | \
+         sed 's/^/{SB_KERNEL_MARKER} /'\n"
+    );
+    let mut files: Vec<(&str, u32, &[u8])> = vec![(EFIVARFS_KO, 0o100644, efivarfs)];
+    if let Some(w) = write {
+        files.push(("lib/sash", 0o100755, w.sash));
+        files.push(("lib/db.update", 0o100644, w.update));
+    }
+    build_with(busybox, Then::PowerOff, &report, &files)
 }
 
 /// Where [`build_efi`] puts the `efivarfs` module.
 const EFIVARFS_KO: &str = "lib/efivarfs.ko";
 
 /// The initrd with `report` (shell lines) run after the marker lines, and
-/// `files` (`(path, contents)`, in existing directories or `lib/`) added.
-fn build_with(busybox: &[u8], then: Then, report: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+/// `files` (`(path, mode, contents)`, in existing directories or `lib/`)
+/// added.
+fn build_with(busybox: &[u8], then: Then, report: &str, files: &[(&str, u32, &[u8])]) -> Vec<u8> {
     // Attributes NV|BS|RT (0x07) as efivarfs wants them, then the data.
     // Before the reset it also makes Boot0001 a copy of the Boot0000 the
     // firmware registered and sets BootOrder to it; after, it prints
@@ -200,8 +283,8 @@ fn build_with(busybox: &[u8], then: Then, report: &str, files: &[(&str, &[u8])])
     if !files.is_empty() {
         c.entry("lib", 0o040755, &[], (0, 0));
     }
-    for (path, contents) in files {
-        c.entry(path, 0o100644, contents, (0, 0));
+    for (path, mode, contents) in files {
+        c.entry(path, *mode, contents, (0, 0));
     }
     c.finish()
 }

@@ -19,6 +19,7 @@ pub mod esp;
 pub mod hostile;
 pub mod images;
 pub mod initrd;
+pub mod secure_boot;
 pub mod shim;
 pub mod uefi;
 
@@ -509,6 +510,7 @@ pub struct Vm {
     disks: usize,
     timeout: Duration,
     boots_kernel: bool,
+    elf: Option<PathBuf>,
 }
 
 impl Vm {
@@ -523,6 +525,7 @@ impl Vm {
             disks: 0,
             timeout: Duration::from_secs(120),
             boots_kernel: false,
+            elf: None,
         }
     }
 
@@ -594,6 +597,13 @@ impl Vm {
         self
     }
 
+    /// Boots this firmware image instead of the build [`firmware_for`]
+    /// picks (a copy with Secure Boot keys, [`secure_boot::enrolled_firmware`]).
+    pub fn firmware(mut self, elf: &Path) -> Self {
+        self.elf = Some(elf.to_path_buf());
+        self
+    }
+
     /// How long a run may take (default 2 minutes).
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
@@ -630,7 +640,7 @@ impl Vm {
     /// Boots, typing `keys` on the serial console whenever `wait_for`
     /// appears (see [`run_scripted`]).
     pub fn run_scripted(self, script: &[(&str, &str)]) -> Outcome {
-        let elf = firmware_for(&self.append, false);
+        let elf = self.elf.clone().unwrap_or_else(|| firmware_for(&self.append, false));
         let mut cmd = qemu_command(self.machine, &elf, &self.memory, &self.append);
         if self.boots_kernel && Accel::from_env() != Ok(Accel::Kvm) {
             cmd.args(["-icount", "shift=auto"]);

@@ -206,6 +206,32 @@ pub fn esp_disk_for(arch: Arch, then: Then) -> Result<PathBuf, String> {
         .build())
 }
 
+/// A disk like [`esp_disk`] named `name`, with `shim` and `grub` as
+/// `\EFI\BOOT\BOOTX64.EFI` and `\EFI\BOOT\grubx64.efi` (modified copies,
+/// for the Secure Boot tests), `initrd` as the initrd, and `extra` files
+/// added. Cached like every disk.
+pub fn esp_disk_with(
+    name: &str,
+    shim: Contents,
+    grub: Contents,
+    initrd: Vec<u8>,
+    extra: &[(&str, Contents)],
+) -> Result<PathBuf, String> {
+    let arch = Arch::X86_64;
+    let kernel = crate::debian::kernel_for(arch)?;
+    let _turn = take_turn();
+    let mut disk = Disk::new(name)
+        .file(arch.boot_file(), shim)
+        .file(&format!("/EFI/BOOT/{}", grub_name(arch)), grub)
+        .file(GRUB_CFG, Contents::Bytes(grub_cfg_esp_for(arch).into_bytes()))
+        .file("/debian/vmlinuz", Contents::Host(kernel))
+        .file("/debian/initrd.img", Contents::Bytes(initrd));
+    for (path, contents) in extra {
+        disk = disk.file(path, contents.clone());
+    }
+    Ok(disk.build())
+}
+
 /// A disk with shim and GRUB on the ESP, and the kernel and initrd on an
 /// ext4 file system ([`boot_fs`]) in GPT partition 2.
 pub fn ext4_disk(then: Then) -> Result<PathBuf, String> {
