@@ -62,13 +62,6 @@ fn vm(name: &str, elf: &Path, disks: &[&Path]) -> Vm {
     vm
 }
 
-/// The first line containing `needle`, or a panic with the log.
-fn line<'a>(out: &'a Outcome, needle: &str) -> &'a str {
-    out.log.lines().find(|l| l.contains(needle)).unwrap_or_else(|| {
-        panic!("{needle:?} never appeared ({}):\n{}", out.log_path.display(), out.log)
-    })
-}
-
 /// Every line containing `needle`.
 fn lines<'a>(out: &'a Outcome, needle: &str) -> Vec<&'a str> {
     out.log.lines().filter(|l| l.contains(needle)).collect()
@@ -92,7 +85,7 @@ fn field<'a>(line: &'a str, field: &str) -> &'a str {
 /// Checks the `VMFW-EFI` line: `SecureBoot` and `SetupMode` as the kernel
 /// read them (hex bytes).
 fn mode(out: &Outcome, secure_boot: &str, setup_mode: &str) {
-    let report = line(out, EFI_MARKER);
+    let report = out.line(EFI_MARKER);
     assert_eq!(
         (field(report, "secureboot"), field(report, "setupmode")),
         (secure_boot, setup_mode),
@@ -104,7 +97,7 @@ fn mode(out: &Outcome, secure_boot: &str, setup_mode: &str) {
 /// The hash the `VMFW-SB` line shows for `key`, and what the image's
 /// keys (Debian's store) hash to.
 fn key_hashes(out: &Outcome, key: Key) -> (String, String) {
-    let sb = line(out, &format!("{SB_MARKER} "));
+    let sb = out.line(&format!("{SB_MARKER} "));
     let seen = field(sb, &key.name().to_lowercase()).to_string();
     let store = secure_boot::store_key(key).unwrap_or_else(|e| panic!("{e}"));
     (seen, secure_boot::variable_hash(&store))
@@ -114,7 +107,7 @@ fn key_hashes(out: &Outcome, key: Key) -> (String, String) {
 /// the `[ERROR]` line for the one disk, then its last line.
 fn nothing_booted(out: &Outcome) {
     absent(out, MARKER, "a kernel booted");
-    line(out, "[ERROR] no bootable entry on 1 disk(s) (1 failed)");
+    out.line("[ERROR] no bootable entry on 1 disk(s) (1 failed)");
     let last = out.log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
     assert_eq!(last.trim_end(), "vmfw: powering off", "({})", out.log_path.display());
     out.expect_clean_poweroff();
@@ -122,8 +115,8 @@ fn nothing_booted(out: &Outcome) {
 
 /// Checks that the shim + GRUB chain booted the kernel from the ESP.
 fn shim_chain_booted(out: &Outcome) {
-    line(out, &format!("{GRUB_ECHO} esp"));
-    let marker = line(out, MARKER);
+    out.line(&format!("{GRUB_ECHO} esp"));
+    let marker = out.line(MARKER);
     assert!(marker.contains(ESP_TOKEN), "grub.cfg's options did not reach the kernel: {marker}");
 }
 
@@ -132,11 +125,11 @@ fn secure_boot_shim_grub_kernel_q35() {
     let elf = standard_firmware();
     let img = built("the Secure Boot shim disk", secure_boot::shim_disk());
     let out = vm("sb-shim-grub", &elf, &[&img]).run_retrying_clock(MARKER, 3);
-    line(&out, STANDARD_KEYS);
+    out.line(STANDARD_KEYS);
     absent(&out, REFUSED, "an image of the signed chain was refused");
     shim_chain_booted(&out);
     mode(&out, "01", "00");
-    let sb = line(&out, &format!("{SB_MARKER} "));
+    let sb = out.line(&format!("{SB_MARKER} "));
     let lockdown = field(sb, "lockdown");
     assert!(
         lockdown == "integrity" || lockdown == "confidentiality",
@@ -188,7 +181,7 @@ fn secure_boot_shim_refuses_a_modified_grub_q35() {
         .run_scripted(&[("Verification failed", "\r")]);
     // vmfw itself loads shim: it is Debian's, untouched.
     absent(&out, REFUSED, "vmfw refused an image");
-    line(&out, "Verification failed: (0x1A) Security Violation");
+    out.line("Verification failed: (0x1A) Security Violation");
     absent(&out, &format!("{GRUB_ECHO} "), "the modified GRUB ran");
     // shim then looks for MokManager, which the disk does not have, and
     // returns; vmfw has no other option.
@@ -223,7 +216,7 @@ fn secure_boot_dbx_refuses_shim_q35() {
         .unwrap_or_else(|e| panic!("enrolling the firmware: {e}"));
     let img = built("the Secure Boot shim disk", secure_boot::shim_disk());
     let out = vm("sb-dbx-shim", &elf, &[&img]).timeout(std::time::Duration::from_secs(60)).run();
-    line(&out, "secure boot keys: PK 1, KEK 2, db 2, dbx 2 entries (from the firmware image)");
+    out.line("secure boot keys: PK 1, KEK 2, db 2, dbx 2 entries (from the firmware image)");
     let refused = lines(&out, REFUSED);
     assert_eq!(refused.len(), 1, "expected one refusal: {refused:#?} ({})", out.log_path.display());
     assert!(
@@ -243,9 +236,9 @@ fn secure_boot_setup_mode_boots_unsigned_q35() {
     let img = built("the UKI disk", uefi::uki_disk(Then::PowerOff));
     let elf = itest::firmware();
     let out = vm("sb-setup-mode-uki", &elf, &[&img]).run_retrying_clock(MARKER, 3);
-    line(&out, SETUP_MODE);
+    out.line(SETUP_MODE);
     absent(&out, REFUSED, "setup mode refused an image");
-    line(&out, uefi::UKI_TOKEN);
+    out.line(uefi::UKI_TOKEN);
     mode(&out, "00", "01");
     out.expect_clean_poweroff();
 }
@@ -257,7 +250,7 @@ fn secure_boot_refuses_a_badly_signed_db_update_q35() {
     let out = vm("sb-db-update", &elf, &[&img]).run_retrying_clock(MARKER, 3);
     shim_chain_booted(&out);
     mode(&out, "01", "00");
-    let write = line(&out, initrd::SB_WRITE_MARKER);
+    let write = out.line(initrd::SB_WRITE_MARKER);
     assert!(
         !write.contains("rc=0 ") && write.contains("Permission denied"),
         "the write to db did not fail with EACCES (EFI_SECURITY_VIOLATION): {write} ({})",
@@ -303,25 +296,25 @@ fn secure_boot_keys_do_not_come_from_vars_bin_q35() {
 
     // Enrolled: the image's keys, whatever the file says.
     let out = boot_writable("sb-forged-vars-enrolled", &cached, Some(&standard_firmware()));
-    line(&out, STANDARD_KEYS);
+    out.line(STANDARD_KEYS);
     shim_chain_booted(&out);
     mode(&out, "01", "00");
     // PK and db refused, VmfwForged restored.
-    line(&out, "[WARN ] variables: 2 of 3 saved variables refused");
-    line(&out, "[INFO ] variables: 1 restored from disk0 \\EFI\\vmfw\\VARS.BIN");
+    out.line("[WARN ] variables: 2 of 3 saved variables refused");
+    out.line("[INFO ] variables: 1 restored from disk0 \\EFI\\vmfw\\VARS.BIN");
     for key in [Key::Pk, Key::Db] {
         let (seen, store) = key_hashes(&out, key);
         assert_eq!(seen, store, "{} is not the image's ({})", key.name(), out.log_path.display());
     }
-    let sb = line(&out, &format!("{SB_MARKER} "));
+    let sb = out.line(&format!("{SB_MARKER} "));
     assert!(!sb.contains(&forged_db) && !sb.contains(&forged_pk), "a forged key was seen: {sb}");
 
     // Setup mode: the forged PK does not turn Secure Boot on.
     let out = boot_writable("sb-forged-vars-setup", &cached, None);
-    line(&out, SETUP_MODE);
+    out.line(SETUP_MODE);
     shim_chain_booted(&out);
     mode(&out, "00", "01");
-    line(&out, "[WARN ] variables: 2 of 3 saved variables refused");
-    let sb = line(&out, &format!("{SB_MARKER} "));
+    out.line("[WARN ] variables: 2 of 3 saved variables refused");
+    let sb = out.line(&format!("{SB_MARKER} "));
     assert_eq!((field(sb, "pk"), field(sb, "db")), ("", ""), "keys in setup mode: {sb}");
 }
