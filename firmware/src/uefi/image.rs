@@ -158,11 +158,14 @@ pub fn load(
             #[cfg(feature = "secure-boot")]
             if super::secureboot::enforcing() {
                 let whole = fs::with_file(h, &file_path, |_, len, read| {
-                    let mut all = alloc::vec![0u8; len];
-                    read(0, &mut all).map(|()| all)
+                    let mut buf = WholeFile::new(len).ok_or_else(|| {
+                        fail(Error::OutOfResources, format_args!("no room to verify {len} bytes"))
+                    })?;
+                    read(0, buf.bytes()).map_err(|e| fail(Error::DeviceError, e))?;
+                    Ok::<_, LoadFailure>(buf)
                 })?;
-                let whole = whole.map_err(|e| fail(Error::DeviceError, e))?;
-                return finish(parent, path, device, file_path, from_buffer(&whole)?);
+                let mut whole = whole?;
+                return finish(parent, path, device, file_path, from_buffer(whole.bytes())?);
             }
             let mut why = None;
             let loaded = fs::with_file(h, &file_path, |head, len, read| {
@@ -188,6 +191,40 @@ pub fn load(
         }
     };
     finish(parent, path, device, file_path, (pe, base, pages, code))
+}
+
+/// A whole image file read for Secure Boot to hash, in pages from the
+/// memory map rather than the heap (a UKI with its initrd is larger than
+/// the heap); freed when dropped.
+#[cfg(feature = "secure-boot")]
+struct WholeFile {
+    addr: u64,
+    pages: u64,
+    len: usize,
+}
+
+#[cfg(feature = "secure-boot")]
+impl WholeFile {
+    fn new(len: usize) -> Option<WholeFile> {
+        let pages = (len as u64).div_ceil(PAGE_SIZE).max(1);
+        let addr = memory::with_map(|m| {
+            m.allocate(pages, PAGE_SIZE, Placement::Anywhere, MemoryType::BootServicesData).ok()
+        })?;
+        Some(WholeFile { addr, pages, len })
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: `len` bytes of pages this buffer allocated and owns; the
+        // borrow of `self` keeps any other view away.
+        unsafe { memory::reserved_slice(self.addr, self.len) }
+    }
+}
+
+#[cfg(feature = "secure-boot")]
+impl Drop for WholeFile {
+    fn drop(&mut self) {
+        let _ = memory::with_map(|m| m.free(self.addr, self.pages));
+    }
 }
 
 /// Verifies (Secure Boot) and places an image that is in memory.
