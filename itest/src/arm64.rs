@@ -111,6 +111,9 @@ pub enum Loader {
     /// edk2 ([`edk2`]) as `-bios`: it boots the first disk's removable
     /// media path.
     Edk2,
+    /// Another vmfw image as `-kernel` (an enrolled copy, for Secure
+    /// Boot); the VM's `append` is vmfw's command line.
+    VmfwImage(PathBuf),
     /// A Linux kernel as `-kernel` (an arm64 `Image`, gzip-compressed or
     /// not: QEMU inflates it), with an initrd, and `append` as the kernel's
     /// command line.
@@ -126,7 +129,7 @@ impl Loader {
     /// Short name for logs.
     pub fn name(&self) -> &'static str {
         match self {
-            Loader::Vmfw => "vmfw",
+            Loader::Vmfw | Loader::VmfwImage(_) => "vmfw",
             Loader::Edk2 => "edk2",
             Loader::Kernel { .. } => "direct",
         }
@@ -251,6 +254,9 @@ impl ArmVm {
         match &self.loader {
             Loader::Vmfw => {
                 cmd.arg("-kernel").arg(firmware());
+            }
+            Loader::VmfwImage(image) => {
+                cmd.arg("-kernel").arg(image);
             }
             Loader::Edk2 => {
                 cmd.arg("-bios").arg(edk2());

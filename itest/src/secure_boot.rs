@@ -113,7 +113,13 @@ fn enrolled_dir() -> PathBuf {
 /// name only, so pass files whose name says what they hold). Made once
 /// per firmware build and options, in `target/itest-sb/`.
 pub fn enrolled_firmware(extra: &[&str]) -> Result<PathBuf, String> {
-    let elf = crate::firmware();
+    enrolled_image(&crate::firmware(), extra)
+}
+
+/// As [`enrolled_firmware`], for any firmware image `elf` (the x86_64 ELF
+/// or the arm64 `Image`): a copy named after it, `<stem>-sb-<key>.<ext>`.
+pub fn enrolled_image(elf: &Path, extra: &[&str]) -> Result<PathBuf, String> {
+    let elf = elf.to_path_buf();
     let vars = ovmf_vars()?;
     let mut h = Sha256::new();
     h.update(RECIPE);
@@ -126,7 +132,9 @@ pub fn enrolled_firmware(extra: &[&str]) -> Result<PathBuf, String> {
     let key: String = sha256_hex(&h.finalize())[..16].into();
     let dir = enrolled_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let out = dir.join(format!("vmfw-x86_64-sb-{key}.elf"));
+    let stem = elf.file_stem().and_then(|s| s.to_str()).unwrap_or("vmfw");
+    let ext = elf.extension().and_then(|s| s.to_str()).unwrap_or("elf");
+    let out = dir.join(format!("{stem}-sb-{key}.{ext}"));
     let _turn = take_turn();
     if out.exists() {
         return Ok(out);

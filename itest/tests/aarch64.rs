@@ -241,6 +241,33 @@ fn check_shim_grub(out: &Outcome, variant: &str, token: &str) {
     shim::check_boot(out, variant, token);
 }
 
+/// Secure Boot on arm64 (issue 16's code, the same as on x86_64): with
+/// Debian's OVMF keys enrolled into the arm64 image, vmfw verifies
+/// Debian's arm64 shim against the Microsoft UEFI CA in `db`, shim and
+/// GRUB verify the rest, and the kernel sees Secure Boot on.
+#[test]
+fn vmfw_secure_boot_shim_grub_pci() {
+    let fw =
+        built("Secure Boot firmware", itest::secure_boot::enrolled_image(&arm64::firmware(), &[]));
+    let out = ArmVm::new("arm64-secure-boot-shim-grub-pci", arm64::Loader::VmfwImage(fw))
+        .disk(&shim_esp_disk(), Transport::Pci)
+        .run();
+    out.line("secure boot keys: PK 1, KEK 2, db 2");
+    out.line("EFI stub: UEFI Secure Boot is enabled.");
+    let efi = efi_report(&out);
+    assert!(
+        efi.contains("secureboot=[01] setupmode=[00]"),
+        "the kernel did not see Secure Boot on: {efi} ({})",
+        out.log_path.display()
+    );
+    assert!(
+        cmdline(&out).contains(ESP_TOKEN),
+        "GRUB's entry did not boot ({})",
+        out.log_path.display()
+    );
+    out.expect_exited();
+}
+
 #[test]
 fn vmfw_uki_pci() {
     check_uki(&vmfw("uki", &uki_disk(), Transport::Pci, FIRMWARE_CMDLINE));
