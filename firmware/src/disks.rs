@@ -7,8 +7,10 @@
 //! mounted volumes, so a write through a volume (the variable file) is
 //! seen by every later read through it. Volumes on one disk share the
 //! device through [`SharedDisk`]; the FAT reader's caches are per volume
-//! and partitions do not overlap, and UEFI Block I/O reads go to the
-//! device uncached, so nobody reads stale bytes.
+//! and partitions do not overlap, UEFI Block I/O reads go to the device
+//! uncached, and a UEFI Block I/O or Disk I/O write makes every volume on
+//! its disk forget its cached blocks (`uefi::disk`), so nobody reads
+//! stale bytes.
 //!
 //! ESPs are mounted when the disk is opened (every boot path reads them);
 //! other FAT partitions only when the UEFI environment asks
