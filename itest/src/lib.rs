@@ -299,6 +299,17 @@ impl Outcome {
         })
     }
 
+    /// The kernel command line the initrd printed in its marker line
+    /// (`cmdline=[...]`), or a panic.
+    pub fn kernel_cmdline(&self) -> &str {
+        let marker = self.line(initrd::MARKER);
+        marker
+            .split_once("cmdline=[")
+            .and_then(|(_, rest)| rest.rsplit_once(']'))
+            .map(|(c, _)| c)
+            .unwrap_or_else(|| panic!("malformed marker line: {marker}"))
+    }
+
     /// Panics (with the log path and the log's tail) unless `needle` was printed.
     pub fn expect(&self, needle: &str) -> &Self {
         if !self.log.contains(needle) {

@@ -41,7 +41,7 @@
 use crate::arch::Arch;
 use crate::bls::base_options;
 use crate::images::{cache_dir, sha256_hex, Contents, Disk};
-use crate::initrd::{Then, EFI_ABSENT, EFI_MARKER, MARKER};
+use crate::initrd::{Then, EFI_ABSENT, EFI_MARKER};
 use crate::Outcome;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -458,13 +458,8 @@ pub fn grubenv_disk(then: Then) -> Result<PathBuf, String> {
 /// `initrd=`, and it was started through UEFI with readable variables and
 /// Secure Boot off. The same on every architecture.
 pub fn check_boot(out: &Outcome, variant: &str, token: &str) {
-    line(out, &format!("{GRUB_ECHO} {variant}"));
-    let marker = line(out, MARKER);
-    let cmdline = marker
-        .split_once("cmdline=[")
-        .and_then(|(_, rest)| rest.rsplit_once(']'))
-        .map(|(c, _)| c)
-        .unwrap_or_else(|| panic!("malformed marker line: {marker}"));
+    out.line(&format!("{GRUB_ECHO} {variant}"));
+    let cmdline = out.kernel_cmdline();
     assert!(
         cmdline.split_whitespace().any(|w| w == token),
         "grub.cfg's options ({token}) did not reach the kernel: {cmdline}"
@@ -473,7 +468,7 @@ pub fn check_boot(out: &Outcome, variant: &str, token: &str) {
         !cmdline.split_whitespace().any(|w| w.starts_with("initrd=")),
         "initrd= on the command line: GRUB did not start the kernel: {cmdline}"
     );
-    let report = line(out, EFI_MARKER);
+    let report = out.line(EFI_MARKER);
     assert!(
         !report.contains(EFI_ABSENT),
         "the kernel saw no UEFI (/sys/firmware/efi missing): {report} ({})",
@@ -496,13 +491,6 @@ pub fn check_boot(out: &Outcome, variant: &str, token: &str) {
         out.log_path.display()
     );
     out.expect_exited();
-}
-
-/// The first line of `out` containing `needle`, or a panic with the log.
-fn line<'a>(out: &'a Outcome, needle: &str) -> &'a str {
-    out.log.lines().find(|l| l.contains(needle)).unwrap_or_else(|| {
-        panic!("{needle:?} never appeared ({}):\n{}", out.log_path.display(), out.log)
-    })
 }
 
 #[cfg(test)]

@@ -38,16 +38,6 @@ use std::time::Duration;
 
 const ARM: Arch = Arch::Aarch64;
 
-/// The kernel command line in the marker line (`cmdline=[...]`).
-fn cmdline(out: &Outcome) -> &str {
-    let marker = out.line(MARKER);
-    marker
-        .split_once("cmdline=[")
-        .and_then(|(_, rest)| rest.rsplit_once(']'))
-        .map(|(c, _)| c)
-        .unwrap_or_else(|| panic!("malformed marker line: {marker}"))
-}
-
 /// The `VMFW-EFI` line; panics when the kernel saw no UEFI.
 fn efi_report(out: &Outcome) -> &str {
     let l = out.line(EFI_MARKER);
@@ -99,7 +89,7 @@ fn bls_default_boots(transport: Transport, gzip: bool) {
     let disk = BlsDisk { gzip_kernel: gzip, ..bls_disk(name) };
     let img = built("BLS disk", disk.build());
     let out = vmfw(log, &img, transport, "");
-    let c = cmdline(&out);
+    let c = out.kernel_cmdline();
     assert!(c.contains("vmfw.test.entry=debian-6.1"), "wrong entry booted: {c}");
     assert!(c.contains(&base_options(ARM)), "options did not reach the kernel: {c}");
     out.expect_exited();
@@ -118,7 +108,7 @@ fn vmfw_entered_at_el2_pci() {
         .arg("virtualization=on")
         .disk(&img, Transport::Pci)
         .run();
-    let c = cmdline(&out);
+    let c = out.kernel_cmdline();
     assert!(c.contains("vmfw.test.entry=debian-6.1"), "wrong entry booted: {c}");
     out.expect_exited();
     let out = ArmVm::vmfw("arm64-el2-uki-pci")
@@ -168,7 +158,7 @@ fn broken_default_falls_back(transport: Transport, garbage: bool) {
     let img = built("BLS disk with a broken default", disk.build());
     let out = vmfw(&format!("native-fallback-{what}"), &img, transport, "");
     out.expect("broken-7.0");
-    let c = cmdline(&out);
+    let c = out.kernel_cmdline();
     assert!(c.contains("vmfw.test.entry=debian-6.1"), "fallback booted the wrong entry: {c}");
     out.expect_exited();
 }
@@ -214,7 +204,7 @@ fn shim_ext4_disk() -> PathBuf {
 /// The UKI's `.cmdline` reached the kernel (only systemd-stub knows it),
 /// through UEFI.
 fn check_uki(out: &Outcome) {
-    let c = cmdline(out);
+    let c = out.kernel_cmdline();
     assert!(c.contains(UKI_TOKEN), "the UKI's .cmdline did not reach the kernel: {c}");
     assert!(c.contains(&base_options(ARM)), "the UKI's .cmdline did not reach the kernel: {c}");
     efi_report(out);
@@ -224,7 +214,7 @@ fn check_uki(out: &Outcome) {
 /// systemd-boot started the entry's kernel: its options, and the
 /// `initrd=` systemd-boot puts first.
 fn check_sdboot(out: &Outcome) {
-    let c = cmdline(out);
+    let c = out.kernel_cmdline();
     assert!(c.contains(SDBOOT_TOKEN), "the entry's options did not reach the kernel: {c}");
     assert!(
         c.contains(SDBOOT_INITRD_ARG),
@@ -261,7 +251,7 @@ fn vmfw_secure_boot_shim_grub_pci() {
         out.log_path.display()
     );
     assert!(
-        cmdline(&out).contains(ESP_TOKEN),
+        out.kernel_cmdline().contains(ESP_TOKEN),
         "GRUB's entry did not boot ({})",
         out.log_path.display()
     );
@@ -486,7 +476,7 @@ fn reference_direct_boot_of_native_content() {
         let append = format!("{} vmfw.test.entry=direct-{what}", base_options(ARM));
         let name = format!("arm64-reference-direct-{what}");
         let out = ArmVm::direct(&name, &kernel, Some(&native_initrd()), &append).run();
-        let c = cmdline(&out);
+        let c = out.kernel_cmdline();
         assert!(c.contains(&format!("vmfw.test.entry=direct-{what}")), "{c}");
         out.expect_clean_poweroff();
     }
@@ -638,7 +628,7 @@ fn cloud_hypervisor_aarch64() {
     check_clean_stop(&out, "no bootable device");
     let img = built("BLS disk", bls_disk("bls").build());
     let out = arm64::boot_cloud_hypervisor(&bin, "arm64-native", "", Some(&img));
-    let c = cmdline(&out);
+    let c = out.kernel_cmdline();
     assert!(c.contains("vmfw.test.entry=debian-6.1"), "wrong entry booted: {c}");
     out.expect_exited();
 }

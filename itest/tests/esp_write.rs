@@ -67,20 +67,10 @@ fn tail(out: &Outcome, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// The kernel command line the initrd printed.
-fn cmdline(out: &Outcome) -> &str {
-    let marker = out.line(MARKER);
-    marker
-        .split_once("cmdline=[")
-        .and_then(|(_, rest)| rest.rsplit_once(']'))
-        .map(|(c, _)| c)
-        .unwrap_or_else(|| panic!("malformed marker line: {marker}"))
-}
-
 /// Panics unless the kernel booted with `token` on its command line (the
 /// entry that carries it booted).
 fn booted(out: &Outcome, token: &str, what: &str) {
-    let c = cmdline(out);
+    let c = out.kernel_cmdline();
     assert!(
         c.split_whitespace().any(|w| w == token),
         "{what}: expected the entry with {token:?} to boot; the kernel's command line is [{c}] \
@@ -280,7 +270,7 @@ fn systemd_boot_counting_q35() {
         .unwrap_or_else(|e| panic!("building the systemd-boot counting disk: {e}"));
     let disk = esp::scratch_copy(&cached, "esp-write-sdboot-counting");
     let out = writable_vm("esp-write-sdboot-counting", &disk, FIRMWARE_CMDLINE).run();
-    let c = cmdline(&out);
+    let c = out.kernel_cmdline();
     assert!(c.contains(SDBOOT_TOKEN), "the entry's options did not reach the kernel: {c}");
     assert!(
         c.contains(SDBOOT_INITRD_ARG),

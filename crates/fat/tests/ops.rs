@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::Read;
-
 use common::*;
 use vmfw_block::MemDisk;
 use vmfw_fat::{Error, FileSystem};
@@ -27,19 +25,6 @@ fn image(fat: fatfs::FatType) -> Vec<u8> {
 
 fn mount(img: Vec<u8>) -> FileSystem<MemDisk> {
     FileSystem::mount(MemDisk::new(img, 512).writable()).unwrap()
-}
-
-fn fatfs_read(img: &[u8], path: &str) -> Option<Vec<u8>> {
-    let mut copy = img.to_vec();
-    let mut out = None;
-    populate(&mut copy, |root| {
-        if let Ok(mut f) = root.open_file(path) {
-            let mut v = Vec::new();
-            f.read_to_end(&mut v).unwrap();
-            out = Some(v);
-        }
-    });
-    out
 }
 
 const TYPES: [fatfs::FatType; 3] =

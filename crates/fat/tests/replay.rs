@@ -306,22 +306,6 @@ impl Drop for Fsck {
     }
 }
 
-/// `path`'s contents as fatfs reads them from (a copy of) `img`, or
-/// `None` if fatfs does not find it.
-fn fatfs_read(img: &[u8], path: &str) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let mut copy = img.to_vec();
-    let mut out = None;
-    populate(&mut copy, |root| {
-        if let Ok(mut f) = root.open_file(path) {
-            let mut v = Vec::new();
-            f.read_to_end(&mut v).expect("fatfs read");
-            out = Some(v);
-        }
-    });
-    out
-}
-
 /// Whether the image shows every `(path, contents)` of `look`.
 fn shows(fs: &mut FileSystem<MemDisk>, look: &Look) -> Result<(), String> {
     for (path, want) in look {

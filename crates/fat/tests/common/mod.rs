@@ -73,6 +73,22 @@ pub fn write_file(dir: &fatfs::Dir<'_, Cursor<&mut [u8]>>, path: &str, data: &[u
     f.write_all(data).expect("write");
 }
 
+/// `path`'s contents as fatfs reads them from (a copy of) `img`, or
+/// `None` if fatfs does not find it.
+pub fn fatfs_read(img: &[u8], path: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut copy = img.to_vec();
+    let mut out = None;
+    populate(&mut copy, |root| {
+        if let Ok(mut f) = root.open_file(path) {
+            let mut v = Vec::new();
+            f.read_to_end(&mut v).expect("fatfs read");
+            out = Some(v);
+        }
+    });
+    out
+}
+
 /// The standard tree every fatfs image gets. Returns `(path, contents)` of
 /// every file in it.
 pub fn standard_tree(img: &mut [u8], cluster: usize) -> Vec<(String, Vec<u8>)> {
