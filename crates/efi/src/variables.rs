@@ -23,10 +23,12 @@
 //!   - `EFI_VARIABLE_AUTHENTICATED_WRITE_ACCESS` is deprecated and gets
 //!     `EFI_UNSUPPORTED`, as UEFI 2.10 says platforms should return;
 //!   - `EFI_VARIABLE_TIME_BASED_AUTHENTICATED_WRITE_ACCESS` and
-//!     `EFI_VARIABLE_ENHANCED_AUTHENTICATED_ACCESS`: vmfw verifies no
+//!     `EFI_VARIABLE_ENHANCED_AUTHENTICATED_ACCESS`: this store verifies no
 //!     signatures, so no `EFI_VARIABLE_AUTHENTICATION_2`/`_3` descriptor
 //!     can pass its check, and the spec's code for that is
-//!     `EFI_SECURITY_VIOLATION`. `EFI_UNSUPPORTED` was not chosen because
+//!     `EFI_SECURITY_VIOLATION` (the firmware verifies authenticated writes
+//!     to the Secure Boot keys itself, before they reach the store, and
+//!     refuses them either way). `EFI_UNSUPPORTED` was not chosen because
 //!     in §8.2 it means the whole service is unavailable at this time
 //!     (and OSes such as Linux then give up on variables altogether);
 //!   - `EFI_VARIABLE_HARDWARE_ERROR_RECORD`: vmfw does not implement
