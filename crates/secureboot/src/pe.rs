@@ -20,6 +20,7 @@ use alloc::vec::Vec;
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Malformed};
+use vmfw_bytes::{u16_at as le16, u32_at as le32};
 
 /// `WIN_CERTIFICATE.wRevision` of every entry this crate uses.
 pub const WIN_CERT_REVISION_2_0: u16 = 0x0200;
@@ -33,16 +34,6 @@ pub const MAX_SECTIONS: usize = 96;
 const PE32_MAGIC: u16 = 0x10b;
 const PE32_PLUS_MAGIC: u16 = 0x20b;
 const SECTION_HEADER: usize = 40;
-
-fn le16(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([*s.first()?, *s.get(1)?]))
-}
-
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([*s.first()?, *s.get(1)?, *s.get(2)?, *s.get(3)?]))
-}
 
 fn to_usize(v: u32) -> Option<usize> {
     usize::try_from(v).ok()

@@ -22,6 +22,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::Guid;
+use vmfw_bytes::u32_at as le32;
 
 /// Size of the fixed part of an `EFI_SIGNATURE_LIST`.
 const LIST_HEADER: usize = 28;
@@ -85,11 +86,6 @@ pub struct SignatureDb {
     certificates: Vec<CertEntry>,
     hashes: Vec<HashEntry>,
     skipped: usize,
-}
-
-fn le32(bytes: &[u8], at: usize) -> Option<u32> {
-    let b = bytes.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?]))
 }
 
 impl SignatureDb {

@@ -11,6 +11,7 @@
 
 use crate::Guid;
 use core::fmt;
+use vmfw_bytes::{u16_at as le16, u32_at as le32, u64_at as le64};
 
 /// `EFI_SYSTEM_NV_DATA_FV_GUID`, the variable store volume's file system.
 pub const SYSTEM_NV_DATA_FV: Guid = Guid::from_fields(
@@ -72,18 +73,6 @@ pub struct Variable<'a> {
     pub attributes: u32,
     /// Its data.
     pub data: &'a [u8],
-}
-
-fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
-}
-
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
-}
-
-fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
 }
 
 fn guid_at(b: &[u8], at: usize) -> Option<Guid> {
